@@ -1,0 +1,61 @@
+package gpu
+
+import (
+	"bytes"
+
+	"github.com/oliverbestmann/webgpu/wgpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+)
+
+// guardBytes is the size of each guard region around a guarded tensor;
+// it is also a valid storage-buffer offset alignment on every device seen.
+const guardBytes = 256
+
+const guardByte = 0xA5
+
+// NewGuarded allocates a tensor followed by a region of known bytes in
+// the same buffer, and binds the whole buffer, guard included, wherever
+// the tensor is passed to a kernel. Kernels run with runtime bounds checks
+// off, so tests use it to prove that they never write past their output:
+// the guard lies inside the binding, where a driver's own robustness
+// (lavapipe discards writes outside a binding) cannot hide an overrun.
+func (d *Device) NewGuarded(dt dtype.DType, shape ...int) (*Tensor, error) {
+	if err := checkShape(shape); err != nil {
+		return nil, err
+	}
+	n := wordBytes(Numel(shape), dt)
+	total := (n+guardBytes-1)/guardBytes*guardBytes + guardBytes
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, err := d.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
+		Label: "guarded", Size: total,
+		Usage: wgpu.BufferUsageStorage | wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
+	})
+	if err != nil {
+		return nil, wrap("allocate guarded", err)
+	}
+	if err := d.queue.TryWriteBuffer(b, 0, bytes.Repeat([]byte{guardByte}, int(total))); err != nil {
+		return nil, wrap("allocate guarded", err)
+	}
+	return &Tensor{Shape: append([]int(nil), shape...), DType: dt, dev: d, buf: b, guarded: true}, nil
+}
+
+// GuardsIntact reports whether every byte of a guarded tensor's buffer
+// outside its elements still holds the guard pattern. The padding that
+// rounds a narrow tensor up to whole words counts as guard too.
+func (t *Tensor) GuardsIntact() (bool, error) {
+	if !t.guarded {
+		return false, errorf("guards", "%v was not made by NewGuarded", t)
+	}
+	all, err := t.dev.readBuffer(t.buf, 0, t.buf.GetSize())
+	if err != nil {
+		return false, err
+	}
+	end := t.Numel() * t.DType.Size()
+	for _, c := range all[end:] {
+		if c != guardByte {
+			return false, nil
+		}
+	}
+	return true, nil
+}

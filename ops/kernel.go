@@ -1,0 +1,160 @@
+package ops
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/wgsl"
+)
+
+// program assembles one kernel variant: the pack width, the dtype
+// conversions, a storage declaration per buffer (bound in order, then the
+// uniform), constants, and the kernel's own files with placeholders
+// filled. Its key names every choice, so pipelines cache by it.
+type program struct {
+	name    string
+	vec     int
+	bufs    []wgsl.Buffer
+	uniform []string          // uniform struct fields
+	consts  map[string]string // const NAME = value;
+	vars    map[string]string // {{NAME}} replacements
+	files   []string          // embedded .wgsl files, in order
+	extra   []string          // generated WGSL functions
+	dev     *gpu.Device
+}
+
+func newProgram(d *gpu.Device, name string, vec int, files ...string) *program {
+	return &program{name: name, vec: vec, consts: map[string]string{}, vars: map[string]string{}, files: files, dev: d}
+}
+
+// buf adds the next storage binding.
+func (p *program) buf(name string, dt dtype.DType, write bool) *program {
+	p.bufs = append(p.bufs, wgsl.Buffer{Name: name, Binding: len(p.bufs), DType: dt, Write: write})
+	return p
+}
+
+// constant adds a WGSL constant (value as WGSL text).
+func (p *program) constant(name, value string) *program {
+	p.consts[name] = value
+	return p
+}
+
+// subgroups fills the subgroup placeholders for the device and sets SUBGROUPS.
+func (p *program) subgroups(use bool) *program {
+	use = use && p.dev.Features.Subgroups
+	dir, params, init := wgsl.Subgroups(use, p.dev.Features.SubgroupsEnable)
+	p.vars["SG_DIRECTIVE"] = dir
+	p.vars["SG_PARAMS"] = params
+	p.vars["SG_INIT"] = init
+	p.vars["SG_REDUCE"] = ""
+	if use {
+		p.vars["SG_REDUCE"] = `let t = subgroupAdd(v);
+    let nsg = (WG + sg_size - 1u) / sg_size;
+    if (sg_lane == 0u) { red[lid / sg_size] = t; }
+    workgroupBarrier();
+    for (var i = 0u; i < nsg; i = i + 1u) { total = total + red[i]; }`
+	}
+	p.consts["SUBGROUPS"] = wgsl.Bool(use)
+	return p
+}
+
+// key returns the pipeline cache key: name, pack width, each buffer's
+// dtype, constants and placeholder values, sorted.
+func (p *program) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/v%d", p.name, p.vec)
+	for _, x := range p.bufs {
+		fmt.Fprintf(&b, "/%s:%v", x.Name, x.DType)
+	}
+	for _, k := range sortedKeys(p.consts) {
+		fmt.Fprintf(&b, "/%s=%s", k, p.consts[k])
+	}
+	for _, e := range p.extra {
+		fmt.Fprintf(&b, "/%q", e)
+	}
+	for _, k := range sortedKeys(p.vars) {
+		if k != "SG_DIRECTIVE" && k != "SG_PARAMS" && k != "SG_INIT" && k != "SG_REDUCE" {
+			fmt.Fprintf(&b, "/%s=%q", k, p.vars[k])
+		}
+	}
+	return b.String()
+}
+
+// source returns the assembled WGSL.
+func (p *program) source() (string, error) {
+	var b strings.Builder
+	b.WriteString(p.vars["SG_DIRECTIVE"])
+	b.WriteString(wgsl.Vec(p.vec))
+	b.WriteString(wgsl.Conversions)
+	for _, k := range sortedKeys(p.consts) {
+		fmt.Fprintf(&b, "const %s = %s;\n", k, p.consts[k])
+	}
+	for _, x := range p.bufs {
+		b.WriteString(x.Decl(p.vec))
+	}
+	if len(p.uniform) > 0 {
+		b.WriteString(wgsl.Uniform(len(p.bufs), p.uniform...))
+	}
+	for _, e := range p.extra {
+		b.WriteString(e)
+	}
+	for _, f := range p.files {
+		b.WriteString(wgsl.Source(f))
+		b.WriteByte('\n')
+	}
+	return wgsl.Fill(b.String(), p.vars)
+}
+
+// pipeline compiles (or fetches from the cache) the program's pipeline.
+func (p *program) pipeline() (*gpu.Pipeline, error) {
+	src, err := p.source()
+	if err != nil {
+		return nil, err
+	}
+	acc := make([]gpu.Access, 0, len(p.bufs)+1)
+	for _, x := range p.bufs {
+		if x.Write {
+			acc = append(acc, gpu.ReadWrite)
+		} else {
+			acc = append(acc, gpu.Read)
+		}
+	}
+	if len(p.uniform) > 0 {
+		acc = append(acc, gpu.Uniform)
+	}
+	return p.dev.Pipeline(gpu.Kernel{Key: p.key(), Source: src, Bindings: acc})
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// roundFn returns a WGSL function that rounds a pack to dt and back, so intermediate results match a composition that stores them.
+func roundFn(name string, dt dtype.DType, vec int) string {
+	var body string
+	switch dt {
+	case dtype.F16:
+		body = "f16_to_f32(f32_to_f16(v))"
+	case dtype.BF16:
+		body = "bf16_to_f32(f32_to_bf16(v))"
+	default:
+		return fmt.Sprintf("fn %s(v: P) -> P { return v; }\n", name)
+	}
+	if vec == 4 {
+		s := strings.ReplaceAll(body, "v)", "v.%s)")
+		return fmt.Sprintf("fn %s(v: P) -> P { return P(%s, %s, %s, %s); }\n", name,
+			fmt.Sprintf(s, "x"), fmt.Sprintf(s, "y"), fmt.Sprintf(s, "z"), fmt.Sprintf(s, "w"))
+	}
+	return fmt.Sprintf("fn %s(v: P) -> P { return %s; }\n", name, body)
+}

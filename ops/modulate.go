@@ -1,0 +1,96 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// modulateUniform lists the uniform fields that describe scale and shift
+// broadcasts; they follow a "l: u32" field in every kernel that modulates.
+var modulateUniform = []string{"l: u32", "scale_const: f32",
+	"s_sb: u32", "s_sl: u32", "s_ldiv: u32", "h_sb: u32", "h_sl: u32", "h_ldiv: u32"}
+
+// appendModulateParams writes the values of modulateUniform after l.
+func appendModulateParams(p *gpu.Params, l int, constant float32, bs, bh ref.Broadcast) {
+	p.U32(uint32(l)).F32(constant).
+		U32(uint32(bs.SB)).U32(uint32(bs.SL)).U32(uint32(bs.LDiv)).
+		U32(uint32(bh.SB)).U32(uint32(bh.SL)).U32(uint32(bh.LDiv))
+}
+
+// modulateLoads returns WGSL that sets packs sc and sh for the element at
+// (row, c): a scalar operand is splat, any other is read as a pack.
+func modulateLoads(row, c string, scaleScalar, shiftScalar bool) string {
+	load := func(dst, buf, pre string, scalar bool) string {
+		if scalar {
+			return fmt.Sprintf("let %s = P(ld_%s(0u));", dst, buf)
+		}
+		return fmt.Sprintf("let %s = ldv_%s(operand_index(%s, %s, p.%s_sb, p.%s_sl, p.%s_ldiv) / V);", dst, buf, row, c, pre, pre, pre)
+	}
+	return load("sc", "sc", "s", scaleScalar) + "\n        " + load("sh", "sh", "h", shiftScalar)
+}
+
+// FusedScaleShift computes TeleFuser's fused_scale_shift:
+// y = x * (scaleConstant + scale) + shift for x [B,L,C]. scale and shift
+// each take one of the broadcast forms [], [C], [B,C], [B,1,C], [B,L,C]
+// or [B,F,1,C] (per frame: token l uses frame l/(L/F)), independently and
+// in any float dtype. The output has x's dtype.
+func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.Tensor, error) {
+	const op = "FusedScaleShift"
+	for name, t := range map[string]*gpu.Tensor{"x": x, "scale": scale, "shift": shift} {
+		if err := checkFloat(op, name, t); err != nil {
+			return nil, err
+		}
+		if err := checkBinding(op, name, t); err != nil {
+			return nil, err
+		}
+	}
+	if len(x.Shape) != 3 {
+		return nil, errorf(op, "x", "shape %v, want [B,L,C]", x.Shape)
+	}
+	bs, err := ref.ModulateBroadcast(x.Shape, scale.Shape)
+	if err != nil {
+		return nil, errorf(op, "scale", "%v", err)
+	}
+	bh, err := ref.ModulateBroadcast(x.Shape, shift.Shape)
+	if err != nil {
+		return nil, errorf(op, "shift", "%v", err)
+	}
+	dev := x.Device()
+	if err := checkSameDevice(op, map[string]*gpu.Tensor{"scale": scale, "shift": shift}, dev); err != nil {
+		return nil, err
+	}
+	c := x.Shape[2]
+	vec := 1
+	if c%4 == 0 {
+		vec = 4
+	}
+	y, err := dev.NewTensor(x.DType, x.Shape...)
+	if err != nil {
+		return nil, err
+	}
+	pr := newProgram(dev, "modulate", vec, "broadcast", "modulate")
+	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
+	pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
+	pr.vars["LOAD_OPERANDS"] = modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
+	pipe, err := pr.pipeline()
+	if err != nil {
+		y.Release()
+		return nil, err
+	}
+	packs := x.Numel() / vec
+	params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
+	appendModulateParams(params, x.Shape[1], scaleConstant, bs, bh)
+	if err := dev.Dispatch(pipe, dev.Groups((packs+255)/256), params.Bytes(), x, scale, shift, y); err != nil {
+		y.Release()
+		return nil, err
+	}
+	return y, nil
+}
+
+// Modulate is TeleFuser's modulate(x, shift, scale) = x * (1 + scale) + shift.
+// Note the argument order: shift before scale, as in TeleFuser.
+func Modulate(x, shift, scale *gpu.Tensor) (*gpu.Tensor, error) {
+	return FusedScaleShift(x, scale, shift, 1)
+}

@@ -1,0 +1,272 @@
+package ops
+
+import (
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/wgsl"
+)
+
+// Default epsilons, as TeleFuser's RMSNorm and LayerNorm use them.
+const (
+	RMSNormEps   = 1e-5
+	LayerNormEps = 1e-6
+)
+
+// NormKind selects the normalisation of a norm kernel.
+type NormKind int
+
+// The two normalisations TeleFuser uses.
+const (
+	KindRMSNorm NormKind = iota
+	KindLayerNorm
+)
+
+func (k NormKind) String() string {
+	if k == KindLayerNorm {
+		return "LayerNorm"
+	}
+	return "RMSNorm"
+}
+
+// ModulateArgs are the scale and shift of a modulation, y*(Constant+Scale)+Shift.
+type ModulateArgs struct {
+	Scale, Shift *gpu.Tensor
+	Constant     float32
+}
+
+// normSpec is one validated normalisation call.
+type normSpec struct {
+	op      string
+	kind    NormKind
+	x, w, b *gpu.Tensor
+	eps     float32
+	mod     *ModulateArgs
+	bs, bh  ref.Broadcast
+	rows, d int
+	outDT   dtype.DType
+}
+
+func (s *normSpec) validate() error {
+	op := s.op
+	if err := checkFloat(op, "x", s.x); err != nil {
+		return err
+	}
+	if len(s.x.Shape) == 0 || s.x.Shape[len(s.x.Shape)-1] == 0 {
+		return errorf(op, "x", "shape %v has no last dimension to normalise", s.x.Shape)
+	}
+	s.d = s.x.Shape[len(s.x.Shape)-1]
+	s.rows = s.x.Numel() / s.d
+	if err := checkVector(op, "weight", s.w, s.d); err != nil {
+		return err
+	}
+	if err := checkVector(op, "bias", s.b, s.d); err != nil {
+		return err
+	}
+	if s.b != nil && s.w == nil && s.kind == KindRMSNorm {
+		return errorf(op, "bias", "needs a weight")
+	}
+	if !(s.eps >= 0) {
+		return errorf(op, "", "eps must be non-negative, got %g", s.eps)
+	}
+	s.outDT = s.x.DType
+	if s.kind == KindRMSNorm && s.w != nil {
+		s.outDT = s.w.DType
+	}
+	dev := s.x.Device()
+	ts := map[string]*gpu.Tensor{"x": s.x, "weight": s.w, "bias": s.b}
+	if s.mod != nil {
+		var err error
+		if err := checkFloat(op, "scale", s.mod.Scale); err != nil {
+			return err
+		}
+		if err := checkFloat(op, "shift", s.mod.Shift); err != nil {
+			return err
+		}
+		if len(s.x.Shape) != 3 {
+			return errorf(op, "x", "modulate needs x as [B,L,C], got %v", s.x.Shape)
+		}
+		if s.bs, err = ref.ModulateBroadcast(s.x.Shape, s.mod.Scale.Shape); err != nil {
+			return errorf(op, "scale", "%v", err)
+		}
+		if s.bh, err = ref.ModulateBroadcast(s.x.Shape, s.mod.Shift.Shape); err != nil {
+			return errorf(op, "shift", "%v", err)
+		}
+		ts["scale"], ts["shift"] = s.mod.Scale, s.mod.Shift
+	}
+	for name, t := range ts {
+		if err := checkBinding(op, name, t); err != nil {
+			return err
+		}
+	}
+	return checkSameDevice(op, ts, dev)
+}
+
+// maxRegisterPacks bounds the packs of a row one invocation keeps in
+// registers; rows longer than WG*maxRegisterPacks packs are refused.
+const maxRegisterPacks = 32
+
+// run dispatches the norm kernel for a validated spec.
+func (s *normSpec) run() (*gpu.Tensor, error) {
+	dev := s.x.Device()
+	vec := 1
+	if s.d%4 == 0 {
+		vec = 4
+	}
+	dp := s.d / vec
+	wg := 32
+	for wg < 256 && wg*4 < dp {
+		wg *= 2
+	}
+	if max := int(dev.Limits.MaxInvocations); wg > max {
+		wg = max
+	}
+	np := (dp + wg - 1) / wg
+	if np > maxRegisterPacks {
+		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*maxRegisterPacks*vec)
+	}
+	y, err := dev.NewTensor(s.outDT, s.x.Shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.dispatch(y, vec, wg, np); err != nil {
+		y.Release()
+		return nil, err
+	}
+	return y, nil
+}
+
+func (s *normSpec) dispatch(y *gpu.Tensor, vec, wg, np int) error {
+	dev := s.x.Device()
+	pr := newProgram(dev, "norm", vec, "reduce", "broadcast", "norm").
+		constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np)).
+		constant("LAYER", wgsl.Bool(s.kind == KindLayerNorm)).
+		constant("MOD", wgsl.Bool(s.mod != nil)).
+		subgroups(true)
+	pr.buf("x", s.x.DType, false)
+	args := []*gpu.Tensor{s.x}
+	affine := ""
+	if s.w != nil {
+		pr.buf("w", s.w.DType, false)
+		args = append(args, s.w)
+		if s.kind == KindRMSNorm {
+			pr.extra = append(pr.extra, roundFn("rnd_w", s.w.DType, vec))
+			affine = "y = rnd_w(y) * ldv_w(j);"
+		} else {
+			affine = "y = y * ldv_w(j);"
+		}
+	}
+	if s.b != nil {
+		pr.buf("b", s.b.DType, false)
+		args = append(args, s.b)
+		if s.kind == KindRMSNorm {
+			affine += " y = rnd_w(y) + ldv_b(j);"
+		} else {
+			affine += " y = y + ldv_b(j);"
+		}
+	}
+	pr.vars["AFFINE"] = affine
+	pr.uniform = []string{"rows: u32", "d: u32", "dp: u32", "eps: f32"}
+	params := gpu.NewParams().U32(uint32(s.rows)).U32(uint32(s.d)).U32(uint32(s.d / vec)).F32(s.eps)
+	pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
+	pr.vars["MODULATE"] = ""
+	if s.mod == nil {
+		// broadcast.wgsl reads p.l; keep the uniform block well-formed.
+		pr.uniform = append(pr.uniform, "l: u32")
+		params.U32(1)
+	}
+	if s.mod != nil {
+		pr.buf("sc", s.mod.Scale.DType, false).buf("sh", s.mod.Shift.DType, false)
+		args = append(args, s.mod.Scale, s.mod.Shift)
+		pr.vars["MODULATE"] = modulateLoads("row", "j * V", s.bs.Scalar(), s.bh.Scalar()) +
+			"\n        y = y * (P(p.scale_const) + sc) + sh;"
+		pr.uniform = append(pr.uniform, modulateUniform...)
+		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
+	}
+	pr.buf("y", y.DType, true)
+	args = append(args, y)
+	pipe, err := pr.pipeline()
+	if err != nil {
+		return err
+	}
+	return dev.Dispatch(pipe, dev.Groups(s.rows), params.Bytes(), args...)
+}
+
+func normalize(s *normSpec) (*gpu.Tensor, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return s.run()
+}
+
+// RMSNormForward computes TeleFuser's RMSNorm over the last dimension of
+// x: x * rsqrt(mean(x²) + eps), then times weight (and plus bias) when
+// given. The output has weight's dtype when a weight is given, else x's.
+// weight and bias may be nil.
+func RMSNormForward(x, weight, bias *gpu.Tensor, eps float32) (*gpu.Tensor, error) {
+	return normalize(&normSpec{op: "RMSNorm", kind: KindRMSNorm, x: x, w: weight, b: bias, eps: eps})
+}
+
+// LayerNormForward computes torch.nn.functional.layer_norm over the last
+// dimension of x (biased variance, statistics in f32). weight and bias may be nil.
+func LayerNormForward(x, weight, bias *gpu.Tensor, eps float32) (*gpu.Tensor, error) {
+	return normalize(&normSpec{op: "LayerNorm", kind: KindLayerNorm, x: x, w: weight, b: bias, eps: eps})
+}
+
+// NormModulate computes modulate(norm(x), shift, scale) in one fused
+// kernel: the normalised row is rounded to the output dtype (as a
+// composition that stored it would) and then scaled and shifted with any
+// broadcast form of FusedScaleShift. x must be [B,L,C].
+func NormModulate(kind NormKind, x, weight, bias *gpu.Tensor, eps float32, mod ModulateArgs) (*gpu.Tensor, error) {
+	return normalize(&normSpec{op: kind.String() + "+Modulate", kind: kind, x: x, w: weight, b: bias, eps: eps, mod: &mod})
+}
+
+// RMSNorm is TeleFuser's RMSNorm layer: an optional weight (and bias) of
+// size Dim and Eps (default RMSNormEps).
+type RMSNorm struct {
+	Dim          int
+	Eps          float32
+	Weight, Bias *gpu.Tensor
+}
+
+// NewRMSNorm returns an RMSNorm layer with the default eps and the given
+// weight (nil for elementwise_affine=False).
+func NewRMSNorm(dim int, weight *gpu.Tensor) *RMSNorm {
+	return &RMSNorm{Dim: dim, Eps: RMSNormEps, Weight: weight}
+}
+
+// Forward applies the layer to x.
+func (m *RMSNorm) Forward(x *gpu.Tensor) (*gpu.Tensor, error) {
+	if err := checkFloat("RMSNorm", "x", x); err != nil {
+		return nil, err
+	}
+	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != m.Dim {
+		return nil, errorf("RMSNorm", "x", "shape %v, want last dimension %d", x.Shape, m.Dim)
+	}
+	return RMSNormForward(x, m.Weight, m.Bias, m.Eps)
+}
+
+// LayerNorm is torch.nn.LayerNorm as TeleFuser uses it: optional weight
+// and bias of size Dim, Eps (default LayerNormEps).
+type LayerNorm struct {
+	Dim          int
+	Eps          float32
+	Weight, Bias *gpu.Tensor
+}
+
+// NewLayerNorm returns a LayerNorm layer with the default eps; weight and
+// bias may be nil (elementwise_affine=False).
+func NewLayerNorm(dim int, weight, bias *gpu.Tensor) *LayerNorm {
+	return &LayerNorm{Dim: dim, Eps: LayerNormEps, Weight: weight, Bias: bias}
+}
+
+// Forward applies the layer to x.
+func (m *LayerNorm) Forward(x *gpu.Tensor) (*gpu.Tensor, error) {
+	if err := checkFloat("LayerNorm", "x", x); err != nil {
+		return nil, err
+	}
+	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != m.Dim {
+		return nil, errorf("LayerNorm", "x", "shape %v, want last dimension %d", x.Shape, m.Dim)
+	}
+	return LayerNormForward(x, m.Weight, m.Bias, m.Eps)
+}

@@ -1,0 +1,140 @@
+package wgsl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/webfuser/webfuser/gpu/dtype"
+)
+
+// Buffer describes one storage binding of a kernel.
+//
+// For a binding named x the generated WGSL declares the variable X_buf and
+// these functions over element indices (f32 math whatever the storage):
+//
+//	ld_x(i: u32) -> f32          element i
+//	ldv_x(i: u32) -> P           pack i: elements V*i .. V*i+V-1
+//	st_x(i: u32, v: f32)         (read-write) element i
+//	stv_x(i: u32, v: P)          (read-write) pack i
+//
+// P is vec4<f32> when V is 4 and f32 when V is 1 (see Vec). Packs let one
+// kernel body serve the vector and the scalar variant. A 16- or 8-bit
+// element shares its 32-bit word with others; st_x on such a type writes
+// with atomics so that neighbouring threads never lose each other's
+// values; stv_x writes whole words.
+type Buffer struct {
+	Name    string
+	Binding int
+	DType   dtype.DType
+	Write   bool
+}
+
+// Vec returns the declarations of the pack type for width v (1 or 4):
+// the constant V, the alias P and hsum(P) -> f32, the sum of a pack's lanes.
+func Vec(v int) string {
+	if v == 4 {
+		return "const V: u32 = 4u;\nalias P = vec4<f32>;\nfn hsum(p: P) -> f32 { return p.x + p.y + p.z + p.w; }\n"
+	}
+	return "const V: u32 = 1u;\nalias P = f32;\nfn hsum(p: P) -> f32 { return p; }\n"
+}
+
+// Conversions is WGSL for rounding f32 to f16 and bf16 bits with ties to
+// even, written with integer operations so that every compiler gives the
+// same bits (WGSL leaves pack2x16float's rounding and overflow to the
+// implementation).
+const Conversions = `
+fn f32_to_bf16(f: f32) -> u32 {
+  let b = bitcast<u32>(f);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return ((b >> 16u) | 0x40u) & 0xffffu; }
+  return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+fn bf16_to_f32(h: u32) -> f32 { return bitcast<f32>(h << 16u); }
+fn f32_to_f16(f: f32) -> u32 {
+  let b = bitcast<u32>(f);
+  let sign = (b >> 16u) & 0x8000u;
+  let a = b & 0x7fffffffu;
+  if (a > 0x7f800000u) { return sign | 0x7e00u; }
+  if (a >= 0x477ff000u) { return sign | 0x7c00u; } // rounds to >= 65520: inf
+  if (a >= 0x38800000u) { // normal half
+    let h = ((a >> 13u) - (112u << 10u));
+    let rest = a & 0x1fffu;
+    let up = select(0u, 1u, rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u));
+    return sign | (h + up);
+  }
+  if (a < 0x33000000u) { return sign; } // below half the smallest subnormal
+  let e = a >> 23u;
+  let m = (a & 0x7fffffu) | 0x800000u;
+  let shift = 126u - e; // 14 - (e - 112)
+  let h = m >> shift;
+  let rest = m & ((1u << shift) - 1u);
+  let half = 1u << (shift - 1u);
+  let up = select(0u, 1u, rest > half || (rest == half && (h & 1u) == 1u));
+  return sign | (h + up);
+}
+fn f16_to_f32(h: u32) -> f32 { return unpack2x16float(h & 0xffffu).x; }
+`
+
+// Decl returns the declaration and accessors of b for pack width v.
+func (b Buffer) Decl(v int) string {
+	n, B := b.Name, b.Name+"_buf"
+	access := "read"
+	if b.Write {
+		access = "read_write"
+	}
+	var s strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&s, f, a...) }
+	switch b.DType {
+	case dtype.F32:
+		if v == 4 {
+			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<f32>>;\n", b.Binding, access, B)
+			w("fn ld_%s(i: u32) -> f32 { return %s[i >> 2u][i & 3u]; }\n", n, B)
+			w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
+			if b.Write {
+				w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
+			}
+		} else {
+			w("@group(0) @binding(%d) var<storage, %s> %s: array<f32>;\n", b.Binding, access, B)
+			w("fn ld_%s(i: u32) -> f32 { return %s[i]; }\n", n, B)
+			w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
+			if b.Write {
+				w("fn st_%s(i: u32, v: f32) { %s[i] = v; }\n", n, B)
+				w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
+			}
+		}
+	case dtype.F16, dtype.BF16:
+		dec, enc := "f16_to_f32", "f32_to_f16"
+		if b.DType == dtype.BF16 {
+			dec, enc = "bf16_to_f32", "f32_to_bf16"
+		}
+		if v == 4 {
+			// Four halves are two words: read and write them as vec2<u32>.
+			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
+			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 2u][(i >> 1u) & 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
+			w("fn ldv_%s(i: u32) -> P { let w = %s[i]; return P(%s(w.x), %s(w.x >> 16u), %s(w.y), %s(w.y >> 16u)); }\n", n, B, dec, dec, dec, dec)
+			if b.Write {
+				w("fn stv_%s(i: u32, v: P) { %s[i] = vec2<u32>(%s(v.x) | (%s(v.y) << 16u), %s(v.z) | (%s(v.w) << 16u)); }\n", n, B, enc, enc, enc, enc)
+			}
+		} else if b.Write {
+			w("@group(0) @binding(%d) var<storage, read_write> %s: array<atomic<u32>>;\n", b.Binding, B)
+			w("fn ld_%s(i: u32) -> f32 { return %s(atomicLoad(&%s[i >> 1u]) >> ((i & 1u) * 16u)); }\n", n, dec, B)
+			w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
+			w("fn st_%s(i: u32, v: f32) {\n  let sh = (i & 1u) * 16u;\n  atomicAnd(&%s[i >> 1u], ~(0xffffu << sh));\n  atomicOr(&%s[i >> 1u], %s(v) << sh);\n}\n", n, B, B, enc)
+			w("fn stv_%s(i: u32, v: P) { st_%s(i, v); }\n", n, n)
+		} else {
+			w("@group(0) @binding(%d) var<storage, read> %s: array<u32>;\n", b.Binding, B)
+			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
+			w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
+		}
+	default:
+		// 8-bit and integer storage: raw words, decoded by the kernel itself.
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<u32>;\n", b.Binding, access, B)
+	}
+	return s.String()
+}
+
+// Uniform declares the uniform struct Params at binding i with the given
+// fields ("n: u32", "eps: f32", ...) as the variable p.
+func Uniform(binding int, fields ...string) string {
+	return fmt.Sprintf("struct Params { %s }\n@group(0) @binding(%d) var<uniform> p: Params;\n",
+		strings.Join(fields, ", "), binding)
+}
