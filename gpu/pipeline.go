@@ -70,10 +70,7 @@ func (d *Device) Pipeline(k Kernel) (*Pipeline, error) {
 	if err != nil {
 		return nil, wrap("layout "+k.Key, err)
 	}
-	pipe, err := d.dev.TryCreateComputePipeline(&wgpu.ComputePipelineDescriptor{
-		Label: k.Key, Layout: pl,
-		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
-	})
+	pipe, err := d.createPipeline(k.Key, pl, mod, entry)
 	if err != nil {
 		return nil, wrap("pipeline "+k.Key, err)
 	}

@@ -18,7 +18,8 @@ type pool struct {
 }
 
 // poolMaxBytes caps what the pool keeps; beyond it, buffers are destroyed.
-const poolMaxBytes = 1 << 30
+// TrimPool returns the memory on demand.
+const poolMaxBytes = 16 << 30
 
 func (p *pool) init() { p.free = map[uint64][]*wgpu.Buffer{} }
 

@@ -67,9 +67,3 @@ func (d *Device) mapRead(b *wgpu.Buffer, size uint64) error {
 	}
 	return nil
 }
-
-// waitIdle blocks until submitted work has finished.
-func (d *Device) waitIdle() error {
-	d.dev.Poll(true, nil)
-	return nil
-}

@@ -121,3 +121,17 @@ func (d *Device) scope(op string, f func() error) error {
 	}
 	return wrap(op, ferr)
 }
+
+// createPipeline creates a compute pipeline with an explicit layout.
+func (d *Device) createPipeline(label string, layout *wgpu.PipelineLayout, mod *wgpu.ShaderModule, entry string) (*wgpu.ComputePipeline, error) {
+	return d.dev.TryCreateComputePipeline(&wgpu.ComputePipelineDescriptor{
+		Label: label, Layout: layout,
+		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
+	})
+}
+
+// waitIdle blocks until submitted work has finished.
+func (d *Device) waitIdle() error {
+	d.dev.Poll(true, nil)
+	return nil
+}

@@ -23,57 +23,92 @@ func (t *timer) writes() *wgpu.PassTimestampWrites {
 // submission and returns the median time of trials such submissions
 // divided by reps. It uses GPU timestamps where the device has them and
 // the wall clock around submit-and-wait otherwise (which also counts
-// submission overhead). record is called once untimed first, to warm caches.
+// submission and wake-up latency). One untimed batch of reps calls runs
+// first: it compiles pipelines and fills the buffer pool, so no timed call
+// pays for a fresh allocation (wgpu clears new buffers on first use).
 func (d *Device) Measure(trials, reps int, record func() error) (time.Duration, bool, error) {
-	if trials < 1 || reps < 1 {
-		return 0, false, errorf("measure", "trials and reps must be positive")
+	t, err := d.MeasureBoth(trials, reps, record)
+	if t.GPU == 0 {
+		return t.Wall, false, err
 	}
-	if err := record(); err != nil {
-		return 0, false, err
+	return t.GPU, true, err
+}
+
+// Timing is what MeasureBoth reports per call: the median GPU time
+// (zero without timestamp queries) and the median wall time from submit
+// to completion, which adds submission and wake-up latency.
+type Timing struct {
+	GPU, Wall time.Duration
+}
+
+// MeasureBoth is Measure reporting both clocks, so that a timestamp
+// figure can be checked against the wall clock.
+func (d *Device) MeasureBoth(trials, reps int, record func() error) (Timing, error) {
+	t, w, err := d.measure(trials, reps, record)
+	return Timing{GPU: t, Wall: w}, err
+}
+
+func (d *Device) measure(trials, reps int, record func() error) (time.Duration, time.Duration, error) {
+	if trials < 1 || reps < 1 {
+		return 0, 0, errorf("measure", "trials and reps must be positive")
+	}
+	for r := 0; r < reps; r++ {
+		if err := record(); err != nil {
+			return 0, 0, err
+		}
 	}
 	if err := d.Sync(); err != nil {
-		return 0, false, err
+		return 0, 0, err
 	}
 	gpuTimed := d.Features.Timestamps
-	var times []time.Duration
+	var times, walls []time.Duration
 	for i := 0; i < trials; i++ {
+		// A batch of the same calls goes to the queue untimed right before
+		// the timed one, so the timed batch finds the GPU busy and at its
+		// working clocks rather than waking from idle.
+		for r := 0; r < reps; r++ {
+			if err := record(); err != nil {
+				return 0, 0, err
+			}
+		}
 		var t *timer
 		if gpuTimed {
 			var err error
 			if t, err = d.newTimer(); err != nil {
-				return 0, false, err
+				return 0, 0, err
 			}
 		}
 		d.mu.Lock()
 		if err := d.flushLocked(); err != nil {
 			d.mu.Unlock()
-			return 0, false, err
+			return 0, 0, err
 		}
 		d.timing = t
 		d.mu.Unlock()
-		start := time.Now()
 		var rerr error
 		for r := 0; r < reps && rerr == nil; r++ {
 			rerr = record()
 		}
 		d.mu.Lock()
 		d.timing = nil
+		start := time.Now()
 		err := d.flushLocked()
 		d.mu.Unlock()
 		if rerr != nil {
-			return 0, false, rerr
+			return 0, 0, rerr
 		}
 		if err != nil {
-			return 0, false, err
+			return 0, 0, err
 		}
 		if err := d.Sync(); err != nil {
-			return 0, false, err
+			return 0, 0, err
 		}
-		el := time.Since(start)
+		walls = append(walls, time.Since(start)/time.Duration(reps))
+		var el time.Duration
 		if t != nil {
 			b, err := d.readBuffer(t.buf, 0, 16)
 			if err != nil {
-				return 0, false, err
+				return 0, 0, err
 			}
 			t0, t1 := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 			period := float64(d.queue.GetTimestampPeriod())
@@ -86,8 +121,12 @@ func (d *Device) Measure(trials, reps int, record func() error) (time.Duration, 
 		}
 		times = append(times, el/time.Duration(reps))
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return times[len(times)/2], gpuTimed, nil
+	return median(times), median(walls), nil
+}
+
+func median(ts []time.Duration) time.Duration {
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	return ts[len(ts)/2]
 }
 
 func (d *Device) newTimer() (*timer, error) {

@@ -22,6 +22,7 @@ type program struct {
 	vars    map[string]string // {{NAME}} replacements
 	files   []string          // embedded .wgsl files, in order
 	extra   []string          // generated WGSL functions
+	edits   [][2]string       // textual replacements, for experiments in tests
 	dev     *gpu.Device
 }
 
@@ -74,6 +75,9 @@ func (p *program) key() string {
 	for _, e := range p.extra {
 		fmt.Fprintf(&b, "/%q", e)
 	}
+	for _, e := range p.edits {
+		fmt.Fprintf(&b, "/edit%q", e)
+	}
 	for _, k := range sortedKeys(p.vars) {
 		if k != "SG_DIRECTIVE" && k != "SG_PARAMS" && k != "SG_INIT" && k != "SG_REDUCE" {
 			fmt.Fprintf(&b, "/%s=%q", k, p.vars[k])
@@ -104,7 +108,11 @@ func (p *program) source() (string, error) {
 		b.WriteString(wgsl.Source(f))
 		b.WriteByte('\n')
 	}
-	return wgsl.Fill(b.String(), p.vars)
+	src, err := wgsl.Fill(b.String(), p.vars)
+	for _, e := range p.edits {
+		src = strings.ReplaceAll(src, e[0], e[1])
+	}
+	return src, err
 }
 
 // pipeline compiles (or fetches from the cache) the program's pipeline.

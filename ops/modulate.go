@@ -5,6 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/wgsl"
 )
 
 // modulateUniform lists the uniform fields that describe scale and shift
@@ -61,32 +62,66 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 	if err := checkSameDevice(op, map[string]*gpu.Tensor{"scale": scale, "shift": shift}, dev); err != nil {
 		return nil, err
 	}
+	y, err := dev.NewTensor(x.DType, x.Shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := scaleShiftInto(y, x, scale, shift, scaleConstant, bs, bh, chooseModulate(x.Shape[2])); err != nil {
+		y.Release()
+		return nil, err
+	}
+	return y, nil
+}
+
+// modulateVariant is a launch shape of the modulate kernel.
+type modulateVariant struct {
+	rows bool // one workgroup per row (modulate_rows.wgsl) or one pack per invocation
+	wg   int  // workgroup size of the row kernel
+}
+
+// scaleShiftInto runs one modulate variant, writing into y.
+func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) error {
+	dev := x.Device()
 	c := x.Shape[2]
 	vec := 1
 	if c%4 == 0 {
 		vec = 4
 	}
-	y, err := dev.NewTensor(x.DType, x.Shape...)
-	if err != nil {
-		return nil, err
+	file, load := "modulate", modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
+	if v.rows {
+		file, load = "modulate_rows", rowModulateLoads(bs.Scalar(), bh.Scalar())
 	}
-	pr := newProgram(dev, "modulate", vec, "broadcast", "modulate")
+	pr := newProgram(dev, file, vec, "broadcast", file)
+	if v.rows {
+		pr.constant("WG", wgsl.U32(v.wg))
+	}
 	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
 	pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
-	pr.vars["LOAD_OPERANDS"] = modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
+	pr.vars["LOAD_OPERANDS"] = load
 	pipe, err := pr.pipeline()
 	if err != nil {
-		y.Release()
-		return nil, err
+		return err
 	}
 	packs := x.Numel() / vec
 	params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
-	appendModulateParams(params, x.Shape[1], scaleConstant, bs, bh)
-	if err := dev.Dispatch(pipe, dev.Groups((packs+255)/256), params.Bytes(), x, scale, shift, y); err != nil {
-		y.Release()
-		return nil, err
+	appendModulateParams(params, x.Shape[1], k, bs, bh)
+	groups := dev.Groups((packs + 255) / 256)
+	if v.rows {
+		groups = dev.Groups(x.Shape[0] * x.Shape[1])
 	}
-	return y, nil
+	return dev.Dispatch(pipe, groups, params.Bytes(), x, scale, shift, y)
+}
+
+// rowModulateLoads is modulateLoads for the row kernel, whose operand
+// rows start at s_base and h_base.
+func rowModulateLoads(scaleScalar, shiftScalar bool) string {
+	load := func(dst, buf, base string, scalar bool) string {
+		if scalar {
+			return fmt.Sprintf("let %s = P(ld_%s(0u));", dst, buf)
+		}
+		return fmt.Sprintf("let %s = ldv_%s(%s / V + j);", dst, buf, base)
+	}
+	return load("sc", "sc", "s_base", scaleScalar) + "\n    " + load("sh", "sh", "h_base", shiftScalar)
 }
 
 // Modulate is TeleFuser's modulate(x, shift, scale) = x * (1 + scale) + shift.

@@ -137,6 +137,17 @@ func (s *normSpec) run() (*gpu.Tensor, error) {
 }
 
 func (s *normSpec) dispatch(y *gpu.Tensor, vec, wg, np int) error {
+	pr, params, args := s.program(y, vec, wg, np)
+	pipe, err := pr.pipeline()
+	if err != nil {
+		return err
+	}
+	return s.x.Device().Dispatch(pipe, s.x.Device().Groups(s.rows), params.Bytes(), args...)
+}
+
+// program assembles the norm kernel variant for a launch shape, with its
+// parameters and arguments.
+func (s *normSpec) program(y *gpu.Tensor, vec, wg, np int) (*program, *gpu.Params, []*gpu.Tensor) {
 	dev := s.x.Device()
 	pr := newProgram(dev, "norm", vec, "reduce", "broadcast", "norm").
 		constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np)).
@@ -184,12 +195,7 @@ func (s *normSpec) dispatch(y *gpu.Tensor, vec, wg, np int) error {
 		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
 	}
 	pr.buf("y", y.DType, true)
-	args = append(args, y)
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
-	return dev.Dispatch(pipe, dev.Groups(s.rows), params.Bytes(), args...)
+	return pr, params, append(args, y)
 }
 
 func normalize(s *normSpec) (*gpu.Tensor, error) {

@@ -63,29 +63,37 @@ func TestNormsMatchReference(t *testing.T) {
 
 func TestModulateBroadcastForms(t *testing.T) {
 	d := testDevice(t)
-	const B, L, C = 2, 6, 12
-	forms := [][]int{{}, {C}, {B, C}, {B, 1, C}, {B, L, C}, {B, 3, 1, C}}
+	const B, L = 2, 6
+	forms := [][]int{{}, {0}, {B, 0}, {B, 1, 0}, {B, L, 0}, {B, 3, 1, 0}}
+	variants := []modulateVariant{{}, {rows: true, wg: 64}}
 	for _, dt := range floatStorage {
-		for _, C := range []int{12, 7} {
+		for _, C := range []int{12, 7, 260} {
 			for i, fs := range forms {
 				for j, fh := range forms {
-					fs, fh := fixC(fs, C), fixC(fh, C)
-					name := fmt.Sprintf("%v/C%d/%v/%v", dt, C, fs, fh)
-					t.Run(name, func(t *testing.T) {
-						rng := rand.New(rand.NewSource(int64(i*7 + j)))
-						x := randTensor(rng, dt, []int{B, L, C}, 2, 0)
-						sc := randTensor(rng, dtype.F32, fs, 0.5, 0)
-						sh := randTensor(rng, dt, fh, 1, 0)
-						want, err := ref.FusedScaleShift(x, sc, sh, 1)
-						if err != nil {
-							t.Fatal(err)
-						}
-						y, err := Modulate(upload(t, d, x), upload(t, d, sh), upload(t, d, sc))
-						if err != nil {
-							t.Fatal(err)
-						}
-						expectClose(t, y, want, tolFor(dt))
-					})
+					for _, v := range variants {
+						fs, fh := fixC(fs, C), fixC(fh, C)
+						name := fmt.Sprintf("%v/C%d/%v/%v/rows=%v", dt, C, fs, fh, v.rows)
+						t.Run(name, func(t *testing.T) {
+							rng := rand.New(rand.NewSource(int64(i*7 + j)))
+							x := randTensor(rng, dt, []int{B, L, C}, 2, 0)
+							sc := randTensor(rng, dtype.F32, fs, 0.5, 0)
+							sh := randTensor(rng, dt, fh, 1, 0)
+							want, err := ref.FusedScaleShift(x, sc, sh, 1)
+							if err != nil {
+								t.Fatal(err)
+							}
+							bs, _ := ref.ModulateBroadcast(x.Shape, sc.Shape)
+							bh, _ := ref.ModulateBroadcast(x.Shape, sh.Shape)
+							y, _ := d.NewGuarded(dt, B, L, C)
+							if err := scaleShiftInto(y, upload(t, d, x), upload(t, d, sc), upload(t, d, sh), 1, bs, bh, v); err != nil {
+								t.Fatal(err)
+							}
+							expectClose(t, y, want, tolFor(dt))
+							if ok, err := y.GuardsIntact(); err != nil || !ok {
+								t.Fatalf("write past the output (%v)", err)
+							}
+						})
+					}
 				}
 			}
 		}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs on the lent NVIDIA machine (device tool), from the repository root,
+# with bin/webfuser (built here) and .vk/libvulkan.so.1 carried:
+#   bash bench/device.sh goldens   # regenerate testdata/golden with PyTorch, verify on the GPU
+#   bash bench/device.sh bench     # foundation benchmarks next to PyTorch
+# Output files go to $OUT.
+set -u
+export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
+echo '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0","api_version":"1.3.0"}}' >/tmp/nv_icd.json
+export VK_ICD_FILENAMES=/tmp/nv_icd.json XDG_RUNTIME_DIR=/tmp
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+for step in "$@"; do
+  case $step in
+  goldens)
+    python3 testdata/gen_golden.py --out "$OUT/golden" 2>&1 | tail -20
+    (cd "$OUT" && tar czf golden.tgz golden && rm -rf golden)
+    mkdir -p /tmp/g && tar xzf "$OUT/golden.tgz" -C /tmp/g
+    ./bin/webfuser verify /tmp/g/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
+    grep FAIL "$OUT/verify_gpu.txt" | head -20
+    ;;
+  bench)
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    ./bin/webfuser info
+    ./bin/webfuser bench --checked 2>&1 | tee "$OUT/bench_foundation.md"
+    python3 bench/torch_baseline.py 2>&1 | tee "$OUT/torch_baseline.md"
+    ;;
+  esac
+done

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops"
+)
+
+// benchCase is one kernel to time: setup allocates its inputs and returns
+// the call to time and the bytes it moves per call.
+type benchCase struct {
+	name  string
+	setup func(d *gpu.Device, dt dtype.DType, shape []int) (run func() error, bytes int64, err error)
+}
+
+// benchCases lists the memory-bound kernels, each next to the copy.
+var benchCases = []benchCase{
+	{"copy", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		return releasing(func() (*gpu.Tensor, error) { return ops.Copy(x) }), 2 * bytesOf(x), err
+	}},
+	{"rms_norm", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		w, _ := randomTensor(d, dt, shape[len(shape)-1])
+		return releasing(func() (*gpu.Tensor, error) { return ops.RMSNormForward(x, w, nil, ops.RMSNormEps) }), 2 * bytesOf(x), err
+	}},
+	{"layer_norm", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		w, _ := randomTensor(d, dt, shape[len(shape)-1])
+		b, _ := randomTensor(d, dt, shape[len(shape)-1])
+		return releasing(func() (*gpu.Tensor, error) { return ops.LayerNormForward(x, w, b, ops.LayerNormEps) }), 2 * bytesOf(x), err
+	}},
+	{"modulate [B,C]", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		sc, _ := randomTensor(d, dt, shape[0], shape[len(shape)-1])
+		sh, _ := randomTensor(d, dt, shape[0], shape[len(shape)-1])
+		return releasing(func() (*gpu.Tensor, error) { return ops.Modulate(x, sh, sc) }), 2 * bytesOf(x), err
+	}},
+	{"modulate [B,L,C]", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		sc, _ := randomTensor(d, dt, shape...)
+		sh, _ := randomTensor(d, dt, shape...)
+		return releasing(func() (*gpu.Tensor, error) { return ops.Modulate(x, sh, sc) }), 4 * bytesOf(x), err
+	}},
+	{"rms_norm+modulate", func(d *gpu.Device, dt dtype.DType, shape []int) (func() error, int64, error) {
+		x, err := randomTensor(d, dt, shape...)
+		w, _ := randomTensor(d, dt, shape[len(shape)-1])
+		sc, _ := randomTensor(d, dt, shape[0], shape[len(shape)-1])
+		sh, _ := randomTensor(d, dt, shape[0], shape[len(shape)-1])
+		return releasing(func() (*gpu.Tensor, error) {
+			return ops.NormModulate(ops.KindRMSNorm, x, w, nil, 1e-6, ops.ModulateArgs{Scale: sc, Shift: sh, Constant: 1})
+		}), 2 * bytesOf(x), err
+	}},
+}
+
+func bytesOf(t *gpu.Tensor) int64 { return int64(t.Numel() * t.DType.Size()) }
+
+// releasing turns an op call into a timed closure that frees its output.
+func releasing(f func() (*gpu.Tensor, error)) func() error {
+	return func() error {
+		y, err := f()
+		if err != nil {
+			return err
+		}
+		y.Release()
+		return nil
+	}
+}
+
+func randomTensor(d *gpu.Device, dt dtype.DType, shape ...int) (*gpu.Tensor, error) {
+	rng := rand.New(rand.NewSource(1))
+	v := make([]float32, gpu.Numel(shape))
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return d.Upload(dt, shape, v)
+}
+
+func parseShape(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad shape %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func bench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	shapeFlag := fs.String("shape", "8,4096,3072", "x shape [B,L,C]")
+	dtypes := fs.String("dtypes", "f32,bf16", "storage dtypes")
+	checked := fs.Bool("checked", false, "also time every kernel with naga's runtime checks on (a second device)")
+	trials := fs.Int("trials", 7, "timed trials (median reported)")
+	reps := fs.Int("reps", 10, "calls per trial")
+	only := fs.String("only", "", "comma-separated kernel names to run (default all)")
+	fs.Parse(args)
+	shape, err := parseShape(*shapeFlag)
+	if err != nil {
+		return err
+	}
+	if len(shape) != 3 {
+		return fmt.Errorf("bench: --shape must be B,L,C")
+	}
+	devs := []struct {
+		label string
+		opt   gpu.Options
+	}{{"trusted", gpu.Options{}}}
+	if *checked {
+		devs = append(devs, struct {
+			label string
+			opt   gpu.Options
+		}{"checked", gpu.Options{Checked: true}})
+	}
+	header := false
+	for _, dv := range devs {
+		d, err := gpu.Open(dv.opt)
+		if err != nil {
+			return err
+		}
+		if !header {
+			fmt.Printf("device: %s, GPU timestamps: %v\nshape %v, median of %d trials x %d calls\n\n", d, d.Features.Timestamps, shape, *trials, *reps)
+			fmt.Println("| kernel | dtype | modules | GPU time | wall time | GB/s (GPU) | vs copy |")
+			fmt.Println("|---|---|---|---|---|---|---|")
+			header = true
+		}
+		for _, dn := range strings.Split(*dtypes, ",") {
+			dt, err := dtype.Parse(dn)
+			if err != nil {
+				return err
+			}
+			var copyBW float64
+			for _, bc := range benchCases {
+				if *only != "" && bc.name != "copy" && !strings.Contains(","+*only+",", ","+bc.name+",") {
+					continue
+				}
+				run, bytes, err := bc.setup(d, dt, shape)
+				if err != nil {
+					return fmt.Errorf("%s: %v", bc.name, err)
+				}
+				tm, err := d.MeasureBoth(*trials, *reps, run)
+				t := tm.GPU
+				if t == 0 {
+					t = tm.Wall
+				}
+				if err != nil {
+					return fmt.Errorf("%s %v: %v", bc.name, dt, err)
+				}
+				bw := float64(bytes) / t.Seconds() / 1e9
+				if bc.name == "copy" {
+					copyBW = bw
+				}
+				fmt.Printf("| %s | %v | %s | %v | %v | %.0f | %.2fx |\n", bc.name, dt, dv.label, t.Round(time.Microsecond/10), tm.Wall.Round(time.Microsecond/10), bw, bw/copyBW)
+			}
+			d.TrimPool()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+// Command webfuser inspects the WebGPU device, verifies golden cases,
+// benchmarks the kernels and serves the browser demo.
+//
+//	webfuser info
+//	webfuser verify [--device gpu|cpu] PATH...
+//	webfuser bench [--shape 8,4096,3072] [--dtypes f32,bf16] [--checked]
+//	webfuser serve [--addr 127.0.0.1:8080]
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: webfuser <command> [flags]
+
+commands:
+  info                     print the adapter, backend, driver, features and limits
+  verify [--device gpu|cpu] PATH...
+                           run golden cases (files or folders); exit 1 on any failure
+  bench [flags]            time the kernels against a copy on the same device
+  serve [--addr ADDR]      serve the browser demo
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "info":
+		err = info(os.Args[2:])
+	case "verify":
+		var ok bool
+		ok, err = verify(os.Args[2:])
+		if err == nil && !ok {
+			os.Exit(1)
+		}
+	case "bench":
+		err = bench(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "webfuser: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webfuser:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,104 @@
+//go:build js
+
+package gpu
+
+import (
+	"fmt"
+	"strings"
+	"syscall/js"
+
+	"github.com/oliverbestmann/webgpu/wgpu"
+)
+
+// createModule compiles WGSL through the browser's compiler (Tint in
+// Chrome and Dawn). Its error scope and the module's compilation messages
+// turn a rejected kernel into a Go error that names the line.
+// Browsers offer no switch for runtime checks, so Checked changes nothing.
+func (d *Device) createModule(label, code string) (*wgpu.ShaderModule, error) {
+	dv := jsValue(d.dev)
+	dv.Call("pushErrorScope", "validation")
+	mv := dv.Call("createShaderModule", map[string]any{"label": label, "code": code})
+	waits := []any{dv.Call("popErrorScope")}
+	if mv.Get("getCompilationInfo").Type() == js.TypeFunction {
+		waits = append(waits, mv.Call("getCompilationInfo"))
+	}
+	res, err := await("compile "+label, js.Global().Get("Promise").Call("all", waits))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []string
+	if len(waits) > 1 {
+		list := res.Index(1).Get("messages")
+		for i := 0; i < list.Length(); i++ {
+			m := list.Index(i)
+			if m.Get("type").String() != "error" {
+				continue
+			}
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", m.Get("lineNum").Int(), m.Get("linePos").Int(), m.Get("message").String()))
+		}
+	}
+	if e := res.Index(0); e.Truthy() && len(msgs) == 0 {
+		msgs = append(msgs, jsErrorText(e))
+	}
+	if len(msgs) > 0 {
+		return nil, errorf("compile "+label, "%s", strings.Join(msgs, "\n"))
+	}
+	return wrapJS[wgpu.ShaderModule](mv), nil
+}
+
+// createPipeline creates a compute pipeline with an explicit layout,
+// asynchronously as browsers prefer, so that a pipeline the browser
+// rejects (a workgroup over the device's limits, say) is a Go error.
+func (d *Device) createPipeline(label string, layout *wgpu.PipelineLayout, mod *wgpu.ShaderModule, entry string) (*wgpu.ComputePipeline, error) {
+	desc := map[string]any{
+		"label":   label,
+		"layout":  jsValue(layout),
+		"compute": map[string]any{"module": jsValue(mod), "entryPoint": entry},
+	}
+	pv, err := await("pipeline "+label, jsValue(d.dev).Call("createComputePipelineAsync", desc))
+	if err != nil {
+		return nil, err
+	}
+	return wrapJS[wgpu.ComputePipeline](pv), nil
+}
+
+// scope runs f inside validation and out-of-memory error scopes and
+// returns what they caught, together with errors the browser raised
+// outside any scope since the last call and the loss of the device.
+func (d *Device) scope(op string, f func() error) error {
+	dv := jsValue(d.dev)
+	dv.Call("pushErrorScope", "validation")
+	dv.Call("pushErrorScope", "out-of-memory")
+	ferr := f()
+	oom := dv.Call("popErrorScope")
+	val := dv.Call("popErrorScope")
+	res, err := await(op, js.Global().Get("Promise").Call("all", []any{val, oom}))
+	if err != nil {
+		return err
+	}
+	var msgs []string
+	for i := 0; i < 2; i++ {
+		if e := res.Index(i); e.Truthy() {
+			msgs = append(msgs, jsErrorText(e))
+		}
+	}
+	lost, earlier := stateOf(d).take()
+	for _, m := range earlier {
+		msgs = append(msgs, "(raised earlier) "+m)
+	}
+	if lost != "" {
+		d.lost = errorf(op, "%s", lost)
+		msgs = append(msgs, lost)
+	}
+	if len(msgs) > 0 {
+		return errorf(op, "%s", strings.Join(msgs, "\n"))
+	}
+	return wrap(op, ferr)
+}
+
+// waitIdle blocks the calling goroutine until the queue has finished the
+// work submitted so far (Poll does nothing in a browser).
+func (d *Device) waitIdle() error {
+	_, err := await("wait", jsValue(d.queue).Call("onSubmittedWorkDone"))
+	return err
+}

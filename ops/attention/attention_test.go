@@ -1,0 +1,257 @@
+package attention
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+type attnCase struct {
+	b, sq, sk, h, hk, d int
+	causal              bool
+	scale               float32
+	dt                  dtype.DType
+	in, out             Layout
+}
+
+func (c attnCase) String() string {
+	return fmt.Sprintf("B%d_Sq%d_Sk%d_H%d_Hk%d_D%d_c%v_s%g_%v_%v-%v", c.b, c.sq, c.sk, c.h, c.hk, c.d, c.causal, c.scale, c.dt, c.in, c.out)
+}
+
+func denseCases() []attnCase {
+	dts := []dtype.DType{dtype.F32, dtype.F16, dtype.BF16}
+	var cs []attnCase
+	i := 0
+	for _, s := range []int{1, 77, 300} {
+		for _, d := range []int{64, 80, 96, 128, 12} {
+			c := attnCase{b: 1 + i%2, sq: s, sk: s, h: 2, hk: 2, d: d, dt: dts[i%3], in: Layout(i % 2), out: Layout((i / 2) % 2)}
+			if i%4 == 1 {
+				c.h, c.hk = 4, 2 // grouped
+			}
+			cs = append(cs, c)
+			i++
+		}
+	}
+	return append(cs,
+		attnCase{b: 1, sq: 77, sk: 300, h: 3, hk: 1, d: 64, dt: dtype.F32},                            // cross, grouped
+		attnCase{b: 2, sq: 300, sk: 77, h: 2, hk: 2, d: 96, dt: dtype.F16, in: BNSD},                  // cross
+		attnCase{b: 1, sq: 77, sk: 77, h: 2, hk: 1, d: 64, causal: true, dt: dtype.F32},               // causal
+		attnCase{b: 1, sq: 77, sk: 300, h: 2, hk: 2, d: 128, causal: true, dt: dtype.BF16, out: BNSD}, // causal cross
+		attnCase{b: 1, sq: 300, sk: 300, h: 1, hk: 1, d: 80, causal: true, dt: dtype.F16},
+		attnCase{b: 1, sq: 77, sk: 77, h: 2, hk: 2, d: 64, scale: 0.3, dt: dtype.F32},              // custom scale
+		attnCase{b: 1, sq: 5, sk: 77, h: 2, hk: 2, d: 256, dt: dtype.F32},                          // widest head
+		attnCase{b: 1, sq: 9, sk: 33, h: 1, hk: 1, d: 4, dt: dtype.BF16},                           // narrowest head
+		attnCase{b: 1, sq: 1, sk: 1000, h: 4, hk: 2, d: 64, dt: dtype.F16},                         // decode: split-K
+		attnCase{b: 2, sq: 7, sk: 700, h: 2, hk: 2, d: 128, causal: true, dt: dtype.F32, in: BNSD}, // split-K, causal
+	)
+}
+
+func (c attnCase) inputs(rng *rand.Rand) (q, k, v *ref.Tensor) {
+	q = randTensor(rng, c.dt, []int{c.b, c.sq, c.h, c.d}, 1)
+	k = randTensor(rng, c.dt, []int{c.b, c.sk, c.hk, c.d}, 1)
+	v = randTensor(rng, c.dt, []int{c.b, c.sk, c.hk, c.d}, 1)
+	return
+}
+
+// variants returns the kernel variants to test on d: the portable one
+// always, the subgroup one where the device has subgroups.
+func variants(d *gpu.Device) []bool {
+	if d.Features.Subgroups {
+		return []bool{true, false}
+	}
+	return []bool{true}
+}
+
+func TestDenseMatchesReference(t *testing.T) {
+	d := testDevice(t)
+	for ci, c := range denseCases() {
+		for _, portable := range variants(d) {
+			t.Run(fmt.Sprintf("%v/portable=%v", c, portable), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(int64(ci)))
+				q, k, v := c.inputs(rng)
+				want, err := ref.Attention(q, k, v, c.causal, float64(c.scale))
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := &launch{op: "Attention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
+					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, scale: c.scale, portable: portable}
+				o, err := l.run()
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectClose(t, o, toLayout(want, c.out))
+			})
+		}
+	}
+}
+
+func TestSplitKMatchesSingle(t *testing.T) {
+	// Force several key splits on a case the planner would not split.
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(9))
+	c := attnCase{b: 1, sq: 3, sk: 200, h: 2, hk: 1, d: 32, dt: dtype.F32}
+	q, k, v := c.inputs(rng)
+	want, _ := ref.Attention(q, k, v, false, 0)
+	for _, n := range []int{2, 3, 7} {
+		l := &launch{op: "Attention", q: upload(t, d, q), k: upload(t, d, k), v: upload(t, d, v), split: n}
+		if err := l.validate(); err != nil {
+			t.Fatal(err)
+		}
+		if pl := l.plan(false); pl.nsplit < 2 {
+			t.Fatalf("split %d: planner made %d splits", n, pl.nsplit)
+		}
+		o, err := l.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectClose(t, o, want)
+	}
+}
+
+func TestAttentionConfigDispatch(t *testing.T) {
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(3))
+	c := attnCase{b: 1, sq: 40, sk: 40, h: 2, hk: 2, d: 16, dt: dtype.F32}
+	q, k, v := c.inputs(rng)
+	want, _ := ref.Attention(q, k, v, true, 0)
+	var warnings []string
+	old := Warn
+	Warn = func(m string) { warnings = append(warnings, m) }
+	defer func() { Warn = old }()
+	for _, impl := range []AttnImplType{TORCH_SDPA, FLASH_ATTN_2, FLASH_ATTN_3, FLASH_ATTN_4, TORCH_CUDNN,
+		SAGE_ATTN_2_8_8, SAGE_ATTN_2_8_8, SPARGE_ATTN, RADIAL_ATTN, LOCAL_SPARSE_ATTN} {
+		cfg := DenseAttention(impl)
+		cfg.Causal = true
+		o, err := Attention(upload(t, d, q), upload(t, d, k), upload(t, d, v), cfg)
+		if err != nil {
+			t.Fatalf("%v: %v", impl, err)
+		}
+		expectClose(t, o, want)
+	}
+	// One warning per fallback message: SAGE_ATTN_2_8_8 ran twice.
+	if len(warnings) != 4 {
+		t.Fatalf("warnings %q, want 4 (SAGE_ATTN_2_8_8, SPARGE_ATTN, RADIAL_ATTN and LOCAL_SPARSE_ATTN without state)", warnings)
+	}
+	for _, name := range []string{"flash_attn_2", "AttnImplType.TORCH_SDPA", "RADIAL_ATTN"} {
+		if _, err := ParseAttnImpl(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSparseAttentionState(t *testing.T) {
+	cfg := RadialAttention(40, 2, 1, false)
+	st := NewSparseAttentionState(cfg.Sparse, "wan")
+	for _, c := range []struct {
+		ts, layer int
+		dense     bool
+	}{{0, 5, true}, {39, 5, true}, {40, 1, true}, {40, 2, false}, {100, 30, false}} {
+		st.Update(c.ts, c.layer)
+		if st.ShouldUseDense() != c.dense {
+			t.Errorf("timestep %d layer %d: dense %v, want %v", c.ts, c.layer, !c.dense, c.dense)
+		}
+	}
+	st.Update(-1, 0)
+	if st.Timestep != 100 || st.Layer != 0 || st.SparsityType() != "dense" {
+		t.Errorf("Update(-1, 0): %+v", st)
+	}
+	if (&SparseAttentionConfig{DenseTimesteps: 0}).ShouldUseDense(5, 5) != true {
+		t.Error("a config with no sparse implementation must run dense")
+	}
+}
+
+func TestBadInputIsAnError(t *testing.T) {
+	d := testDevice(t)
+	nt := func(dt dtype.DType, s ...int) *gpu.Tensor {
+		x, err := d.NewTensor(dt, s...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	q := nt(dtype.F32, 1, 16, 6, 8)
+	k4 := nt(dtype.F32, 1, 16, 4, 8)
+	k2 := nt(dtype.F32, 1, 16, 2, 8)
+	k16 := nt(dtype.F32, 1, 16, 2, 16)
+	q6 := nt(dtype.F32, 1, 16, 2, 6)
+	qi := nt(dtype.I32, 1, 16, 2, 8)
+	m, _ := NewBlockMask([]int{2, 2}, 64, 64, []uint8{1, 1, 1, 1})
+	var ae *Error
+	cases := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"heads", func() error { _, e := Dense(q, k4, k4, Options{}); return e }, "ops.Attention: q: 6 heads is not a multiple of the 4 kv heads"},
+		{"head dims", func() error { _, e := Dense(q, k2, k16, Options{}); return e }, "ops.Attention: k: head dims differ: q 8, k 8, v 16"},
+		{"head dim 6", func() error { _, e := Dense(q6, q6, q6, Options{}); return e }, "head dim 6: want a positive multiple of 4"},
+		{"dtype", func() error { _, e := Dense(qi, qi, qi, Options{}); return e }, "ops.Attention: q: dtype i32 is not supported"},
+		{"nil", func() error { _, e := Dense(nil, k2, k2, Options{}); return e }, "ops.Attention: q: is required"},
+		{"mask shape", func() error { _, e := BlockSparse(q, k2, k2, m, Options{}); return e }, "ops.BlockSparseAttention: block_mask: block mask shape [2 2], want [1 1]"},
+		{"mask data", func() error { _, e := NewBlockMask([]int{2, 3}, 64, 64, []uint8{1}); return e }, "ops.BlockSparseAttention: block_mask: shape [2 3] with 1 values"},
+		{"backend", func() error { _, e := ParseAttnImpl("FLASH_ATTN_9"); return e }, `ops.Attention: attn_impl: unknown attention backend "FLASH_ATTN_9"`},
+		{"backend value", func() error { _, e := Attention(q, k2, k2, AttentionConfig{Impl: 99}); return e }, "unknown attention backend"},
+		{"causal", func() error {
+			_, e := Dense(q, nt(dtype.F32, 1, 8, 2, 8), nt(dtype.F32, 1, 8, 2, 8), Options{Causal: true})
+			return e
+		}, "causal attention needs Sq <= Sk"},
+		{"radial model", func() error { _, e := RadialMask(1024, 1024, 4, 128, 1, "sora"); return e }, `model_type "sora"`},
+		{"local grid", func() error {
+			_, _, e := LocalSparse(q, k2, k2, LocalParams{Frames: 2, Height: 8, Width: 1}, Options{})
+			return e
+		}, "ops.LocalSparseAttention: window: grid 2x8x1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.run()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+			if !errors.As(err, &ae) {
+				t.Fatalf("%T is not *attention.Error", err)
+			}
+		})
+	}
+}
+
+func TestNoWritesPastOutputs(t *testing.T) {
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(5))
+	for _, c := range []attnCase{
+		{b: 1, sq: 77, sk: 77, h: 3, hk: 1, d: 12, dt: dtype.F16},
+		{b: 2, sq: 1, sk: 600, h: 2, hk: 2, d: 64, dt: dtype.BF16}, // split-K
+		{b: 1, sq: 130, sk: 130, h: 2, hk: 2, d: 80, dt: dtype.F32, out: BNSD},
+		{b: 1, sq: 65, sk: 65, h: 1, hk: 1, d: 4, dt: dtype.BF16},
+	} {
+		for _, sparse := range []bool{false, true} {
+			for _, portable := range variants(d) {
+				q, k, v := c.inputs(rng)
+				l := &launch{op: "Attention", q: upload(t, d, q), k: upload(t, d, k), v: upload(t, d, v), out: c.out, portable: portable}
+				if sparse {
+					nq, nk := ceilDiv(c.sq, 64), ceilDiv(c.sk, 64)
+					data := make([]uint8, nq*nk)
+					for i := range data {
+						data[i] = uint8(rng.Intn(2))
+					}
+					l.mask, _ = NewBlockMask([]int{nq, nk}, 64, 64, data)
+				}
+				if err := l.validate(); err != nil {
+					t.Fatal(err)
+				}
+				o, _ := d.NewGuarded(c.dt, l.outShape()...)
+				if err := l.dispatch(o); err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := o.GuardsIntact(); err != nil || !ok {
+					t.Fatalf("%v sparse=%v portable=%v: write past the output (%v)", c, sparse, portable, err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/wgsl"
+)
+
+// Granularity says how many values share one FP8 scale.
+type Granularity int
+
+// The two quantisation granularities of the spec.
+const (
+	PerToken  Granularity = iota // one scale per row
+	PerTensor                    // one scale for the whole tensor
+)
+
+// ParseGranularity reads "per_token" or "per_tensor".
+func ParseGranularity(s string) (Granularity, error) {
+	switch s {
+	case "per_token":
+		return PerToken, nil
+	case "per_tensor":
+		return PerTensor, nil
+	}
+	return 0, errorf("QuantizeFP8", "", "unknown granularity %q (want per_token or per_tensor)", s)
+}
+
+func fp8Max(format dtype.DType) float32 {
+	if format == dtype.FP8E5M2 {
+		return dtype.E5M2Max
+	}
+	return dtype.E4M3Max
+}
+
+func fp8Encoder(format dtype.DType) string {
+	if format == dtype.FP8E5M2 {
+		return "e5m2_encode"
+	}
+	return "e4m3_encode"
+}
+
+// QuantizeFP8 quantises x [M,K] (any float storage) to FP8: scale =
+// max(absmax, 1e-12) / fmax (fmax 448 for E4M3, 57344 for E5M2) per row
+// or for the whole tensor, q = fp8(clamp(x / scale, -fmax, fmax)) with
+// round to nearest even. It returns q [M,K] in format and scale [M,1] (or
+// [1,1]) in f32.
+func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gpu.Tensor, err error) {
+	const op = "QuantizeFP8"
+	if err := checkFloat(op, "x", x); err != nil {
+		return nil, nil, err
+	}
+	if format != dtype.FP8E4M3 && format != dtype.FP8E5M2 {
+		return nil, nil, errorf(op, "", "format %v is not fp8_e4m3 or fp8_e5m2", format)
+	}
+	if len(x.Shape) != 2 {
+		return nil, nil, errorf(op, "x", "shape %v, want [M,K]", x.Shape)
+	}
+	if g != PerToken && g != PerTensor {
+		return nil, nil, errorf(op, "", "unknown granularity %d", g)
+	}
+	if err := checkBinding(op, "x", x); err != nil {
+		return nil, nil, err
+	}
+	d := x.Device()
+	m, k := x.Shape[0], x.Shape[1]
+	qmax := fp8Max(format)
+	srows := m
+	if g == PerTensor {
+		srows = 1
+	}
+	scale, err = d.NewTensor(dtype.F32, srows, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(e error) (*gpu.Tensor, *gpu.Tensor, error) {
+		scale.Release()
+		return nil, nil, e
+	}
+	if g == PerToken {
+		err = absmax(x, scale, m, k, true, qmax)
+	} else {
+		var rowMax *gpu.Tensor
+		if rowMax, err = d.NewTensor(dtype.F32, m); err != nil {
+			return fail(err)
+		}
+		err = absmax(x, rowMax, m, k, false, qmax)
+		if err == nil {
+			err = absmax(rowMax, scale, 1, m, true, qmax)
+		}
+		rowMax.Release()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	q, err = withOutput(d, format, x.Shape, func(q *gpu.Tensor) error {
+		pr := newElementwise(d, "quantize_fp8", 1, fmt.Sprintf(`var word = 0u;
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    let e = 4u * i + j;
+    if (e < p.total) {
+      let s = ld_s(select(e / p.k, 0u, p.per_tensor != 0u));
+      word = word | (%s(div_rn(ld_x(e), s)) << (8u * j));
+    }
+  }
+  let nv = p.total - 4u * i;
+  if (nv < 4u) { word = word | (q_buf[i] & (0xffffffffu << (8u * nv))); } // keep bytes past the tensor
+  q_buf[i] = word;`, fp8Encoder(format)), "fp8")
+		pr.buf("x", x.DType, false).buf("s", dtype.F32, false).buf("q", format, true)
+		pr.uniform = append(pr.uniform, "total: u32", "k: u32", "per_tensor: u32")
+		words := (m*k + 3) / 4
+		pt := uint32(0)
+		if g == PerTensor {
+			pt = 1
+		}
+		return launch(pr, words, gpu.NewParams().U32(uint32(words)).U32(uint32(m*k)).U32(uint32(max(k, 1))).U32(pt), x, scale, q)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return q, scale, nil
+}
+
+// absmax writes the row absmax of x viewed as [rows, cols] into s, or the
+// FP8 scale when final.
+func absmax(x, s *gpu.Tensor, rows, cols int, final bool, qmax float32) error {
+	d := x.Device()
+	pr := newProgram(d, "absmax", 1, "fp8", "absmax").constant("FINAL", wgsl.Bool(final))
+	pr.buf("x", x.DType, false).buf("s", dtype.F32, true)
+	pr.uniform = []string{"rows: u32", "d: u32", "qmax: f32"}
+	pipe, err := pr.pipeline()
+	if err != nil {
+		return err
+	}
+	return d.Dispatch(pipe, d.Groups(rows), gpu.NewParams().U32(uint32(rows)).U32(uint32(cols)).F32(qmax).Bytes(), x, s)
+}
+
+// LinearFP8 is a linear layer with an FP8 weight [Out, In] (four codes per
+// word) and a per-output-channel f32 WeightScale [Out,1] (or one [1,1]).
+// The matmul decodes and scales the weight in its load stage; the weight
+// is never held at full width. With ActQuant PerToken activations are
+// quantised per row to the weight's format first (TeleFuser's dynamic
+// activation quantisation); with WeightOnly they are used as they are.
+type LinearFP8 struct {
+	In, Out     int
+	Weight      *gpu.Tensor
+	WeightScale *gpu.Tensor
+	Bias        *gpu.Tensor
+	WeightOnly  bool
+}
+
+// NewLinearFP8 wraps an FP8 weight, its scale and an optional bias.
+// actQuant is "per_token" (default when empty) or "none".
+func NewLinearFP8(weight, weightScale, bias *gpu.Tensor, actQuant string) (*LinearFP8, error) {
+	const op = "LinearFP8"
+	if weight == nil {
+		return nil, errorf(op, "weight", "is required")
+	}
+	if weight.DType != dtype.FP8E4M3 && weight.DType != dtype.FP8E5M2 {
+		return nil, errorf(op, "weight", "dtype %v, want fp8_e4m3 or fp8_e5m2", weight.DType)
+	}
+	if weightScale == nil {
+		return nil, errorf(op, "weight_scale", "is required for an fp8 weight (dequantisation needs it)")
+	}
+	if len(weight.Shape) != 2 {
+		return nil, errorf(op, "weight", "shape %v, want [out, in]", weight.Shape)
+	}
+	l := &LinearFP8{In: weight.Shape[1], Out: weight.Shape[0], Weight: weight, WeightScale: weightScale, Bias: bias}
+	switch actQuant {
+	case "", "per_token":
+	case "none":
+		l.WeightOnly = true
+	default:
+		return nil, errorf(op, "", "unknown activation_quant %q (want per_token or none)", actQuant)
+	}
+	// Validate scale and bias shapes once, with a zero-row x.
+	return l, l.spec(nil).validateWeights()
+}
+
+// spec returns the matmul for x (which may be nil while validating).
+func (l *LinearFP8) spec(x *gpu.Tensor) *matmulSpec {
+	return &matmulSpec{op: "LinearFP8", x: x, w: l.Weight, wScale: l.WeightScale, b: l.Bias}
+}
+
+// validateWeights checks the weight side of a spec without an x.
+func (s *matmulSpec) validateWeights() error {
+	n := s.w.Shape[0]
+	if err := checkFloat(s.op, "weight_scale", s.wScale); err != nil {
+		return err
+	}
+	if c := s.wScale.Numel(); c != n && c != 1 {
+		return errorf(s.op, "weight_scale", "shape %v, want [%d,1] (per output channel) or [1,1]", s.wScale.Shape, n)
+	}
+	return checkVector(s.op, "bias", s.b, n)
+}
+
+// Forward computes x @ dq(Weight)ᵀ + Bias for x [..., In]; the output has x's dtype.
+func (l *LinearFP8) Forward(x *gpu.Tensor) (*gpu.Tensor, error) { return l.forward(x, ActNone) }
+
+// ForwardAct computes act(Forward(x)) with the activation in the matmul's epilogue.
+func (l *LinearFP8) ForwardAct(x *gpu.Tensor, act Activation) (*gpu.Tensor, error) {
+	return l.forward(x, act)
+}
+
+func (l *LinearFP8) forward(x *gpu.Tensor, act Activation) (*gpu.Tensor, error) {
+	s := l.spec(x)
+	s.act = act
+	if err := checkFloat(s.op, "x", x); err != nil {
+		return nil, err
+	}
+	if l.WeightOnly {
+		return matmul(s)
+	}
+	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.In {
+		return nil, errorf(s.op, "x", "shape %v, want last dimension %d", x.Shape, l.In)
+	}
+	x2, err := x.Reshape(x.Numel()/max(1, l.In), l.In)
+	if err != nil {
+		return nil, err
+	}
+	q, sx, err := QuantizeFP8(x2, PerToken, l.Weight.DType)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Release()
+	defer sx.Release()
+	q.Shape = x.Shape // same elements; the matmul reads rows of K
+	s.x, s.xScale, s.outDT = q, sx, x.DType
+	return matmul(s)
+}
+
+// Dims returns the input and output features.
+func (l *LinearFP8) Dims() (in, out int) { return l.In, l.Out }
+
+// Parameters returns the tensors the layer owns.
+func (l *LinearFP8) Parameters() []*gpu.Tensor { return nonNil(l.Weight, l.WeightScale, l.Bias) }
+
+// LinearFP8Forward is the functional form (the golden op linear_fp8).
+func LinearFP8Forward(x, weight, weightScale, bias *gpu.Tensor, actQuant string) (*gpu.Tensor, error) {
+	l, err := NewLinearFP8(weight, weightScale, bias, actQuant)
+	if err != nil {
+		return nil, err
+	}
+	return l.Forward(x)
+}
+
+// QuantizeLinear returns an FP8 copy of l: the weight quantised per output
+// channel (scale = max(row absmax, 1e-12) / fmax), the bias shared.
+func QuantizeLinear(l *Linear, format dtype.DType, actQuant string) (*LinearFP8, error) {
+	q, s, err := QuantizeFP8(l.Weight, PerToken, format)
+	if err != nil {
+		return nil, err
+	}
+	f, err := NewLinearFP8(q, s, l.Bias, actQuant)
+	if err != nil {
+		q.Release()
+		s.Release()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ReplaceLinearLayers walks a module tree and swaps every Linear
+// projection for a LinearFP8 quantised from its weight (activation
+// quantisation per token), as TeleFuser's replace_linear_layers does. The
+// full-width weight is released once quantised, so frozen weights are
+// never held twice (TeleFuser's ConvertParamsToBuffers). It returns the
+// number of layers replaced.
+func ReplaceLinearLayers(m Module, format dtype.DType) (int, error) {
+	n := 0
+	var walk func(Module) error
+	walk = func(m Module) error {
+		for _, p := range m.Projections() {
+			lin, ok := (*p).(*Linear)
+			if !ok {
+				continue
+			}
+			f, err := QuantizeLinear(lin, format, "per_token")
+			if err != nil {
+				return err
+			}
+			*p = f
+			lin.Weight.Release()
+			lin.Weight = nil
+			n++
+		}
+		for _, c := range m.Children() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return n, walk(m)
+}

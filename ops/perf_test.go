@@ -1,0 +1,151 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// TestPerfSweep times launch variants of the memory-bound kernels at the
+// benchmark shape, next to a copy of the same bytes, to back the choices
+// in dispatch_table.go. It runs only with WEBFUSER_PERF=1 (on the NVIDIA
+// machine); timings are never asserted.
+func TestPerfSweep(t *testing.T) {
+	if os.Getenv("WEBFUSER_PERF") == "" {
+		t.Skip("set WEBFUSER_PERF=1 to run the launch sweep")
+	}
+	d := testDevice(t)
+	shape := []int{8, 4096, 3072}
+	B, L, C := shape[0], shape[1], shape[2]
+	fmt.Printf("device: %s\n\n| kernel | dtype | variant | time | GB/s | vs copy |\n|---|---|---|---|---|---|\n", d)
+	zeros := func(dt dtype.DType, s ...int) *gpu.Tensor {
+		x, err := d.UploadBytes(dt, s, make([]byte, gpu.Numel(s)*dt.Size()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		x := zeros(dt, shape...)
+		y := zeros(dt, shape...)
+		nb := float64(x.Numel() * dt.Size())
+		var copyBW float64
+		row := func(kernel, variant string, bytes float64, run func() error) {
+			tm, _, err := d.Measure(7, 10, run)
+			if err != nil {
+				t.Fatalf("%s %s: %v", kernel, variant, err)
+			}
+			bw := bytes / tm.Seconds() / 1e9
+			if kernel == "copy" && copyBW == 0 {
+				copyBW = bw
+			}
+			fmt.Printf("| %s | %v | %s | %v | %.0f | %.2fx |\n", kernel, dt, variant, tm, bw, bw/copyBW)
+		}
+		row("copy", "vec4<u32>", 2*nb, func() error { c, err := Copy(x); c.Release(); return err })
+		row("copy", "into y", 2*nb, func() error { return copyInto(d, x, y) })
+		for _, rows := range []int{B / 2, 2 * B} {
+			x2 := zeros(dt, rows, L, C)
+			row("copy", fmt.Sprintf("[%d,%d,%d]", rows, L, C), 2*nb*float64(rows)/float64(B), func() error { c, err := Copy(x2); c.Release(); return err })
+			x2.Release()
+		}
+		w := zeros(dt, C)
+		bias := zeros(dt, C)
+		for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
+			s := &normSpec{op: "sweep", kind: kind, x: x, w: w, eps: 1e-6}
+			if kind == KindLayerNorm {
+				s.b = bias
+			}
+			if err := s.validate(); err != nil {
+				t.Fatal(err)
+			}
+			for _, wg := range []int{64, 128, 256, 512, 1024} {
+				dp := C / 4
+				np := (dp + wg - 1) / wg
+				row(kind.String(), fmt.Sprintf("wg %d np %d", wg, np), 2*nb, func() error { return s.dispatch(y, 4, wg, np) })
+			}
+		}
+		for _, form := range [][]int{{B, C}, {B, L, C}} {
+			sc, sh := zeros(dt, form...), zeros(dt, form...)
+			bs, _ := ref.ModulateBroadcast(shape, form)
+			extra := 0.0
+			if len(form) == 3 {
+				extra = 2 * nb
+			}
+			for _, v := range []modulateVariant{{}, {rows: true, wg: 128}, {rows: true, wg: 256}, {rows: true, wg: 512}} {
+				row(fmt.Sprintf("modulate %v", form), fmt.Sprintf("rows=%v wg %d", v.rows, v.wg), 2*nb+extra,
+					func() error { return scaleShiftInto(y, x, sc, sh, 1, bs, bs, v) })
+			}
+		}
+		d.TrimPool()
+	}
+}
+
+// TestPerfNormAblation times RMSNorm with one part of the kernel changed
+// at a time, to find what bounds it. WEBFUSER_PERF=1 only.
+func TestPerfNormAblation(t *testing.T) {
+	if os.Getenv("WEBFUSER_PERF") == "" {
+		t.Skip("set WEBFUSER_PERF=1 to run the ablation")
+	}
+	d := testDevice(t)
+	shape := []int{8, 4096, 3072}
+	fmt.Printf("\n| RMSNorm ablation | dtype | GPU time | wall | GB/s |\n|---|---|---|---|---|\n")
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		x, _ := d.UploadBytes(dt, shape, make([]byte, gpu.Numel(shape)*dt.Size()))
+		y, _ := d.UploadBytes(dt, shape, make([]byte, gpu.Numel(shape)*dt.Size()))
+		w, _ := d.UploadBytes(dt, []int{3072}, make([]byte, 3072*dt.Size()))
+		nb := float64(x.Numel() * dt.Size())
+		for _, ab := range []struct {
+			name  string
+			edits [][2]string
+			noW   bool
+			noSG  bool
+		}{
+			{name: "base"},
+			{name: "no subgroups", noSG: true},
+			{name: "no weight", noW: true},
+			{name: "LAYER forced", edits: [][2]string{{"const LAYER = false", "const LAYER = true"}}},
+			{name: "no bounds test", edits: [][2]string{{"if (j < p.dp)", "if (true)"}}},
+			{name: "no store", edits: [][2]string{{"stv_y(base + j, y);", "if (y.x == 12345.0) { stv_y(base + j, y); }"}}},
+			{name: "no reduction", edits: [][2]string{{"reduce_sum(q, lid)", "q"}}},
+			{name: "no early return", edits: [][2]string{{"if (row >= p.rows) { return; }", ""}}},
+		} {
+			s := &normSpec{op: "ablation", kind: KindRMSNorm, x: x, w: w, eps: 1e-6}
+			if ab.noW {
+				s.w = nil
+			}
+			if err := s.validate(); err != nil {
+				t.Fatal(err)
+			}
+			sg := d.Features.Subgroups
+			if ab.noSG {
+				d.Features.Subgroups = false
+			}
+			pr, params, args := s.program(y, 4, 256, 3)
+			pr.edits = ab.edits
+			pipe, err := pr.pipeline()
+			d.Features.Subgroups = sg
+			if err != nil {
+				t.Fatalf("%s: %v", ab.name, err)
+			}
+			for _, cpu := range []time.Duration{0, 30 * time.Millisecond} {
+				n := 0
+				tm, err := d.MeasureBoth(7, 10, func() error {
+					if n%10 == 0 {
+						time.Sleep(cpu) // once per batch: the GPU idles meanwhile
+					}
+					n++
+					return d.Dispatch(pipe, d.Groups(s.rows), params.Bytes(), args...)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Printf("| %s, CPU sleep %v per batch | %v | %v | %v | %.0f |\n", ab.name, cpu, dt, tm.GPU, tm.Wall, 2*nb/tm.GPU.Seconds()/1e9)
+			}
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// ApplyRotaryEmb rotates x [B,S,H,D] by the angles whose cosines and
+// sines are tabled per position: pair (x0, x1) becomes (x0*c - x1*s,
+// x0*s + x1*c) in f32, cast back to x's dtype. interleaved (TeleFuser's
+// default) pairs x[2i] with x[2i+1]; otherwise pairs are x[i] and
+// x[i+D/2] (half-split, NeoX). cos and sin are [S, D/2] (leading
+// singleton dimensions allowed, e.g. [S,1,1,D/2]) or full width [S, D]:
+// interleaved then reads column 2i for pair i, as TeleFuser strides it
+// (cos[..., ::2]), and half-split reads column i.
+func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, error) {
+	const op = "ApplyRotaryEmb"
+	if err := checkFloat(op, "x", x); err != nil {
+		return nil, err
+	}
+	if len(x.Shape) != 4 {
+		return nil, errorf(op, "x", "shape %v, want [B,S,H,D]", x.Shape)
+	}
+	S, H, D := x.Shape[1], x.Shape[2], x.Shape[3]
+	if D%2 != 0 {
+		return nil, errorf(op, "x", "head dimension %d is odd", D)
+	}
+	var width int
+	for name, t := range map[string]*gpu.Tensor{"cos": cos, "sin": sin} {
+		if err := checkFloat(op, name, t); err != nil {
+			return nil, err
+		}
+		w := 0
+		if len(t.Shape) > 0 {
+			w = t.Shape[len(t.Shape)-1]
+		}
+		if (w != D/2 && w != D) || t.Numel() != S*w || (len(t.Shape) > 1 && t.Shape[0] != S) {
+			return nil, errorf(op, name, "shape %v, want [%d,%d] or full width [%d,%d]", t.Shape, S, D/2, S, D)
+		}
+		if width != 0 && w != width {
+			return nil, errorf(op, name, "shape %v differs in width from the other table", t.Shape)
+		}
+		width = w
+	}
+	d := x.Device()
+	if err := checkSameDevice(op, map[string]*gpu.Tensor{"cos": cos, "sin": sin}, d); err != nil {
+		return nil, err
+	}
+	ce := 1
+	if width == D && interleaved {
+		ce = 2
+	}
+	vec := 1
+	if (interleaved && D%4 == 0) || (!interleaved && D%8 == 0) {
+		vec = 4
+	}
+	half := D / 2
+	var units int
+	var body string
+	switch {
+	case interleaved && vec == 4: // one pack: pairs 2u and 2u+1
+		units = x.Numel() / 4
+		body = `let row = i / p.upr;
+  let u = i - row * p.upr;
+  let t = (row / p.h) % p.s;
+  let v = ldv_x(i);
+  let c0 = ld_cos(t * p.cs + 2u * u * p.ce); let s0 = ld_sin(t * p.cs + 2u * u * p.ce);
+  let c1 = ld_cos(t * p.cs + (2u * u + 1u) * p.ce); let s1 = ld_sin(t * p.cs + (2u * u + 1u) * p.ce);
+  stv_y(i, P(v.x * c0 - v.y * s0, v.x * s0 + v.y * c0, v.z * c1 - v.w * s1, v.z * s1 + v.w * c1));`
+	case interleaved: // one pair
+		units = x.Numel() / 2
+		body = `let row = i / p.upr;
+  let u = i - row * p.upr;
+  let t = (row / p.h) % p.s;
+  let c = ld_cos(t * p.cs + u * p.ce); let s = ld_sin(t * p.cs + u * p.ce);
+  let x0 = ld_x(2u * i); let x1 = ld_x(2u * i + 1u);
+  st_y(2u * i, x0 * c - x1 * s);
+  st_y(2u * i + 1u, x0 * s + x1 * c);`
+	case vec == 4: // half-split, four pairs: a pack of each half
+		units = x.Numel() / 8
+		body = `let row = i / p.upr;
+  let u = i - row * p.upr;
+  let t = (row / p.h) % p.s;
+  let j = 4u * u;
+  let c = P(ld_cos(t * p.cs + j), ld_cos(t * p.cs + j + 1u), ld_cos(t * p.cs + j + 2u), ld_cos(t * p.cs + j + 3u));
+  let s = P(ld_sin(t * p.cs + j), ld_sin(t * p.cs + j + 1u), ld_sin(t * p.cs + j + 2u), ld_sin(t * p.cs + j + 3u));
+  let a = (row * p.d + j) / 4u;
+  let b = (row * p.d + j + p.half) / 4u;
+  let x0 = ldv_x(a); let x1 = ldv_x(b);
+  stv_y(a, x0 * c - x1 * s);
+  stv_y(b, x0 * s + x1 * c);`
+	default: // half-split, one pair
+		units = x.Numel() / 2
+		body = `let row = i / p.upr;
+  let u = i - row * p.upr;
+  let t = (row / p.h) % p.s;
+  let c = ld_cos(t * p.cs + u); let s = ld_sin(t * p.cs + u);
+  let x0 = ld_x(row * p.d + u); let x1 = ld_x(row * p.d + u + p.half);
+  st_y(row * p.d + u, x0 * c - x1 * s);
+  st_y(row * p.d + u + p.half, x0 * s + x1 * c);`
+	}
+	rows := x.Numel() / max(1, D)
+	upr := 0
+	if rows > 0 {
+		upr = units / rows
+	}
+	return withOutput(d, x.DType, x.Shape, func(y *gpu.Tensor) error {
+		pr := newElementwise(d, "rotary", vec, body)
+		pr.buf("x", x.DType, false).buf("cos", cos.DType, false).buf("sin", sin.DType, false).buf("y", y.DType, true)
+		pr.uniform = append(pr.uniform, "upr: u32", "h: u32", "s: u32", "d: u32", "half: u32", "cs: u32", "ce: u32")
+		params := gpu.NewParams().U32(uint32(units)).U32(uint32(upr)).U32(uint32(H)).U32(uint32(S)).
+			U32(uint32(D)).U32(uint32(half)).U32(uint32(width)).U32(uint32(ce))
+		return launch(pr, units, params, x, cos, sin, y)
+	})
+}
+
+// RotaryTables3D builds Wan-style 3-D rotary tables for a grid of frames
+// x height x width tokens (row-major, frame slowest) and head dimension
+// headDim: the headDim/2 frequency pairs split into c-2(c/3), c/3 and c/3
+// pairs (c = headDim/2) driven by the frame, row and column index, each
+// part with frequencies theta^(-2j/partDim). It returns cos and sin
+// [F*H*W, headDim/2] in dt.
+func RotaryTables3D(d *gpu.Device, dt dtype.DType, frames, height, width, headDim int, theta float64) (cos, sin *gpu.Tensor, err error) {
+	if frames < 1 || height < 1 || width < 1 || headDim < 2 || headDim%2 != 0 {
+		return nil, nil, errorf("RotaryTables3D", "", "grid %dx%dx%d and head dimension %d: want positive sizes and an even head dimension", frames, height, width, headDim)
+	}
+	if !(theta > 1) || math.IsInf(theta, 0) {
+		return nil, nil, errorf("RotaryTables3D", "", "theta %g must be a finite number above 1", theta)
+	}
+	c, s := ref.RotaryTables3D(frames, height, width, headDim, theta)
+	if cos, err = d.Upload(dt, c.Shape, c.Float32()); err != nil {
+		return nil, nil, err
+	}
+	if sin, err = d.Upload(dt, s.Shape, s.Float32()); err != nil {
+		cos.Release()
+		return nil, nil, err
+	}
+	return cos, sin, nil
+}

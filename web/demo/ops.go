@@ -1,0 +1,185 @@
+package demo
+
+import (
+	"math"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// Sizes of the demo's tensors: a small DiT's hidden size on a short
+// sequence, modest enough for a software rasteriser in CI.
+const (
+	batch  = 2
+	tokens = 128
+	hidden = 1024
+)
+
+// Ops is the demo's table: every operator the page runs, in order. To put
+// a new operator on the page, add an entry here.
+var Ops = []Op{
+	{
+		Name: "RMSNorm", Shape: "x f32[2,128,1024], weight f32[1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 3, 0)
+			w := c.Input(dtype.F32, []int{hidden}, 1, 1)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.RMSNormForward(x.G, w.G, nil, ops.RMSNormEps)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.RMSNorm(x.R, w.R, nil, ops.RMSNormEps)) },
+			}
+		},
+	},
+	{
+		Name: "RMSNorm bf16", Shape: "x bf16[2,128,1024], weight bf16[1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{batch, tokens, hidden}, 3, 0)
+			w := c.Input(dtype.BF16, []int{hidden}, 1, 1)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.RMSNormForward(x.G, w.G, nil, ops.RMSNormEps)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.RMSNorm(x.R, w.R, nil, ops.RMSNormEps)) },
+			}
+		},
+	},
+	{
+		Name: "LayerNorm", Shape: "x f32[2,128,1024], weight, bias f32[1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 2, 5)
+			w := c.Input(dtype.F32, []int{hidden}, 1, 1)
+			b := c.Input(dtype.F32, []int{hidden}, 1, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LayerNormForward(x.G, w.G, b.G, ops.LayerNormEps)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.LayerNorm(x.R, w.R, b.R, ops.LayerNormEps)) },
+			}
+		},
+	},
+	{
+		Name: "LayerNorm f16", Shape: "x f16[2,128,1024], no affine",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F16, []int{batch, tokens, hidden}, 2, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LayerNormForward(x.G, nil, nil, ops.LayerNormEps)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.LayerNorm(x.R, nil, nil, ops.LayerNormEps)) },
+			}
+		},
+	},
+	{
+		Name: "FusedScaleShift", Shape: "x f32[2,128,1024], scale f32[2,1024], shift f32[2,4,1,1024] (per frame)",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
+			sc := c.Input(dtype.F32, []int{batch, hidden}, 0.5, 0)
+			sh := c.Input(dtype.F32, []int{batch, 4, 1, hidden}, 1, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.FusedScaleShift(x.G, sc.G, sh.G, 1)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.FusedScaleShift(x.R, sc.R, sh.R, 1)) },
+			}
+		},
+	},
+	{
+		Name: "Modulate", Shape: "x f32[2,128,1024], shift, scale f32[2,1,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
+			sh := c.Input(dtype.F32, []int{batch, 1, hidden}, 1, 0)
+			sc := c.Input(dtype.F32, []int{batch, 1, hidden}, 0.5, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.Modulate(x.G, sh.G, sc.G)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Modulate(x.R, sh.R, sc.R)) },
+			}
+		},
+	},
+	{
+		Name: "RMSNorm+Modulate", Shape: "x f32[2,128,1024], weight f32[1024], scale f32[2,1024], shift f32[2,128,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 2, 0.5)
+			w := c.Input(dtype.F32, []int{hidden}, 1, 1)
+			sc := c.Input(dtype.F32, []int{batch, hidden}, 0.3, 0)
+			sh := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.NormModulate(ops.KindRMSNorm, x.G, w.G, nil, ops.RMSNormEps,
+						ops.ModulateArgs{Scale: sc.G, Shift: sh.G, Constant: 1}))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					n, err := ref.RMSNorm(x.R, w.R, nil, ops.RMSNormEps)
+					if err != nil {
+						return nil, err
+					}
+					return OneRef(ref.FusedScaleShift(n, sc.R, sh.R, 1))
+				},
+			}
+		},
+	},
+	{
+		Name: "LayerNorm+Modulate", Shape: "x bf16[2,128,1024], scale, shift bf16[2,1,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{batch, tokens, hidden}, 2, 0.5)
+			sc := c.Input(dtype.BF16, []int{batch, 1, hidden}, 0.3, 0)
+			sh := c.Input(dtype.BF16, []int{batch, 1, hidden}, 1, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.NormModulate(ops.KindLayerNorm, x.G, nil, nil, ops.LayerNormEps,
+						ops.ModulateArgs{Scale: sc.G, Shift: sh.G, Constant: 1}))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					n, err := ref.LayerNorm(x.R, nil, nil, ops.LayerNormEps)
+					if err != nil {
+						return nil, err
+					}
+					return OneRef(ref.FusedScaleShift(n, sc.R, sh.R, 1))
+				},
+			}
+		},
+	},
+	{
+		Name: "GELU (tanh)", Shape: "x f32[2,128,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 2, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.Activate(x.G, ops.ActGELUTanh)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Activation(x.R, "gelu_tanh")) },
+			}
+		},
+	},
+	{
+		Name: "SwiGLU gate", Shape: "x bf16[2,128,2048] → [2,128,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{batch, tokens, 2 * hidden}, 2, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.GatedActivation(x.G, ops.ActSiLU)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.GatedActivation(x.R, "silu")) },
+			}
+		},
+	},
+	{
+		Name: "RoPE", Shape: "x f32[2,128,8,128], cos, sin f32[128,64] (interleaved)",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, 8, 128}, 1, 0)
+			cos, sin := ref.New(dtype.F32, tokens, 64), ref.New(dtype.F32, tokens, 64)
+			for s := 0; s < tokens; s++ {
+				for i := 0; i < 64; i++ {
+					a := float64(s) * math.Pow(10000, -float64(i)/64)
+					cos.Data[s*64+i], sin.Data[s*64+i] = dtype.Round(dtype.F32, math.Cos(a)), dtype.Round(dtype.F32, math.Sin(a))
+				}
+			}
+			gc, gs := c.Upload(cos), c.Upload(sin)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.ApplyRotaryEmb(x.G, gc, gs, true)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Rotary(x.R, cos, sin, true)) },
+			}
+		},
+	},
+	{
+		Name: "Linear", Shape: "x f32[128,512], weight f32[512,512], bias f32[512]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{tokens, 512}, 1, 0)
+			w := c.Input(dtype.F32, []int{512, 512}, 0.04, 0)
+			b := c.Input(dtype.F32, []int{512}, 1, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LinearForward(x.G, w.G, b.G)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Linear(x.R, w.R, b.R)) },
+				Tol: Tol{2e-3, 2e-3}, // the spec's tolerance for matrix products
+			}
+		},
+	},
+}

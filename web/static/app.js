@@ -1,0 +1,141 @@
+// The page side of the WebFuser demo. The Go WebAssembly module
+// (web/wasm) does the work and reports through globalThis.webfuserUI;
+// this file draws what it reports. When a run ends, globalThis.webfuserDone
+// holds the summary ({passed, failed, skipped, error, unavailable}); the
+// browser test waits for it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const results = [];
+globalThis.webfuserResults = results; // every result so far, for tests
+
+function setStatus(text, cls) {
+	const s = $("status");
+	s.textContent = text;
+	s.className = cls || "";
+}
+
+function esc(s) {
+	return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+}
+
+function fmtMs(v) {
+	if (!(v > 0)) return "–";
+	return v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0);
+}
+
+function rowId(name) {
+	return "op-" + name.replace(/[^A-Za-z0-9]/g, "_");
+}
+
+globalThis.webfuserUI = {
+	status(json) {
+		setStatus(JSON.parse(json));
+	},
+	device(json) {
+		const d = JSON.parse(json);
+		$("device-box").hidden = false;
+		const rows = [["adapter", d.name], ["vendor", d.vendor], ["driver", d.driver], ["type", d.type],
+			["max binding", (d.limits.MaxBindingSize / 2 ** 20).toFixed(0) + " MiB"],
+			["max invocations", d.limits.MaxInvocations], ["workgroup memory", (d.limits.MaxWorkgroupMemory / 1024) + " KiB"]];
+		$("device").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v || "(not reported)")}</dd>`).join("");
+		$("features").innerHTML = Object.entries(d.features).map(([f, have]) =>
+			`<li class="${have ? "yes" : "no"}">${have ? "✓" : "✗"} ${esc(f)}</li>`).join("");
+		setStatus("running the operators on " + d.name + "…");
+	},
+	plan(json) {
+		const plan = JSON.parse(json);
+		results.length = 0;
+		$("results-box").hidden = false;
+		$("rerun").disabled = true;
+		$("results").tBodies[0].innerHTML = plan.map((p) =>
+			`<tr id="${rowId(p.name)}"><td>${esc(p.name)}</td><td class="shape">${esc(p.shape)}</td>` +
+			`<td class="pending">${p.missing ? "will skip: needs " + esc(p.missing.join(", ")) : "waiting"}</td>` +
+			`<td class="num"></td><td class="num"></td><td class="num"></td><td class="num"></td></tr>`).join("");
+		drawChart();
+	},
+	result(json) {
+		const r = JSON.parse(json);
+		results.push(r);
+		const tr = $(rowId(r.name));
+		if (!tr) return;
+		const label = { pass: "pass", fail: "FAIL", skip: "skipped" }[r.status] || r.status;
+		const speed = r.gpuMs > 0 && r.cpuMs > 0 ? (r.cpuMs / r.gpuMs).toFixed(2) + "×" : "–";
+		tr.cells[2].className = r.status;
+		tr.cells[2].innerHTML = esc(label) + (r.detail ? `<span class="detail">${esc(r.detail)}</span>` : "");
+		tr.cells[3].textContent = r.status === "pass" || r.maxErr ? r.maxErr.toExponential(2) : "–";
+		tr.cells[4].textContent = fmtMs(r.gpuMs);
+		tr.cells[5].textContent = fmtMs(r.cpuMs);
+		tr.cells[6].textContent = speed;
+		if (r.gpuTime) $("timing-note").textContent = `GPU times: median of timed submissions, from ${r.gpuTime}. CPU times: the Go reference (float64) in this WebAssembly module, median wall clock.`;
+		drawChart();
+	},
+	done(json) {
+		const s = JSON.parse(json);
+		$("rerun").disabled = false;
+		if (s.error) {
+			setStatus(s.error, s.unavailable ? "unavailable" : "bad");
+		} else if (s.failed > 0) {
+			setStatus(`${s.failed} of ${s.passed + s.failed + s.skipped} operators FAILED`, "bad");
+		} else {
+			setStatus(`all ${s.passed} operators passed` + (s.skipped ? `, ${s.skipped} skipped for missing features` : ""), "ok");
+		}
+		globalThis.webfuserDone = s;
+	},
+};
+
+// drawChart draws grouped horizontal bars, GPU and CPU per operator, as SVG.
+function drawChart() {
+	const rows = results.filter((r) => r.status === "pass");
+	$("chart-box").hidden = rows.length === 0;
+	if (rows.length === 0) return;
+	const labelW = 170, barMax = 480, rowH = 36, top = 24;
+	const max = Math.max(...rows.flatMap((r) => [r.gpuMs, r.cpuMs]));
+	const w = (v) => Math.max(1, (v / max) * barMax);
+	let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barMax + 90}" height="${top + rows.length * rowH + 8}" role="img" aria-label="GPU and CPU time per operator">`;
+	svg += `<rect x="${labelW}" y="4" width="12" height="10" fill="#2f81f7"/><text x="${labelW + 16}" y="13">GPU (WebGPU)</text>`;
+	svg += `<rect x="${labelW + 130}" y="4" width="12" height="10" fill="#bf8700"/><text x="${labelW + 146}" y="13">CPU reference (Go, wasm)</text>`;
+	rows.forEach((r, i) => {
+		const y = top + i * rowH;
+		svg += `<text x="${labelW - 8}" y="${y + 19}" text-anchor="end">${esc(r.name)}</text>`;
+		svg += `<rect x="${labelW}" y="${y + 2}" width="${w(r.gpuMs)}" height="13" fill="#2f81f7"><title>GPU ${fmtMs(r.gpuMs)} ms</title></rect>`;
+		svg += `<text x="${labelW + w(r.gpuMs) + 4}" y="${y + 13}">${fmtMs(r.gpuMs)} ms</text>`;
+		svg += `<rect x="${labelW}" y="${y + 17}" width="${w(r.cpuMs)}" height="13" fill="#bf8700"><title>CPU ${fmtMs(r.cpuMs)} ms</title></rect>`;
+		svg += `<text x="${labelW + w(r.cpuMs) + 4}" y="${y + 28}">${fmtMs(r.cpuMs)} ms</text>`;
+	});
+	$("chart").innerHTML = svg + "</svg>";
+}
+
+function fatal(msg) {
+	setStatus(msg, "bad");
+	globalThis.webfuserDone = { passed: 0, failed: 0, skipped: 0, error: msg };
+}
+
+async function start() {
+	const q = new URLSearchParams(location.search);
+	globalThis.webfuserOptions = {
+		trials: Number(q.get("trials")) || 0,
+		reps: Number(q.get("reps")) || 0,
+		filter: q.get("filter") || "",
+	};
+	$("rerun").addEventListener("click", () => globalThis.webfuserRerun && globalThis.webfuserRerun());
+	if (typeof WebAssembly !== "object") return fatal("This browser cannot run WebAssembly.");
+	if (typeof Go !== "function") return fatal("wasm_exec.js did not load: the server was built without the wasm build (run `make wasm`).");
+	const go = new Go();
+	let result;
+	try {
+		const resp = await fetch("webfuser.wasm");
+		if (!resp.ok) throw new Error(`webfuser.wasm: HTTP ${resp.status} ${(await resp.text()).trim()}`);
+		result = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
+	} catch (e) {
+		return fatal("Could not load the WebAssembly module: " + e.message);
+	}
+	// The WebGPU binding reads Go's memory through this global.
+	globalThis.wasm = result;
+	setStatus("starting…");
+	go.run(result.instance).then(() => {
+		if (!globalThis.webfuserDone) fatal("the WebAssembly module exited before finishing");
+	});
+}
+
+start();

@@ -1,0 +1,123 @@
+//go:build js
+
+// Command wasm is the WebAssembly side of the web demo: built with
+// GOOS=js GOARCH=wasm into web/static/webfuser.wasm, it opens the
+// visitor's GPU through navigator.gpu, runs every entry of web/demo's
+// table on it and against the CPU reference, and hands each result to
+// the page (web/static/app.js) as JSON through globalThis.webfuserUI.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"syscall/js"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/web/demo"
+)
+
+// dev is opened once and kept: a browser adapter gives one device only.
+var dev *gpu.Device
+
+// busy is a one-slot semaphore: one run at a time.
+var busy = make(chan struct{}, 1)
+
+func send(method string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	js.Global().Get("webfuserUI").Call(method, string(b))
+}
+
+type summary struct {
+	Passed  int    `json:"passed"`
+	Failed  int    `json:"failed"`
+	Skipped int    `json:"skipped"`
+	Error   string `json:"error,omitempty"`
+	// Unavailable is set when the failure is the browser's lack of
+	// WebGPU rather than a fault of the library.
+	Unavailable bool `json:"unavailable,omitempty"`
+}
+
+// options reads globalThis.webfuserOptions, which the page fills from its URL.
+func options() demo.Options {
+	o := demo.Options{Trials: 5, Reps: 3, Seed: 1}
+	v := js.Global().Get("webfuserOptions")
+	if !v.Truthy() {
+		return o
+	}
+	if t := v.Get("trials"); t.Type() == js.TypeNumber && t.Int() > 0 {
+		o.Trials = t.Int()
+	}
+	if r := v.Get("reps"); r.Type() == js.TypeNumber && r.Int() > 0 {
+		o.Reps = r.Int()
+	}
+	if f := v.Get("filter"); f.Type() == js.TypeString {
+		o.Filter = f.String()
+	}
+	return o
+}
+
+func run() {
+	busy <- struct{}{}
+	defer func() { <-busy }()
+	if dev == nil {
+		send("status", `"requesting a WebGPU adapter and device…"`)
+		d, err := gpu.Open(gpu.Options{})
+		if err != nil {
+			s := summary{Error: err.Error()}
+			var ge *gpu.Error
+			if errors.As(err, &ge) {
+				s.Error = ge.Msg
+				s.Unavailable = strings.HasPrefix(ge.Msg, gpu.Unavailable)
+			}
+			send("done", s)
+			return
+		}
+		dev = d
+	}
+	f := dev.Features
+	send("device", map[string]any{
+		"name": dev.Info.Name, "vendor": dev.Info.Vendor, "driver": dev.Info.Driver,
+		"type": dev.Info.Type, "backend": dev.Info.Backend,
+		"features": map[string]bool{"shader-f16": f.ShaderF16, "subgroups": f.Subgroups, "timestamp-query": f.Timestamps},
+		"limits":   dev.Limits,
+	})
+	opt := options()
+	type planned struct {
+		Name    string   `json:"name"`
+		Shape   string   `json:"shape"`
+		Missing []string `json:"missing,omitempty"`
+	}
+	var plan []planned
+	for _, op := range demo.Ops {
+		plan = append(plan, planned{op.Name, op.Shape, demo.Missing(dev, op)})
+	}
+	send("plan", plan)
+	var s summary
+	demo.RunAll(dev, demo.Ops, opt, func(r demo.Result) {
+		switch r.Status {
+		case "pass":
+			s.Passed++
+		case "skip":
+			s.Skipped++
+		default:
+			s.Failed++
+		}
+		send("result", r)
+	})
+	send("done", s)
+}
+
+func main() {
+	// A JavaScript callback must not block on a promise: it starts a
+	// goroutine and returns at once.
+	js.Global().Set("webfuserRerun", js.FuncOf(func(this js.Value, args []js.Value) any {
+		go run()
+		return nil
+	}))
+	run()
+	select {} // keep the callbacks and the device alive
+}
