@@ -3,6 +3,7 @@
 # with bin/webfuser (built here) and .vk/libvulkan.so.1 carried:
 #   bash bench/device.sh goldens   # regenerate testdata/golden with PyTorch, verify on the GPU
 #   bash bench/device.sh bench     # foundation benchmarks next to PyTorch
+#   bash bench/device.sh dispatch  # fused against composed paths (needs bin/ops.test)
 # Output files go to $OUT.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -13,7 +14,7 @@ mkdir -p "$OUT"
 for step in "$@"; do
   case $step in
   goldens)
-    python3 testdata/gen_golden.py --out "$OUT/golden" 2>&1 | tail -20
+    python3 testdata/gen_golden.py --out "$OUT/golden" ${GOLDEN_AREAS:-} >"$OUT/gen.log" 2>&1; tail -5 "$OUT/gen.log"
     (cd "$OUT" && tar czf golden.tgz golden && rm -rf golden)
     mkdir -p /tmp/g && tar xzf "$OUT/golden.tgz" -C /tmp/g
     ./bin/webfuser verify /tmp/g/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
@@ -24,6 +25,9 @@ for step in "$@"; do
     ./bin/webfuser info
     ./bin/webfuser bench --checked 2>&1 | tee "$OUT/bench_foundation.md"
     python3 bench/torch_baseline.py 2>&1 | tee "$OUT/torch_baseline.md"
+    ;;
+  dispatch)
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"
     ;;
   esac
 done

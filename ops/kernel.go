@@ -53,9 +53,9 @@ func (p *program) subgroups(use bool) *program {
 	if use {
 		p.vars["SG_REDUCE"] = `let t = subgroupAdd(v);
     let nsg = (WG + sg_size - 1u) / sg_size;
-    if (sg_lane == 0u) { red[lid / sg_size] = t; }
+    if (sg_lane == 0u) { red[base + lid / sg_size] = t; }
     workgroupBarrier();
-    for (var i = 0u; i < nsg; i = i + 1u) { total = total + red[i]; }`
+    for (var i = 0u; i < nsg; i = i + 1u) { total = total + red[base + i]; }`
 	}
 	p.consts["SUBGROUPS"] = wgsl.Bool(use)
 	return p
@@ -155,6 +155,9 @@ func roundFn(name string, dt dtype.DType, vec int) string {
 	case dtype.F16:
 		body = "f16_to_f32(f32_to_f16(v))"
 	case dtype.BF16:
+		if vec == 4 {
+			return fmt.Sprintf("fn %s(v: P) -> P { return bf16x4_round(v); }\n", name)
+		}
 		body = "bf16_to_f32(f32_to_bf16(v))"
 	default:
 		return fmt.Sprintf("fn %s(v: P) -> P { return v; }\n", name)

@@ -205,7 +205,7 @@ func (s *matmulSpec) dispatch(y *gpu.Tensor, t tile) error {
 	if vec == 4 {
 		pr.vars["STORE"] = "stv_y((m * p.n + n) / 4u, P(epi(a.x, m, n), epi(a.y, m, n + 1u), epi(a.z, m, n + 2u), epi(a.w, m, n + 3u)));"
 	} else {
-		pr.vars["STORE"] = "for (var j = 0u; j < 4u; j = j + 1u) { if (n + j < p.n) { st_y(m * p.n + n + j, epi(a[j], m, n + j)); } }"
+		pr.vars["STORE"] = "st_y(m * p.n + n, epi(a.x, m, n)); if (n + 1u < p.n) { st_y(m * p.n + n + 1u, epi(a.y, m, n + 1u)); } if (n + 2u < p.n) { st_y(m * p.n + n + 2u, epi(a.z, m, n + 2u)); } if (n + 3u < p.n) { st_y(m * p.n + n + 3u, epi(a.w, m, n + 3u)); }"
 	}
 	pr.buf("y", y.DType, true)
 	args = append(args, y)

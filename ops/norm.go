@@ -114,8 +114,12 @@ func (s *normSpec) run() (*gpu.Tensor, error) {
 		vec = 4
 	}
 	dp := s.d / vec
+	// Aim for about 48 bytes of the row per invocation (3 f32 packs, 6
+	// bf16 packs): enough loads in flight, few invocations per barrier.
+	// The H200 sweep (bench/) put the best workgroup sizes there.
+	want := max(1, 48/(vec*s.x.DType.Size()))
 	wg := 32
-	for wg < 256 && wg*4 < dp {
+	for wg < 256 && wg*want < dp {
 		wg *= 2
 	}
 	if max := int(dev.Limits.MaxInvocations); wg > max {

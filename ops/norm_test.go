@@ -203,3 +203,33 @@ func contains(s, sub string) bool {
 }
 
 var _ = math.Abs
+
+func TestNormsWithoutSubgroups(t *testing.T) {
+	// The portable reduction (workgroup memory only) must agree with the
+	// reference too; force it where the device has subgroups.
+	d := testDevice(t)
+	saved := d.Features.Subgroups
+	d.Features.Subgroups = false
+	defer func() { d.Features.Subgroups = saved }()
+	for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
+		for _, shape := range [][]int{{3, 77}, {2, 1000}, {2, 4100}} {
+			rng := rand.New(rand.NewSource(5))
+			x := randTensor(rng, dtype.F32, shape, 2, 100)
+			w := randTensor(rng, dtype.F32, shape[1:], 1, 1)
+			var want *ref.Tensor
+			var y *gpu.Tensor
+			var err error
+			if kind == KindRMSNorm {
+				want, _ = ref.RMSNorm(x, w, nil, 1e-5)
+				y, err = RMSNormForward(upload(t, d, x), upload(t, d, w), nil, 1e-5)
+			} else {
+				want, _ = ref.LayerNorm(x, w, nil, 1e-6)
+				y, err = LayerNormForward(upload(t, d, x), upload(t, d, w), nil, 1e-6)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, y, want, tolFor(dtype.F32))
+		}
+	}
+}

@@ -17,6 +17,7 @@ import json
 import os
 import zlib
 import sys
+import traceback
 
 import torch
 from safetensors.torch import save_file
@@ -32,6 +33,7 @@ def main():
     torch.manual_seed(0)
     mods = sorted(glob.glob(os.path.join(HERE, "golden_*.py")))
     total = 0
+    failed = []
     for path in mods:
         area = os.path.basename(path)[len("golden_"):-3]
         if args.areas and area not in args.areas:
@@ -65,10 +67,16 @@ def main():
             save_file(tensors, os.path.join(outdir, name + ".safetensors"), metadata=meta)
 
         torch.manual_seed(zlib.crc32(area.encode()))
-        mod.generate(emit, torch)
+        try:
+            mod.generate(emit, torch)
+        except Exception:
+            traceback.print_exc()
+            failed.append(area)
         print(f"{area}: {len(names)} cases", file=sys.stderr)
         total += len(names)
     print(f"{total} cases written to {args.out}", file=sys.stderr)
+    if failed:
+        sys.exit("generation failed in: " + ", ".join(failed))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def quant_ref(torch, x, per_tensor, fmax=FP8_MAX, fp8=None):
     else:
         amax = xd.abs().amax(dim=1, keepdim=True)
     scale = (amax.clamp(min=1e-12) / fmax).float()
-    q = (xd / scale.double()).clamp(-fmax, fmax).to(fp8 or torch.float8_e4m3fn)
+    q = (xd / scale.double()).clamp(-fmax, fmax).float().to(fp8 or torch.float8_e4m3fn)
     return q, scale
 
 
@@ -156,7 +156,7 @@ def generate(emit, torch):
     for dn in DTYPES:
         dt = _dt(torch, dn)
         # Activations: a dense ramp (tails included) and a random odd shape.
-        ramp = torch.linspace(-12, 12, 601, dtype=torch.float64).reshape(3, 201).to(dt)
+        ramp = torch.linspace(-12, 12, 603, dtype=torch.float64).reshape(3, 201).to(dt)
         rnd = _randn(torch, (2, 5, 13), 3).to(dt)
         for fn in ACTS:
             for tag, x in (("ramp", ramp), ("rand", rnd)):

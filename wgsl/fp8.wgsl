@@ -6,7 +6,7 @@ fn fp8_decode(c: u32, man: u32, bias: i32, maxcode: u32) -> f32 {
   let sign = (c & 0x80u) << 24u;
   if (m > maxcode) {
     if (man == 2u && m == 0x7cu) { return bitcast<f32>(sign | 0x7f800000u); }
-    return bitcast<f32>(0x7fc00000u);
+    return bitcast<f32>(0x7fc00000u | sign); // runtime operand: Tint rejects a constant NaN
   }
   let e = m >> man;
   let f = m & ((1u << man) - 1u);

@@ -7,7 +7,8 @@
 // apply dequantisation scales) with zero padding past M, N and K.
 // The epilogue (bias, activation, gate*y + residual) runs per element in
 // epi(); rows of whole packs are stored with stv_y when V is 4, element
-// by element with st_y otherwise (atomic for 16-bit storage).
+// by element with st_y otherwise (atomic for 16-bit storage), by
+// store_row, which takes the accumulators by value.
 //
 // Specialised on: WX, WY, BK, LOAD_A, LOAD_B, epi() and the dtypes and
 // pack width of every buffer.
@@ -59,10 +60,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
     workgroupBarrier();
   }
   let n = n0 + 4u * tx;
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let m = m0 + ty + i * WY;
-    if (m >= p.m || n >= p.n) { continue; }
-    let a = acc[i];
-    {{STORE}}
-  }
+  // Unrolled by hand: a loop here, with the epilogue inside, may stay a
+  // loop, and indexing acc with its counter would move the accumulators
+  // out of registers for the whole kernel.
+  store_row(m0 + ty, n, acc[0]);
+  store_row(m0 + ty + WY, n, acc[1]);
+  store_row(m0 + ty + 2u * WY, n, acc[2]);
+  store_row(m0 + ty + 3u * WY, n, acc[3]);
+}
+
+fn store_row(m: u32, n: u32, a: vec4<f32>) {
+  if (m >= p.m || n >= p.n) { return; }
+  {{STORE}}
 }

@@ -3,8 +3,9 @@
 // (y * (scale_constant + scale) + shift) with broadcast scale and shift.
 // One workgroup per row; the row stays in registers (NP packs per
 // invocation) between the statistics and the output pass, so x is read
-// from memory once. Statistics in f32; LayerNorm corrects its mean with a second pass and
-// subtracts it before squaring, which keeps rows with a large mean exact.
+// from memory once. Statistics in f32 with one barrier-light reduction for RMSNorm and two
+// for LayerNorm, whose second pass works on deviations from a first mean
+// estimate, which keeps rows with a large mean exact.
 //
 // Specialised on: WG, NP, LAYER, HAS_W, HAS_B, MOD, SCALE_VEC, SHIFT_VEC,
 // SUBGROUPS, and the dtypes and pack width of every buffer.
@@ -26,25 +27,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     s = s + hsum(v);
   }
   var mean = 0.0;
+  var variance = 0.0;
   if (LAYER) {
-    // The f32 sum of a row with a large mean loses low bits; a second
-    // pass over the (small) deviations from the first estimate restores them.
-    let m0 = reduce_sum(s, lid) / f32(p.d);
-    var e = 0.0;
+    // The f32 sum of a row with a large mean loses low bits. A second
+    // pass over the deviations from that first estimate returns both the
+    // correction of the mean and the sum of squares, in one reduction.
+    let m0 = reduce_sum2(vec2<f32>(s, 0.0), lid, 0u).x / f32(p.d);
+    var e = vec2<f32>(0.0);
     for (var k = 0u; k < NP; k = k + 1u) {
-      if (lid + k * WG < p.dp) { e = e + hsum(r[k] - P(m0)); }
+      if (lid + k * WG < p.dp) {
+        let c = r[k] - P(m0);
+        e = e + vec2<f32>(hsum(c), hsum(c * c));
+      }
     }
-    mean = m0 + reduce_sum(e, lid) / f32(p.d);
-  }
-  var q = 0.0;
-  for (var k = 0u; k < NP; k = k + 1u) {
-    let j = lid + k * WG;
-    if (j < p.dp) {
-      let c = r[k] - P(mean);
-      q = q + hsum(c * c);
+    let t = reduce_sum2(e, lid, 1u) / f32(p.d);
+    mean = m0 + t.x;
+    variance = max(t.y - t.x * t.x, 0.0);
+  } else {
+    var q = 0.0;
+    for (var k = 0u; k < NP; k = k + 1u) {
+      if (lid + k * WG < p.dp) { q = q + hsum(r[k] * r[k]); }
     }
+    variance = reduce_sum2(vec2<f32>(q, 0.0), lid, 0u).x / f32(p.d);
   }
-  let inv = inverseSqrt(reduce_sum(q, lid) / f32(p.d) + p.eps);
+  let inv = inverseSqrt(variance + p.eps);
   for (var k = 0u; k < NP; k = k + 1u) {
     let j = lid + k * WG;
     if (j < p.dp) {

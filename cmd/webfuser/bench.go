@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +129,7 @@ func bench(args []string) error {
 			return err
 		}
 		if !header {
-			fmt.Printf("device: %s, GPU timestamps: %v\nshape %v, median of %d trials x %d calls\n\n", d, d.Features.Timestamps, shape, *trials, *reps)
+			fmt.Printf("device: %s, GPU timestamps: %v\nshape %v, median of %d trials x %d calls; vs copy is the median of per-trial ratios to the copy timed just before\n\n", d, d.Features.Timestamps, shape, *trials, *reps)
 			fmt.Println("| kernel | dtype | modules | GPU time | wall time | GB/s (GPU) | vs copy |")
 			fmt.Println("|---|---|---|---|---|---|---|")
 			header = true
@@ -138,31 +139,88 @@ func bench(args []string) error {
 			if err != nil {
 				return err
 			}
-			var copyBW float64
-			for _, bc := range benchCases {
-				if *only != "" && bc.name != "copy" && !strings.Contains(","+*only+",", ","+bc.name+",") {
-					continue
-				}
-				run, bytes, err := bc.setup(d, dt, shape)
-				if err != nil {
-					return fmt.Errorf("%s: %v", bc.name, err)
-				}
-				tm, err := d.MeasureBoth(*trials, *reps, run)
-				t := tm.GPU
-				if t == 0 {
-					t = tm.Wall
-				}
-				if err != nil {
-					return fmt.Errorf("%s %v: %v", bc.name, dt, err)
-				}
-				bw := float64(bytes) / t.Seconds() / 1e9
-				if bc.name == "copy" {
-					copyBW = bw
-				}
-				fmt.Printf("| %s | %v | %s | %v | %v | %.0f | %.2fx |\n", bc.name, dt, dv.label, t.Round(time.Microsecond/10), tm.Wall.Round(time.Microsecond/10), bw, bw/copyBW)
+			rows, err := benchDType(d, dt, shape, *only, *trials, *reps)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				fmt.Printf("| %s | %v | %s | %v | %v | %.0f | %.2fx |\n", r.name, dt, dv.label,
+					r.gpu.Round(time.Microsecond/10), r.wall.Round(time.Microsecond/10), float64(r.bytes)/r.gpu.Seconds()/1e9, r.ratio)
 			}
 			d.TrimPool()
 		}
 	}
 	return nil
+}
+
+// benchRow is one kernel's result: median GPU and wall time per call,
+// bytes moved per call, and the median over trials of its bandwidth
+// divided by the copy's bandwidth measured right before it.
+type benchRow struct {
+	name      string
+	gpu, wall time.Duration
+	bytes     int64
+	ratio     float64
+}
+
+// benchDType times every selected case for one dtype. Each trial times the
+// copy and then the kernel back to back, so a change in the GPU's clocks
+// or load during the run moves both figures of a ratio together.
+func benchDType(d *gpu.Device, dt dtype.DType, shape []int, only string, trials, reps int) ([]benchRow, error) {
+	type prepared struct {
+		name  string
+		run   func() error
+		bytes int64
+	}
+	var cases []prepared
+	for _, bc := range benchCases {
+		if only != "" && bc.name != "copy" && !strings.Contains(","+only+",", ","+bc.name+",") {
+			continue
+		}
+		run, bytes, err := bc.setup(d, dt, shape)
+		if err != nil {
+			return nil, fmt.Errorf("%s %v: %v", bc.name, dt, err)
+		}
+		cases = append(cases, prepared{bc.name, run, bytes})
+	}
+	gpuT := make([][]time.Duration, len(cases))
+	wallT := make([][]time.Duration, len(cases))
+	ratios := make([][]float64, len(cases))
+	measure := func(i int) (float64, error) {
+		tm, err := d.MeasureBoth(1, reps, cases[i].run)
+		if err != nil {
+			return 0, fmt.Errorf("%s %v: %v", cases[i].name, dt, err)
+		}
+		if tm.GPU == 0 {
+			tm.GPU = tm.Wall
+		}
+		gpuT[i] = append(gpuT[i], tm.GPU)
+		wallT[i] = append(wallT[i], tm.Wall)
+		return float64(cases[i].bytes) / tm.GPU.Seconds(), nil
+	}
+	for t := 0; t < trials; t++ {
+		for i := 1; i < len(cases); i++ {
+			copyBW, err := measure(0)
+			if err != nil {
+				return nil, err
+			}
+			bw, err := measure(i)
+			if err != nil {
+				return nil, err
+			}
+			ratios[0] = append(ratios[0], 1)
+			ratios[i] = append(ratios[i], bw/copyBW)
+		}
+	}
+	rows := make([]benchRow, len(cases))
+	for i, c := range cases {
+		sort.Float64s(ratios[i])
+		rows[i] = benchRow{c.name, medianDuration(gpuT[i]), medianDuration(wallT[i]), c.bytes, ratios[i][len(ratios[i])/2]}
+	}
+	return rows, nil
+}
+
+func medianDuration(ts []time.Duration) time.Duration {
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	return ts[len(ts)/2]
 }

@@ -30,4 +30,3 @@ func info(args []string) error {
 		l.MaxWorkgroupMemory, l.MaxInvocations, l.MaxGroupsPerDim, l.MaxStorageBuffers)
 	return nil
 }
-

@@ -164,7 +164,10 @@ func (l *launch) plan(sgAvail bool) tiles {
 	}
 	dense := l.mask == nil && l.perm == nil
 	if dense && l.sq <= 16 && (l.sk >= 512 || l.split > 1) {
-		p.bq = 16 // decode: few rows, keys split over workgroups
+		// Decode: few rows, keys split over workgroups. Workgroups stay at
+		// 64 invocations or more: lavapipe was seen to take minutes to
+		// build (or hang in) this kernel with 16.
+		p.bq = max(16, 64/p.t)
 	}
 	maxInv := int(dev.Limits.MaxInvocations)
 	if maxInv <= 0 {

@@ -279,6 +279,9 @@ func LocalWindowPerm(f, h, w int, win [3]int) []int {
 // greater than the (topk+1)-th largest are kept. It returns the mask
 // [B,H,nb,nb] (u8) in windowed block order.
 func LocalSparseMask(q, k *Tensor, f, h, w, topk, local int, win [3]int) (*Tensor, error) {
+	if len(q.Shape) != 4 || len(k.Shape) != 4 || k.Shape[0] != q.Shape[0] || k.Shape[3] != q.Shape[3] || k.Shape[2] == 0 {
+		return nil, fmt.Errorf("ref: local sparse attention needs q [B,S,H,D] and k [B,S,Hk,D], got %v and %v", q.Shape, k.Shape)
+	}
 	B, S, H, Hk, D := q.Shape[0], q.Shape[1], q.Shape[2], k.Shape[2], q.Shape[3]
 	if f*h*w != S || k.Shape[1] != S || win[0] <= 0 || win[1] <= 0 || win[2] <= 0 ||
 		f%win[0] != 0 || h%win[1] != 0 || w%win[2] != 0 || H%Hk != 0 {

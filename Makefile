@@ -1,0 +1,55 @@
+# WebFuser: two commands do everything on a fresh Debian machine.
+#   make demo   find a GPU (or the CPU Vulkan driver), print it, verify the
+#               golden cases on it and print a short timing table
+#   make test   vet, then the four suites: native (lavapipe or a GPU),
+#               node + Dawn (SwiftShader), headless Chromium, wasip1 (wazero)
+# Missing system packages are installed with apt-get when run as root;
+# otherwise the exact command is printed.
+
+GO ?= go
+export XDG_RUNTIME_DIR ?= /tmp
+GOLDEN := testdata/golden
+APT_PKGS := mesa-vulkan-drivers libvulkan1
+
+include mk/web.mk
+
+.PHONY: all build demo test test-native deps vet bench clean
+
+all: build
+
+# System packages: the Vulkan loader and Mesa's lavapipe CPU driver.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing:$$missing; run: sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+
+build: wasm
+	$(GO) build -o bin/webfuser ./cmd/webfuser
+
+demo: deps build
+	./bin/webfuser info
+	./bin/webfuser verify $(GOLDEN) | tail -n 25
+	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5
+
+vet:
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./gpu/... ./ops/... ./web/...
+
+# The native suite: every package on the first adapter (lavapipe without a
+# GPU), the browser test included, then the golden cases through the CLI.
+test-native: deps web-chromium
+	@mkdir -p $(WEB_ARTIFACTS)
+	WEBFUSER_CHROMIUM="$(WEB_CHROMIUM)" WEBFUSER_ARTIFACTS="$(WEB_ARTIFACTS)" $(GO) test -count=1 -timeout 20m ./...
+	$(GO) build -o bin/webfuser ./cmd/webfuser
+	./bin/webfuser verify $(GOLDEN) > out/verify-native.txt; rc=$$?; tail -n 1 out/verify-native.txt; grep FAIL out/verify-native.txt | head -20; exit $$rc
+
+test: deps vet test-native test-dawn test-wasip1
+
+clean:
+	rm -rf bin out web/static/webfuser.wasm web/static/wasm_exec.js
