@@ -236,14 +236,14 @@ def generate(emit, torch):
         (1, 77, 77, 2, 2, 96, False, "bf16", "BNSD", None),
         (1, 77, 77, 3, 1, 128, True, "f16", "BSND", None),
         (1, 77, 77, 2, 2, 64, False, "f32", "BSND", 0.2),
-        (1, 300, 300, 1, 1, 64, False, "f32", "BSND", None),
+        (1, 300, 300, 1, 1, 64, False, "bf16", "BSND", None),
         (1, 300, 300, 2, 1, 80, True, "f16", "BSND", None),
         (1, 300, 77, 2, 2, 96, False, "bf16", "BNSD", None),
         (1, 77, 300, 2, 2, 64, True, "bf16", "BSND", None),
-        (2, 77, 77, 2, 2, 128, False, "f32", "BSND", None),
+        (2, 77, 77, 1, 1, 128, False, "f32", "BSND", None),
         (1, 1000, 1000, 1, 1, 64, False, "f16", "BSND", None),
         (1, 1, 1000, 1, 1, 64, False, "bf16", "BSND", None),
-        (1, 4096, 4096, 1, 1, 64, False, "f16", "BSND", None),
+        (1, 4096, 4096, 1, 1, 32, False, "f16", "BSND", None),
     ]
     for B, Sq, Sk, H, Hk, D, causal, dn, layout, scale in dense:
         dt = _dt(torch, dn)
@@ -265,7 +265,7 @@ def generate(emit, torch):
     # ---- block-sparse attention ----
     # (S, H, Hk, D, bs, rank, density, dtype, causal)
     sparse = [
-        (300, 2, 2, 64, 128, 3, 0.5, "f16", False),
+        (300, 2, 2, 32, 128, 3, 0.5, "f16", False),
         (256, 2, 1, 64, 64, 2, 0.5, "bf16", False),
         (200, 1, 1, 96, 64, 4, 0.6, "f32", True),
     ]
@@ -295,6 +295,10 @@ def generate(emit, torch):
         (3300, 3120, 13, 128, 2.0, "wan"),
         (700, 600, 12, 64, 1.0, "wan"),
         (8320, 8190, 21, 128, 1.0, "wan"),
+        (12800, 12480, 8, 128, 1.0, "wan"),
+        (6500, 6240, 16, 64, 1.0, "hunyuan"),
+        (33272, 32760, 21, 128, 1.0, "wan"),  # Wan 480p: 21 frames of 1560 tokens plus text
+        (16900, 16380, 21, 128, 0.5, "hunyuan"),
     ]
     for S, video, frames, bs, decay, model in radial:
         m = radial_mask(torch, S, video, frames, bs, decay, model)
@@ -304,9 +308,10 @@ def generate(emit, torch):
              {}, {"block_mask": m.to(torch.uint8)})
 
     # ---- block-sparse attention with radial masks ----
-    for S, video, frames, bs, model, dn in [(1000, 960, 8, 128, "wan", "f16"), (1100, 1024, 16, 64, "hunyuan", "bf16")]:
+    for S, video, frames, bs, model, dn, D in [(1000, 960, 8, 128, "wan", "f16", 32), (1100, 1024, 16, 64, "hunyuan", "bf16", 16),
+                                               (1700, 1664, 4, 128, "wan", "f16", 16)]:
         dt = _dt(torch, dn)
-        H, D = 1, 32
+        H = 1
         q = _rand(torch, (1, S, H, D), dt)
         k = _rand(torch, (1, S, H, D), dt)
         v = _rand(torch, (1, S, H, D), dt)
@@ -321,7 +326,7 @@ def generate(emit, torch):
     # (f, h, w, H, D, topk, local_range, dtype)
     local = [
         (2, 16, 16, 1, 32, 3, 2, "f32"),
-        (4, 16, 16, 2, 32, 10, 3, "bf16"),
+        (4, 16, 16, 1, 32, 10, 3, "bf16"),
         (4, 16, 24, 2, 16, 6, 6, "f16"),
     ]
     for f, h, w, H, D, topk, lr, dn in local:

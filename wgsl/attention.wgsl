@@ -10,7 +10,7 @@
 // Key ranges: dense work walks [ks, ke) (a split of the keys when SPLIT,
 // cut at the causal limit of the tile's last row). Block-sparse work
 // walks only the live key blocks of the query block (CSR lists from the
-// host: {{RANGES}} and {{BLOCK}}), so dead blocks cost nothing.
+// host: the RANGES and BLOCK placeholders), so dead blocks cost nothing.
 // With SPLIT the unnormalised accumulator and (m, l) go to a scratch
 // buffer that attention_combine.wgsl merges.
 //
@@ -19,6 +19,10 @@
 
 var<workgroup> kt: array<vec4<f32>, BK * DP>;
 var<workgroup> vt: array<vec4<f32>, BK * DP>;
+// Scores of the tile, one row per query row. Kept in workgroup memory
+// rather than a private array: lavapipe's compile time grew steeply
+// with a private BK-array.
+var<workgroup> sc: array<f32, BQ * BK>;
 var<private> sg_lane: u32;
 var<private> sg_size: u32;
 
@@ -83,7 +87,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         vt[i] = vv;
       }
       workgroupBarrier();
-      var s: array<f32, BK>;
       var tmax = -1e30;
       for (var j = 0u; j < BK; j = j + 1u) {
         var d = 0.0;
@@ -94,15 +97,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let key = k0 + j;
         let ok = key < s1 && (!CAUSAL || i32(key) <= qlim);
         d = select(-1e30, d, ok);
-        s[j] = d;
+        if (part == 0u) { sc[r * BK + j] = d; }
         tmax = max(tmax, d);
       }
+      workgroupBarrier();
       let mn = max(m, tmax);
       let corr = exp2(m - mn);
       l = l * corr;
       for (var c = 0u; c < DPT; c = c + 1u) { acc[c] = acc[c] * corr; }
       for (var j = 0u; j < BK; j = j + 1u) {
-        let pj = select(0.0, exp2(s[j] - mn), s[j] > -5e29);
+        let sj = sc[r * BK + j];
+        let pj = select(0.0, exp2(sj - mn), sj > -5e29);
         l = l + pj;
         for (var c = 0u; c < DPT; c = c + 1u) {
           acc[c] = acc[c] + pj * vt[j * DP + part + c * T];

@@ -104,6 +104,7 @@ func bench(args []string) error {
 	trials := fs.Int("trials", 7, "timed trials (median reported)")
 	reps := fs.Int("reps", 10, "calls per trial")
 	only := fs.String("only", "", "comma-separated kernel names to run (default all)")
+	matmul := fs.Int("matmul", 4096, "also time a linear layer of this size (M=N=K), 0 to skip")
 	fs.Parse(args)
 	shape, err := parseShape(*shapeFlag)
 	if err != nil {
@@ -148,6 +149,12 @@ func bench(args []string) error {
 					r.gpu.Round(time.Microsecond/10), r.wall.Round(time.Microsecond/10), float64(r.bytes)/r.gpu.Seconds()/1e9, r.ratio)
 			}
 			d.TrimPool()
+			if *matmul > 0 {
+				if err := benchMatmul(d, dt, *matmul, dv.label, *trials, *reps); err != nil {
+					return err
+				}
+				d.TrimPool()
+			}
 		}
 	}
 	return nil
@@ -223,4 +230,25 @@ func benchDType(d *gpu.Device, dt dtype.DType, shape []int, only string, trials,
 func medianDuration(ts []time.Duration) time.Duration {
 	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
 	return ts[len(ts)/2]
+}
+
+// benchMatmul times y = x @ wᵀ + b with M = N = K = n and prints TFLOP/s.
+func benchMatmul(d *gpu.Device, dt dtype.DType, n int, label string, trials, reps int) error {
+	x, err := randomTensor(d, dt, n, n)
+	if err != nil {
+		return err
+	}
+	w, _ := randomTensor(d, dt, n, n)
+	b, _ := randomTensor(d, dt, n)
+	tm, err := d.MeasureBoth(trials, max(1, reps/5), releasing(func() (*gpu.Tensor, error) { return ops.LinearForward(x, w, b) }))
+	if err != nil {
+		return fmt.Errorf("linear %v: %v", dt, err)
+	}
+	t := tm.GPU
+	if t == 0 {
+		t = tm.Wall
+	}
+	fmt.Printf("| linear %dx%dx%d | %v | %s | %v | %v | %.1f TFLOP/s | |\n", n, n, n, dt, label,
+		t.Round(time.Microsecond), tm.Wall.Round(time.Microsecond), 2*float64(n)*float64(n)*float64(n)/t.Seconds()/1e12)
+	return nil
 }

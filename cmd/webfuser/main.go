@@ -1,9 +1,10 @@
 // Command webfuser inspects the WebGPU device, verifies golden cases,
-// benchmarks the kernels and serves the browser demo.
+// benchmarks the kernels, runs a DiT block and serves the browser demo.
 //
 //	webfuser info
 //	webfuser verify [--device gpu|cpu] PATH...
 //	webfuser bench [--shape 8,4096,3072] [--dtypes f32,bf16] [--checked]
+//	webfuser run [--dim 256] [--heads 4] [--seq 64] [--batch 2] [--dtype f32]
 //	webfuser serve [--addr 127.0.0.1:8080]
 package main
 
@@ -19,6 +20,10 @@ commands:
   verify [--device gpu|cpu] PATH...
                            run golden cases (files or folders); exit 1 on any failure
   bench [flags]            time the kernels against a copy on the same device
+  run [--dim D] [--heads H] [--seq S] [--batch B] [--dtype f32|f16|bf16]
+                           run a DiT block with random weights on the GPU, check it
+                           against the CPU reference, print the error and the GPU time;
+                           exit 1 when the error is outside the spec's tolerance
   serve [--addr ADDR]      serve the browser demo
 `
 
@@ -39,6 +44,12 @@ func main() {
 		}
 	case "bench":
 		err = bench(os.Args[2:])
+	case "run":
+		var ok bool
+		ok, err = runBlock(os.Args[2:])
+		if err == nil && !ok {
+			os.Exit(1)
+		}
 	case "serve":
 		err = serve(os.Args[2:])
 	case "-h", "--help", "help":

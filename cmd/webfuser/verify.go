@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/webfuser/webfuser/gpu"
+	_ "github.com/webfuser/webfuser/models/dit" // registers the dit_block runners
 	"github.com/webfuser/webfuser/ops/golden"
 )
 

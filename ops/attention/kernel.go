@@ -185,7 +185,7 @@ func (l *launch) plan(sgAvail bool) tiles {
 	if mem <= 0 {
 		mem = 16384
 	}
-	for p.bk > 1 && 2*p.bk*dp*16 > mem {
+	for p.bk > 1 && 2*p.bk*dp*16+p.bq*p.bk*4 > mem {
 		p.bk /= 2
 	}
 	p.dpt = dp / p.t
