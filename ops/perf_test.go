@@ -107,7 +107,7 @@ func TestPerfNormAblation(t *testing.T) {
 			{name: "LAYER forced", edits: [][2]string{{"const LAYER = false", "const LAYER = true"}}},
 			{name: "no bounds test", edits: [][2]string{{"if (j < p.dp)", "if (true)"}}},
 			{name: "no store", edits: [][2]string{{"stv_y(base + j, y);", "if (y.x == 12345.0) { stv_y(base + j, y); }"}}},
-			
+
 			{name: "no early return", edits: [][2]string{{"if (row >= p.rows) { return; }", ""}}},
 		} {
 			s := &normSpec{op: "ablation", kind: KindRMSNorm, x: x, w: w, eps: 1e-6}

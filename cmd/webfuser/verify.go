@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -11,7 +13,9 @@ import (
 )
 
 // verify runs golden cases and prints one line each, then "N passed, M failed".
-func verify(args []string) (bool, error) {
+func verify(args []string) (bool, error) { return verifyTo(os.Stdout, args) }
+
+func verifyTo(w io.Writer, args []string) (bool, error) {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
 	device := fs.String("device", "gpu", "gpu (the WebGPU kernels) or cpu (the float64 reference)")
 	fs.Parse(args)
@@ -28,7 +32,7 @@ func verify(args []string) (bool, error) {
 		if d, err = openDevice(); err != nil {
 			return false, err
 		}
-		fmt.Printf("device: %s\n", d)
+		fmt.Fprintf(w, "device: %s\n", d)
 	case "cpu":
 	default:
 		return false, fmt.Errorf("verify: --device must be gpu or cpu, not %q", *device)
@@ -43,12 +47,12 @@ func verify(args []string) (bool, error) {
 		} else {
 			pass++
 		}
-		fmt.Printf("%-60s %-24s %-8s abs %.3g rel %.3g %s", filepath.Base(f), r.Op, r.DType, r.MaxAbs, r.MaxRel, status)
+		fmt.Fprintf(w, "%-60s %-24s %-8s abs %.3g rel %.3g %s", filepath.Base(f), r.Op, r.DType, r.MaxAbs, r.MaxRel, status)
 		if r.Err != nil {
-			fmt.Printf(" (%v)", r.Err)
+			fmt.Fprintf(w, " (%v)", r.Err)
 		}
-		fmt.Println()
+		fmt.Fprintln(w)
 	}
-	fmt.Printf("%d passed, %d failed\n", pass, fail)
+	fmt.Fprintf(w, "%d passed, %d failed\n", pass, fail)
 	return fail == 0, nil
 }

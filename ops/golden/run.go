@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -162,6 +163,9 @@ func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result
 	if got.DType != want.DType {
 		return fmt.Errorf("%s: dtype %v, want %v", name, got.DType, want.DType)
 	}
+	if want.DType == dtype.FP8E4M3 || want.DType == dtype.FP8E5M2 {
+		return compareFP8(name, got, want, res)
+	}
 	bad := -1
 	for i, w := range want.Data {
 		g := got.Data[i]
@@ -185,6 +189,41 @@ func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result
 	}
 	if bad >= 0 {
 		return fmt.Errorf("%s[%d] = %g, want %g (atol %g, rtol %g)", name, bad, got.Data[bad], want.Data[bad], atol, rtol)
+	}
+	return nil
+}
+
+// compareFP8 applies the spec's FP8 rule: every element within one unit in
+// the last place, that is, codes at most one step apart on the ordered
+// line of FP8 values (so +0 and -0 and the two sides of zero are neighbours).
+func compareFP8(name string, got, want *ref.Tensor, res *Result) error {
+	step := func(v float64) int {
+		c := dtype.Encode(want.DType, []float32{float32(v)})[0]
+		if c&0x80 != 0 {
+			return -int(c & 0x7f)
+		}
+		return int(c)
+	}
+	bad := -1
+	for i, w := range want.Data {
+		g := got.Data[i]
+		if math.IsNaN(w) || math.IsNaN(g) {
+			if math.IsNaN(w) != math.IsNaN(g) && bad < 0 {
+				bad = i
+			}
+			continue
+		}
+		diff := math.Abs(g - w)
+		res.MaxAbs = math.Max(res.MaxAbs, diff)
+		if w != 0 {
+			res.MaxRel = math.Max(res.MaxRel, diff/math.Abs(w))
+		}
+		if d := step(g) - step(w); (d > 1 || d < -1) && bad < 0 {
+			bad = i
+		}
+	}
+	if bad >= 0 {
+		return fmt.Errorf("%s[%d] = %g, want %g (more than one FP8 unit apart)", name, bad, got.Data[bad], want.Data[bad])
 	}
 	return nil
 }

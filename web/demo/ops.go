@@ -5,6 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/models/dit"
 	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -179,6 +180,36 @@ var Ops = []Op{
 				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LinearForward(x.G, w.G, b.G)) },
 				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Linear(x.R, w.R, b.R)) },
 				Tol: Tol{2e-3, 2e-3}, // the spec's tolerance for matrix products
+			}
+		},
+	},
+	{
+		Name: "DiT block", Shape: "x f32[2,64,128], cond f32[2,128], 4 heads, GELU(tanh) MLP x4",
+		Prepare: func(c *Ctx) Run {
+			cfg := dit.NewConfig(128, 4)
+			wr, err := dit.RandomWeights(cfg, dtype.F32, c.rng)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			w := make(map[string]*gpu.Tensor, len(wr))
+			for n, r := range wr {
+				w[n] = c.Upload(r)
+			}
+			x := c.Input(dtype.F32, []int{batch, 64, cfg.Dim}, 1, 0)
+			cond := c.Input(dtype.F32, []int{batch, cfg.Dim}, 1, 0)
+			if c.err != nil {
+				return Run{}
+			}
+			b, err := dit.New(cfg, w)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(b.Forward(x.G, cond.G)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(dit.Reference(cfg, x.R, cond.R, wr)) },
+				Tol: Tol{2e-3, 2e-3}, // the spec's dit_block tolerance (matrix products, softmax)
 			}
 		},
 	},
