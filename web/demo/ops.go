@@ -184,6 +184,63 @@ var Ops = []Op{
 		},
 	},
 	{
+		Name: "FeedForward (SwiGLU)", Shape: "x f32[128,256], proj_in [2048,256], proj_out [256,1024]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{tokens, 256}, 1, 0)
+			inW := c.Input(dtype.F32, []int{2048, 256}, 0.06, 0)
+			inB := c.Input(dtype.F32, []int{2048}, 0.5, 0)
+			outW := c.Input(dtype.F32, []int{256, 1024}, 0.03, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.FeedForwardForward(x.G, inW.G, inB.G, outW.G, nil, "swiglu"))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.FeedForward(x.R, inW.R, inB.R, outW.R, nil, "swiglu"))
+				},
+				Tol: Tol{2e-3, 2e-3},
+			}
+		},
+	},
+	{
+		Name: "AdaLayerNormContinuous", Shape: "x f32[2,128,512], cond f32[2,256], linear [1024,256]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, 512}, 1, 0)
+			cond := c.Input(dtype.F32, []int{batch, 256}, 1, 0)
+			lw := c.Input(dtype.F32, []int{1024, 256}, 0.05, 0)
+			lb := c.Input(dtype.F32, []int{1024}, 0.2, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.AdaLayerNormContinuousForward(x.G, cond.G, lw.G, lb.G, nil, nil, ops.KindLayerNorm, 1e-5))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.AdaLayerNormContinuous(x.R, cond.R, lw.R, lb.R, nil, nil, "layer_norm", 1e-5))
+				},
+				Tol: Tol{2e-3, 2e-3},
+			}
+		},
+	},
+	{
+		Name: "LinearFP8 (per-token)", Shape: "x f32[128,512], weight e4m3[512,512] with per-channel scales",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{tokens, 512}, 1, 0)
+			w32 := c.Input(dtype.F32, []int{512, 512}, 0.04, 0)
+			if c.err != nil {
+				return Run{}
+			}
+			wq, ws, err := ref.QuantizeFP8(w32.R, false, dtype.FP8E4M3)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			gq, gs := c.Upload(wq), c.Upload(ws)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LinearFP8Forward(x.G, gq, gs, nil, "per_token")) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.LinearFP8(x.R, wq, ws, nil, true)) },
+				Tol: Tol{2e-3, 2e-3},
+			}
+		},
+	},
+	{
 		Name: "DiT block", Shape: "x f32[2,64,128], cond f32[2,128], 4 heads, GELU(tanh) MLP x4",
 		Prepare: func(c *Ctx) Run {
 			cfg := dit.NewConfig(128, 4)
