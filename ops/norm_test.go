@@ -2,8 +2,8 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -198,11 +198,7 @@ func TestNoWritesPastOutputs(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
-}
-
-var _ = math.Abs
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestNormsWithoutSubgroups(t *testing.T) {
 	// The portable reduction (workgroup memory only) must agree with the
@@ -231,5 +227,23 @@ func TestNormsWithoutSubgroups(t *testing.T) {
 			}
 			expectClose(t, y, want, tolFor(dtype.F32))
 		}
+	}
+}
+
+func TestTensorOverBindingLimitIsAnError(t *testing.T) {
+	d := testDevice(t)
+	limit := d.Limits.MaxBindingSize
+	if limit > 256<<20 {
+		t.Skipf("binding limit %d MiB: too large to allocate past in a test", limit>>20)
+	}
+	n := int(limit/4) + 1024
+	x, err := d.NewTensor(dtype.F32, n/1024, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Release()
+	_, err = RMSNormForward(x, nil, nil, 1e-5)
+	if err == nil || !contains(err.Error(), "ops.RMSNorm: x:") || !contains(err.Error(), "maxStorageBufferBindingSize") {
+		t.Fatalf("got %v, want an error naming the op, the tensor and the limit", err)
 	}
 }
