@@ -94,6 +94,7 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 	pr := newProgram(dev, file, vec, "broadcast", file)
 	if v.rows {
 		pr.constant("WG", wgsl.U32(v.wg))
+		pr.vars["MOD_BASES"] = rowModulateBases
 	}
 	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
 	pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
@@ -112,8 +113,15 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 	return dev.Dispatch(pipe, groups, params.Bytes(), x, scale, shift, y)
 }
 
-// rowModulateLoads is modulateLoads for the row kernel, whose operand
-// rows start at s_base and h_base.
+// rowModulateBases is WGSL that computes, once per row of x, where the
+// row's scale and shift start (s_base, h_base), from row = b*L + l.
+const rowModulateBases = `let mb = row / p.l;
+  let ml = row - mb * p.l;
+  let s_base = mb * p.s_sb + (ml / p.s_ldiv) * p.s_sl;
+  let h_base = mb * p.h_sb + (ml / p.h_ldiv) * p.h_sl;`
+
+// rowModulateLoads is modulateLoads for kernels that walk one row, whose
+// operand rows start at s_base and h_base and whose pack index in the row is j.
 func rowModulateLoads(scaleScalar, shiftScalar bool) string {
 	load := func(dst, buf, base string, scalar bool) string {
 		if scalar {

@@ -185,6 +185,7 @@ func (s *normSpec) program(y *gpu.Tensor, vec, wg, np int) (*program, *gpu.Param
 	params := gpu.NewParams().U32(uint32(s.rows)).U32(uint32(s.d)).U32(uint32(s.d / vec)).F32(s.eps)
 	pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
 	pr.vars["MODULATE"] = ""
+	pr.vars["MOD_BASES"] = ""
 	if s.mod == nil {
 		// broadcast.wgsl reads p.l; keep the uniform block well-formed.
 		pr.uniform = append(pr.uniform, "l: u32")
@@ -193,7 +194,9 @@ func (s *normSpec) program(y *gpu.Tensor, vec, wg, np int) (*program, *gpu.Param
 	if s.mod != nil {
 		pr.buf("sc", s.mod.Scale.DType, false).buf("sh", s.mod.Shift.DType, false)
 		args = append(args, s.mod.Scale, s.mod.Shift)
-		pr.vars["MODULATE"] = modulateLoads("row", "j * V", s.bs.Scalar(), s.bh.Scalar()) +
+		// The row's operand offsets are computed once, not per pack.
+		pr.vars["MOD_BASES"] = rowModulateBases
+		pr.vars["MODULATE"] = rowModulateLoads(s.bs.Scalar(), s.bh.Scalar()) +
 			"\n        y = y * (P(p.scale_const) + sc) + sh;"
 		pr.uniform = append(pr.uniform, modulateUniform...)
 		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)

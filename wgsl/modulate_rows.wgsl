@@ -7,10 +7,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
         @builtin(local_invocation_index) lid: u32) {
   let row = wid.y * nw.x + wid.x;
   if (row >= p.packs / p.cp) { return; }
-  let b = row / p.l;
-  let l = row - b * p.l;
-  let s_base = b * p.s_sb + (l / p.s_ldiv) * p.s_sl;
-  let h_base = b * p.h_sb + (l / p.h_ldiv) * p.h_sl;
+  {{MOD_BASES}}
   let base = row * p.cp;
   for (var j = lid; j < p.cp; j = j + WG) {
     {{LOAD_OPERANDS}}

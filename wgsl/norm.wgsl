@@ -17,6 +17,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   let row = wid.y * nw.x + wid.x;
   if (row >= p.rows) { return; }
   let base = row * p.dp;
+  {{MOD_BASES}}
   var r: array<P, NP>;
   var s = 0.0;
   for (var k = 0u; k < NP; k = k + 1u) {

@@ -195,6 +195,10 @@ func TestBadInputIsAnError(t *testing.T) {
 		{"nil", func() error { _, e := Dense(nil, k2, k2, Options{}); return e }, "ops.Attention: q: is required"},
 		{"mask shape", func() error { _, e := BlockSparse(q, k2, k2, m, Options{}); return e }, "ops.BlockSparseAttention: block_mask: block mask shape [2 2], want [1 1]"},
 		{"mask data", func() error { _, e := NewBlockMask([]int{2, 3}, 64, 64, []uint8{1}); return e }, "ops.BlockSparseAttention: block_mask: shape [2 3] with 1 values"},
+		{"mask literal", func() error {
+			_, e := BlockSparse(q, k2, k2, &BlockMask{Shape: []int{1, 1}, BQ: 0, BK: 64, Data: []uint8{1}}, Options{})
+			return e
+		}, "ops.BlockSparseAttention: block_mask: block sizes 0 x 64"},
 		{"backend", func() error { _, e := ParseAttnImpl("FLASH_ATTN_9"); return e }, `ops.Attention: attn_impl: unknown attention backend "FLASH_ATTN_9"`},
 		{"backend value", func() error { _, e := Attention(q, k2, k2, AttentionConfig{Impl: 99}); return e }, "unknown attention backend"},
 		{"causal", func() error {

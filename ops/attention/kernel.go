@@ -106,6 +106,14 @@ func (l *launch) validate() error {
 		return errorf(op, "q", "causal attention needs Sq <= Sk (got %d > %d): the first queries would see no key", l.sq, l.sk)
 	}
 	if l.mask != nil {
+		n := 1
+		for _, x := range l.mask.Shape {
+			n *= max(x, 0)
+		}
+		if l.mask.BQ <= 0 || l.mask.BK <= 0 || n != len(l.mask.Data) {
+			return errorf(op, "block_mask", "block sizes %d x %d and %d values for shape %v: want positive sizes and one value per block",
+				l.mask.BQ, l.mask.BK, len(l.mask.Data), l.mask.Shape)
+		}
 		nqb, nkb := ceilDiv(l.sq, l.mask.BQ), ceilDiv(l.sk, l.mask.BK)
 		if err := l.mask.check(op, l.b, l.h, nqb, nkb); err != nil {
 			return err
@@ -177,10 +185,10 @@ func (l *launch) plan(sgAvail bool) tiles {
 		p.bq /= 2
 	}
 	p.wg = p.bq * p.t
+	// K and V tiles of BK keys (f32) plus the BQ x BK scores must fit the
+	// device's workgroup memory (lavapipe 32 KiB, NVIDIA 48 KiB, WebGPU's
+	// default 16 KiB).
 	p.bk = 32
-	for p.bk > 1 && p.bk*l.d > 2048 {
-		p.bk /= 2
-	}
 	mem := int(dev.Limits.MaxWorkgroupMemory)
 	if mem <= 0 {
 		mem = 16384
