@@ -4,6 +4,7 @@
 #   bash bench/device.sh goldens   # regenerate testdata/golden with PyTorch, verify on the GPU
 #   bash bench/device.sh bench     # foundation benchmarks next to PyTorch
 #   bash bench/device.sh dispatch  # fused against composed paths (needs bin/ops.test)
+#   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
 # Output files go to $OUT.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -16,8 +17,8 @@ for step in "$@"; do
   goldens)
     python3 testdata/gen_golden.py --out "$OUT/golden" ${GOLDEN_AREAS:-} >"$OUT/gen.log" 2>&1; tail -5 "$OUT/gen.log"
     (cd "$OUT" && tar czf golden.tgz golden && rm -rf golden)
-    mkdir -p /tmp/g && tar xzf "$OUT/golden.tgz" -C /tmp/g
-    ./bin/webfuser verify /tmp/g/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
+    tar xzf "$OUT/golden.tgz" -C testdata   # this copy of the tree only: verify every area
+    ./bin/webfuser verify testdata/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
     grep FAIL "$OUT/verify_gpu.txt" | head -20
     ;;
   bench)
@@ -25,6 +26,10 @@ for step in "$@"; do
     ./bin/webfuser info
     ./bin/webfuser bench --checked 2>&1 | tee "$OUT/bench_foundation.md"
     python3 bench/torch_baseline.py 2>&1 | tee "$OUT/torch_baseline.md"
+    ;;
+  attention)
+    WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttention|BenchmarkBlockSparse' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/attention.txt"
+    python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attention.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"
