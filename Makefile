@@ -35,7 +35,7 @@ build: wasm
 demo: deps build
 	./bin/webfuser info
 	./bin/webfuser verify $(GOLDEN) | tail -n 25
-	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5
+	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5 --matmul 512
 
 vet:
 	$(GO) vet ./...

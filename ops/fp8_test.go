@@ -163,7 +163,7 @@ func TestQuantizeFP8MatchesReference(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						expectClose(t, s, ws, tol{0, 1e-6})
+						expectClose(t, s, ws, tol{Atol: 0, Rtol: 1e-6})
 						fp8Close(t, q, wq)
 					})
 				}

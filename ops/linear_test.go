@@ -12,7 +12,7 @@ import (
 // matmulTol is the spec's tolerance for ops with matrix products.
 func matmulTol(dt dtype.DType) tol {
 	if dt == dtype.F32 {
-		return tol{2e-3, 2e-3}
+		return tol{Atol: 2e-3, Rtol: 2e-3}
 	}
 	return tolFor(dt)
 }

@@ -159,3 +159,37 @@ func randomDevice(t testing.TB, d *gpu.Device, dt dtype.DType, shape ...int) *gp
 	}
 	return x
 }
+
+// TestPerfNormModulateSweep times the fused RMSNorm+modulate at each
+// workgroup size. WEBFUSER_PERF=1 only.
+func TestPerfNormModulateSweep(t *testing.T) {
+	if os.Getenv("WEBFUSER_PERF") == "" {
+		t.Skip("set WEBFUSER_PERF=1 to run the sweep")
+	}
+	d := testDevice(t)
+	shape := []int{8, 4096, 3072}
+	fmt.Printf("\n| RMSNorm+modulate [B,C] | dtype | wg | GPU time | copy | vs copy |\n|---|---|---|---|---|---|\n")
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		x := randomDevice(t, d, dt, shape...)
+		y := randomDevice(t, d, dt, shape...)
+		w := randomDevice(t, d, dt, shape[2])
+		sc := randomDevice(t, d, dt, shape[0], shape[2])
+		sh := randomDevice(t, d, dt, shape[0], shape[2])
+		s := &normSpec{op: "sweep", kind: KindRMSNorm, x: x, w: w, eps: 1e-6, mod: &ModulateArgs{Scale: sc, Shift: sh, Constant: 1}}
+		if err := s.validate(); err != nil {
+			t.Fatal(err)
+		}
+		for _, wg := range []int{64, 128, 256, 512} {
+			np := (shape[2]/4 + wg - 1) / wg
+			ct, err := d.MeasureBoth(5, 10, func() error { return copyInto(d, x, y) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			tm, err := d.MeasureBoth(5, 10, func() error { return s.dispatch(y, 4, wg, np) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("| | %v | %d | %v | %v | %.2fx |\n", dt, wg, tm.GPU, ct.GPU, ct.GPU.Seconds()/tm.GPU.Seconds())
+		}
+	}
+}

@@ -73,21 +73,24 @@ fn f32_to_f16(f: f32) -> u32 {
 }
 fn f16_to_f32(h: u32) -> f32 { return unpack2x16float(h & 0xffffu).x; }
 // Four lanes at once, without branches: the bf16 pack path of the
-// memory-bound kernels.
-fn bf16x4_bits(v: vec4<f32>) -> vec4<u32> {
+// memory-bound kernels, which on a fast GPU is bound by these integer
+// operations as much as by memory. bf16x4_hi rounds each lane to bf16,
+// ties to even, leaving the result in the high 16 bits (a NaN stays a
+// quiet NaN; adding the rounding bias alone could turn one into infinity).
+fn bf16x4_hi(v: vec4<f32>) -> vec4<u32> {
   let b = bitcast<vec4<u32>>(v);
-  let r = (b + vec4<u32>(0x7fffu) + ((b >> vec4<u32>(16u)) & vec4<u32>(1u))) >> vec4<u32>(16u);
+  let r = (b + vec4<u32>(0x7fffu) + ((b >> vec4<u32>(16u)) & vec4<u32>(1u))) & vec4<u32>(0xffff0000u);
   let nan = (b & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
-  return select(r, (b >> vec4<u32>(16u)) | vec4<u32>(0x40u), nan) & vec4<u32>(0xffffu);
+  return select(r, b | vec4<u32>(0x400000u), nan);
 }
 fn f32x4_to_bf16(v: vec4<f32>) -> vec2<u32> {
-  let h = bf16x4_bits(v);
-  return vec2<u32>(h.x | (h.y << 16u), h.z | (h.w << 16u));
+  let h = bf16x4_hi(v);
+  return vec2<u32>((h.x >> 16u) | (h.y & 0xffff0000u), (h.z >> 16u) | (h.w & 0xffff0000u));
 }
 fn bf16x4_to_f32(w: vec2<u32>) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
 }
-fn bf16x4_round(v: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bf16x4_bits(v) << vec4<u32>(16u)); }
+fn bf16x4_round(v: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bf16x4_hi(v)); }
 `
 
 // Decl returns the declaration and accessors of b for pack width v.

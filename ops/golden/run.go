@@ -154,8 +154,11 @@ func runGPU(d *gpu.Device, run GPURunner, c *Case) (map[string]*ref.Tensor, erro
 	return got, nil
 }
 
-// compare checks |got - want| <= atol + rtol*|want| elementwise, NaN
-// matching NaN, and records the largest errors in res.
+// compare checks every element of got against want, NaN matching NaN,
+// and records the largest errors in res. Float outputs pass when
+// |got - want| <= atol + rtol*|want|; FP8 outputs when the two values are
+// at most one FP8 unit apart (the spec's rule), so +0, -0 and the two
+// sides of zero are neighbours.
 func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result) error {
 	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
 		return fmt.Errorf("%s: shape %v, want %v", name, got.Shape, want.Shape)
@@ -163,8 +166,18 @@ func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result
 	if got.DType != want.DType {
 		return fmt.Errorf("%s: dtype %v, want %v", name, got.DType, want.DType)
 	}
+	within := func(g, w, diff float64) bool { return diff <= atol+rtol*math.Abs(w) }
+	rule := fmt.Sprintf("atol %g, rtol %g", atol, rtol)
 	if want.DType == dtype.FP8E4M3 || want.DType == dtype.FP8E5M2 {
-		return compareFP8(name, got, want, res)
+		step := func(v float64) int {
+			c := dtype.Encode(want.DType, []float32{float32(v)})[0]
+			if c&0x80 != 0 {
+				return -int(c & 0x7f)
+			}
+			return int(c)
+		}
+		within = func(g, w, _ float64) bool { d := step(g) - step(w); return d >= -1 && d <= 1 }
+		rule = "more than one FP8 unit apart"
 	}
 	bad := -1
 	for i, w := range want.Data {
@@ -183,47 +196,12 @@ func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result
 		if w != 0 {
 			res.MaxRel = math.Max(res.MaxRel, diff/math.Abs(w))
 		}
-		if !(diff <= atol+rtol*math.Abs(w)) && bad < 0 {
+		if !within(g, w, diff) && bad < 0 {
 			bad = i
 		}
 	}
 	if bad >= 0 {
-		return fmt.Errorf("%s[%d] = %g, want %g (atol %g, rtol %g)", name, bad, got.Data[bad], want.Data[bad], atol, rtol)
-	}
-	return nil
-}
-
-// compareFP8 applies the spec's FP8 rule: every element within one unit in
-// the last place, that is, codes at most one step apart on the ordered
-// line of FP8 values (so +0 and -0 and the two sides of zero are neighbours).
-func compareFP8(name string, got, want *ref.Tensor, res *Result) error {
-	step := func(v float64) int {
-		c := dtype.Encode(want.DType, []float32{float32(v)})[0]
-		if c&0x80 != 0 {
-			return -int(c & 0x7f)
-		}
-		return int(c)
-	}
-	bad := -1
-	for i, w := range want.Data {
-		g := got.Data[i]
-		if math.IsNaN(w) || math.IsNaN(g) {
-			if math.IsNaN(w) != math.IsNaN(g) && bad < 0 {
-				bad = i
-			}
-			continue
-		}
-		diff := math.Abs(g - w)
-		res.MaxAbs = math.Max(res.MaxAbs, diff)
-		if w != 0 {
-			res.MaxRel = math.Max(res.MaxRel, diff/math.Abs(w))
-		}
-		if d := step(g) - step(w); (d > 1 || d < -1) && bad < 0 {
-			bad = i
-		}
-	}
-	if bad >= 0 {
-		return fmt.Errorf("%s[%d] = %g, want %g (more than one FP8 unit apart)", name, bad, got.Data[bad], want.Data[bad])
+		return fmt.Errorf("%s[%d] = %g, want %g (%s)", name, bad, got.Data[bad], want.Data[bad], rule)
 	}
 	return nil
 }

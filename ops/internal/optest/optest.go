@@ -1,0 +1,103 @@
+// Package optest holds what the operator tests share: one device per test
+// binary, random reference tensors, uploads and the elementwise tolerance
+// check of the spec. It imports gpu and ops/ref only, so the tests of ops
+// itself can use it.
+package optest
+
+import (
+	"math"
+	"math/rand"
+	"os"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+var shared *gpu.Device
+
+// Device opens the default adapter (WEBFUSER_ADAPTER may force one) once
+// per test binary.
+func Device(t testing.TB) *gpu.Device {
+	t.Helper()
+	if shared == nil {
+		if os.Getenv("XDG_RUNTIME_DIR") == "" {
+			os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
+		}
+		d, err := gpu.Open(gpu.Options{})
+		if err != nil {
+			t.Fatalf("open device: %v", err)
+		}
+		shared = d
+	}
+	return shared
+}
+
+// Rand returns values mean + std*N(0,1) rounded to dt.
+func Rand(rng *rand.Rand, dt dtype.DType, shape []int, std, mean float64) *ref.Tensor {
+	t := ref.New(dt, shape...)
+	for i := range t.Data {
+		t.Data[i] = dtype.Round(dt, mean+std*rng.NormFloat64())
+	}
+	return t
+}
+
+// Upload copies a reference tensor to the device; nil stays nil.
+func Upload(t testing.TB, d *gpu.Device, r *ref.Tensor) *gpu.Tensor {
+	t.Helper()
+	if r == nil {
+		return nil
+	}
+	g, err := d.Upload(r.DType, r.Shape, r.Float32())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// Tol is an elementwise tolerance: |got - want| <= Atol + Rtol*|want|.
+type Tol struct{ Atol, Rtol float64 }
+
+// For returns the spec's default tolerance for a storage dtype; f32 uses
+// f32Tol (1e-4 for elementwise ops, 2e-3 for products and softmax).
+func For(dt dtype.DType, f32Tol float64) Tol {
+	switch dt {
+	case dtype.F16:
+		return Tol{1e-2, 1e-2}
+	case dtype.BF16:
+		return Tol{3e-2, 3e-2}
+	}
+	return Tol{f32Tol, f32Tol}
+}
+
+// ExpectClose downloads got and checks its dtype, shape and every element
+// against want.
+func ExpectClose(t testing.TB, got *gpu.Tensor, want *ref.Tensor, tl Tol) {
+	t.Helper()
+	if got.DType != want.DType || len(got.Shape) != len(want.Shape) {
+		t.Fatalf("got %v, want %v%v", got, want.DType, want.Shape)
+	}
+	for i := range got.Shape {
+		if got.Shape[i] != want.Shape[i] {
+			t.Fatalf("got %v, want %v%v", got, want.DType, want.Shape)
+		}
+	}
+	v, err := got.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for i, w := range want.Data {
+		g := float64(v[i])
+		if !(math.Abs(g-w) <= tl.Atol+tl.Rtol*math.Abs(w)) {
+			if bad < 5 {
+				t.Errorf("element %d: got %g, want %g", i, g, w)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d elements outside atol %g rtol %g", bad, len(want.Data), tl.Atol, tl.Rtol)
+	}
+}
