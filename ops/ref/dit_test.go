@@ -173,7 +173,10 @@ func TestDiTBlockErrors(t *testing.T) {
 		{"missing weight", func(w map[string]*Tensor, c *DiTConfig) { delete(w, "qkv.weight") }, "qkv.weight"},
 		{"heads", func(w map[string]*Tensor, c *DiTConfig) { c.NumHeads = 3 }, "num_heads"},
 		{"ffn kind", func(w map[string]*Tensor, c *DiTConfig) { c.ActivationFn = "tanh" }, "activation_fn"},
-		{"adaln rows", func(w map[string]*Tensor, c *DiTConfig) { w["adaln.weight"] = New(dtype.F32, 5*8, 8); w["adaln.bias"] = nil }, "adaln"},
+		{"adaln rows", func(w map[string]*Tensor, c *DiTConfig) {
+			w["adaln.weight"] = New(dtype.F32, 5*8, 8)
+			w["adaln.bias"] = nil
+		}, "adaln"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
