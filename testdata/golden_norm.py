@@ -79,6 +79,17 @@ def generate(emit, torch):
                     emit(f"fused_scale_shift_{dn}_C{C}_{fname}_k{int(k)}", "fused_scale_shift",
                          {"scale_constant": k}, {"x": x, "scale": scale, "shift": shift},
                          {"y": scale_shift_ref(torch, x, scale, shift, k)})
+        # Rows of 1024 channels or more take the row kernel; 1027 is not a
+        # multiple of four, so it also takes the scalar path.
+        for C in (1028, 1027):
+            B, L, F = 2, 6, 3
+            x = torch.randn(B, L, C, dtype=torch.float64).to(dt)
+            for fname, fshape in {"bc": (B, C), "bf1c": (B, F, 1, C)}.items():
+                scale = (0.3 * torch.randn(fshape, dtype=torch.float64)).to(dt)
+                shift = torch.randn(fshape, dtype=torch.float64).to(dt)
+                emit(f"fused_scale_shift_{dn}_C{C}_{fname}_rows", "fused_scale_shift",
+                     {"scale_constant": 1.0}, {"x": x, "scale": scale, "shift": shift},
+                     {"y": scale_shift_ref(torch, x, scale, shift, 1.0)})
         # f32 scale and shift on a half x, as TeleFuser passes them.
         x = torch.randn(2, 8, 32, dtype=torch.float64).to(dt)
         scale = 0.2 * torch.randn(2, 1, 32)

@@ -1,0 +1,41 @@
+package ops
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu/dtype"
+)
+
+func TestCopy(t *testing.T) {
+	d := testDevice(t)
+	for _, c := range []struct {
+		dt    dtype.DType
+		shape []int
+	}{{dtype.F32, []int{4}}, {dtype.F32, []int{3, 1028}}, {dtype.BF16, []int{8}}, {dtype.F16, []int{5, 24}}} {
+		t.Run(fmt.Sprintf("%v%v", c.dt, c.shape), func(t *testing.T) {
+			x := upload(t, d, randTensor(rand.New(rand.NewSource(1)), c.dt, c.shape, 1, 0))
+			y, err := d.NewGuarded(c.dt, c.shape...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := copyInto(d, x, y); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := x.Bytes()
+			got, _ := y.Bytes()
+			if !bytes.Equal(got, want) {
+				t.Fatal("copy differs from its input")
+			}
+			if ok, err := y.GuardsIntact(); err != nil || !ok {
+				t.Fatalf("write past the output (%v)", err)
+			}
+		})
+	}
+	odd, _ := d.NewTensor(dtype.F32, 3)
+	if _, err := Copy(odd); err == nil || !contains(err.Error(), "ops.Copy: x: f32[3] is 12 bytes, not a multiple of 16") {
+		t.Fatalf("got %v", err)
+	}
+}
