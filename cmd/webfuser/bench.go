@@ -248,7 +248,14 @@ func benchMatmul(d *gpu.Device, dt dtype.DType, n int, label string, trials, rep
 	if t == 0 {
 		t = tm.Wall
 	}
-	fmt.Printf("| linear %dx%dx%d | %v | %s | %v | %v | %.1f TFLOP/s | |\n", n, n, n, dt, label,
-		t.Round(time.Microsecond), tm.Wall.Round(time.Microsecond), 2*float64(n)*float64(n)*float64(n)/t.Seconds()/1e12)
+	rate := 2 * float64(n) * float64(n) * float64(n) / t.Seconds()
+	unit := "TFLOP/s"
+	if rate < 1e12 {
+		rate, unit = rate/1e9, "GFLOP/s"
+	} else {
+		rate /= 1e12
+	}
+	fmt.Printf("| linear %dx%dx%d | %v | %s | %v | %v | %.1f %s | |\n", n, n, n, dt, label,
+		t.Round(time.Microsecond), tm.Wall.Round(time.Microsecond), rate, unit)
 	return nil
 }

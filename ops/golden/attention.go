@@ -151,24 +151,16 @@ type radialArgs struct {
 	model                  string
 }
 
-func radialAttrs(c *Case) (a radialArgs, err error) {
-	if a.seq, err = c.Int("seq_len", 0); err != nil {
-		return
-	}
-	if a.video, err = c.Int("video_tokens", a.seq); err != nil {
-		return
-	}
-	if a.frames, err = c.Int("num_frames", 0); err != nil {
-		return
-	}
-	if a.bs, err = c.Int("block_size", 128); err != nil {
-		return
-	}
-	if a.decay, err = c.Float("decay_factor", 1); err != nil {
-		return
-	}
-	a.model, err = c.String("model_type", "wan")
-	return
+func radialAttrs(c *Case) (radialArgs, error) {
+	r := c.Read()
+	var a radialArgs
+	a.seq = r.Int("seq_len", 0)
+	a.video = r.Int("video_tokens", a.seq)
+	a.frames = r.Int("num_frames", 0)
+	a.bs = r.Int("block_size", 128)
+	a.decay = r.Float("decay_factor", 1)
+	a.model = r.String("model_type", "wan")
+	return a, r.Err
 }
 
 func radialGPU(d *gpu.Device, c *Case, _ map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
@@ -194,20 +186,14 @@ func radialCPU(c *Case) (map[string]*ref.Tensor, error) {
 }
 
 func localAttrs(c *Case) (p attention.LocalParams, err error) {
-	if p.Frames, err = c.Int("frames", 0); err != nil {
-		return
-	}
-	if p.Height, err = c.Int("height", 0); err != nil {
-		return
-	}
-	if p.Width, err = c.Int("width", 0); err != nil {
-		return
-	}
-	if p.TopK, err = c.Int("topk", 10); err != nil {
-		return
-	}
-	if p.LocalRange, err = c.Int("local_range", 6); err != nil {
-		return
+	r := c.Read()
+	p.Frames = r.Int("frames", 0)
+	p.Height = r.Int("height", 0)
+	p.Width = r.Int("width", 0)
+	p.TopK = r.Int("topk", 10)
+	p.LocalRange = r.Int("local_range", 6)
+	if r.Err != nil {
+		return p, r.Err
 	}
 	p.Window = [3]int{2, 8, 8}
 	if w, ok := c.Attrs["window"]; ok && w != nil {

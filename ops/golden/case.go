@@ -177,3 +177,43 @@ func (c *Case) Input(name string) (*ref.Tensor, error) {
 	}
 	return t, nil
 }
+
+// AttrReader reads several attributes and keeps the first error, so a
+// runner can read them in a row and check once.
+type AttrReader struct {
+	c   *Case
+	Err error
+}
+
+// Read starts reading the case's attributes.
+func (c *Case) Read() *AttrReader { return &AttrReader{c: c} }
+
+// Int reads an integer attribute (def when absent).
+func (r *AttrReader) Int(name string, def int) int {
+	if r.Err != nil {
+		return def
+	}
+	v, err := r.c.Int(name, def)
+	r.Err = err
+	return v
+}
+
+// Float reads a numeric attribute (def when absent).
+func (r *AttrReader) Float(name string, def float64) float64 {
+	if r.Err != nil {
+		return def
+	}
+	v, err := r.c.Float(name, def)
+	r.Err = err
+	return v
+}
+
+// String reads a string attribute (def when absent).
+func (r *AttrReader) String(name, def string) string {
+	if r.Err != nil {
+		return def
+	}
+	v, err := r.c.String(name, def)
+	r.Err = err
+	return v
+}

@@ -12,8 +12,8 @@ import (
 // Runners of the operator catalog: activations, linear layers, the
 // feed-forward network, AdaLayerNormContinuous, rotary embedding and FP8.
 func init() {
-	Register("activation", activationGPU, activationCPU)
-	Register("gated_activation", gatedGPU, gatedCPU)
+	Register("activation", actGPU(ops.Activate), actCPU(ref.Activation))
+	Register("gated_activation", actGPU(ops.GatedActivation), actCPU(ref.GatedActivation))
 	Register("linear", linearGPU, linearCPU)
 	Register("feed_forward", feedForwardGPU, feedForwardCPU)
 	Register("ada_layer_norm_continuous", adaLNGPU, adaLNCPU)
@@ -44,52 +44,34 @@ func inputs(c *Case, names ...string) ([]*ref.Tensor, error) {
 	return out, nil
 }
 
-func activationGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
-	name, err := c.String("fn", "")
-	if err != nil {
-		return nil, err
+// actGPU runs an activation kernel named by the case's "fn" attribute.
+func actGPU(run func(*gpu.Tensor, ops.Activation) (*gpu.Tensor, error)) GPURunner {
+	return func(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+		name, err := c.String("fn", "")
+		if err != nil {
+			return nil, err
+		}
+		fn, err := ops.ParseActivation(name)
+		if err != nil {
+			return nil, err
+		}
+		return ys(run(in["x"], fn))
 	}
-	fn, err := ops.ParseActivation(name)
-	if err != nil {
-		return nil, err
-	}
-	return ys(ops.Activate(in["x"], fn))
 }
 
-func activationCPU(c *Case) (map[string]*ref.Tensor, error) {
-	name, err := c.String("fn", "")
-	if err != nil {
-		return nil, err
+// actCPU runs the reference of an activation named by the case's "fn" attribute.
+func actCPU(run func(*ref.Tensor, string) (*ref.Tensor, error)) CPURunner {
+	return func(c *Case) (map[string]*ref.Tensor, error) {
+		name, err := c.String("fn", "")
+		if err != nil {
+			return nil, err
+		}
+		x, err := c.Input("x")
+		if err != nil {
+			return nil, err
+		}
+		return refY(run(x, name))
 	}
-	x, err := c.Input("x")
-	if err != nil {
-		return nil, err
-	}
-	return refY(ref.Activation(x, name))
-}
-
-func gatedGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
-	name, err := c.String("fn", "")
-	if err != nil {
-		return nil, err
-	}
-	fn, err := ops.ParseActivation(name)
-	if err != nil {
-		return nil, err
-	}
-	return ys(ops.GatedActivation(in["x"], fn))
-}
-
-func gatedCPU(c *Case) (map[string]*ref.Tensor, error) {
-	name, err := c.String("fn", "")
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.Input("x")
-	if err != nil {
-		return nil, err
-	}
-	return refY(ref.GatedActivation(x, name))
 }
 
 func linearGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
