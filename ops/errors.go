@@ -55,11 +55,32 @@ func checkVector(op, name string, t *gpu.Tensor, d int) error {
 	return nil
 }
 
-// checkSameDevice returns an error if tensors live on different devices.
-func checkSameDevice(op string, ts map[string]*gpu.Tensor, d *gpu.Device) error {
-	for name, t := range ts {
-		if t != nil && t.Device() != d {
-			return errorf(op, name, "is on another device")
+// operands lists an operator's tensors by name, in the order their
+// errors are reported (a map would report them in random order).
+type operands []struct {
+	name string
+	t    *gpu.Tensor
+}
+
+// add appends a named tensor; nil tensors are skipped by the checks.
+func (o *operands) add(name string, t *gpu.Tensor) {
+	*o = append(*o, struct {
+		name string
+		t    *gpu.Tensor
+	}{name, t})
+}
+
+// check refuses a tensor over the binding limit or on a device other than d.
+func (o operands) check(op string, d *gpu.Device) error {
+	for _, x := range o {
+		if x.t == nil {
+			continue
+		}
+		if err := checkBinding(op, x.name, x.t); err != nil {
+			return err
+		}
+		if x.t.Device() != d {
+			return errorf(op, x.name, "is on another device")
 		}
 	}
 	return nil

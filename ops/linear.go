@@ -89,7 +89,12 @@ func (s *matmulSpec) validate() error {
 	if s.outDT == 0 && s.x.DType.IsFloat() && s.xScale == nil {
 		s.outDT = s.x.DType
 	}
-	ts := map[string]*gpu.Tensor{"x": s.x, "weight": s.w, "bias": s.b, "weight_scale": s.wScale, "x_scale": s.xScale}
+	var ts operands
+	ts.add("x", s.x)
+	ts.add("weight", s.w)
+	ts.add("bias", s.b)
+	ts.add("weight_scale", s.wScale)
+	ts.add("x_scale", s.xScale)
 	if s.gr != nil {
 		g, r := s.gr.Gate, s.gr.Residual
 		if err := checkFloat(op, "gate", g); err != nil {
@@ -104,14 +109,10 @@ func (s *matmulSpec) validate() error {
 		if err := s.gateBroadcast(g.Shape); err != nil {
 			return err
 		}
-		ts["gate"], ts["residual"] = g, r
+		ts.add("gate", g)
+		ts.add("residual", r)
 	}
-	for name, t := range ts {
-		if err := checkBinding(op, name, t); err != nil {
-			return err
-		}
-	}
-	return checkSameDevice(op, ts, s.x.Device())
+	return ts.check(op, s.x.Device())
 }
 
 // gateBroadcast sets gdiv and gstride: output row m reads gate row m/gdiv.

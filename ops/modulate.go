@@ -39,11 +39,9 @@ func modulateLoads(row, c string, scaleScalar, shiftScalar bool) string {
 // in any float dtype. The output has x's dtype.
 func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.Tensor, error) {
 	const op = "FusedScaleShift"
-	for name, t := range map[string]*gpu.Tensor{"x": x, "scale": scale, "shift": shift} {
-		if err := checkFloat(op, name, t); err != nil {
-			return nil, err
-		}
-		if err := checkBinding(op, name, t); err != nil {
+	ts := operands{{"x", x}, {"scale", scale}, {"shift", shift}}
+	for _, nt := range ts {
+		if err := checkFloat(op, nt.name, nt.t); err != nil {
 			return nil, err
 		}
 	}
@@ -59,7 +57,7 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 		return nil, errorf(op, "shift", "%v", err)
 	}
 	dev := x.Device()
-	if err := checkSameDevice(op, map[string]*gpu.Tensor{"scale": scale, "shift": shift}, dev); err != nil {
+	if err := ts.check(op, dev); err != nil {
 		return nil, err
 	}
 	y, err := dev.NewTensor(x.DType, x.Shape...)

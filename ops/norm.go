@@ -74,7 +74,10 @@ func (s *normSpec) validate() error {
 		s.outDT = s.w.DType
 	}
 	dev := s.x.Device()
-	ts := map[string]*gpu.Tensor{"x": s.x, "weight": s.w, "bias": s.b}
+	var ts operands
+	ts.add("x", s.x)
+	ts.add("weight", s.w)
+	ts.add("bias", s.b)
 	if s.mod != nil {
 		var err error
 		if err := checkFloat(op, "scale", s.mod.Scale); err != nil {
@@ -92,14 +95,10 @@ func (s *normSpec) validate() error {
 		if s.bh, err = ref.ModulateBroadcast(s.x.Shape, s.mod.Shift.Shape); err != nil {
 			return errorf(op, "shift", "%v", err)
 		}
-		ts["scale"], ts["shift"] = s.mod.Scale, s.mod.Shift
+		ts.add("scale", s.mod.Scale)
+		ts.add("shift", s.mod.Shift)
 	}
-	for name, t := range ts {
-		if err := checkBinding(op, name, t); err != nil {
-			return err
-		}
-	}
-	return checkSameDevice(op, ts, dev)
+	return ts.check(op, dev)
 }
 
 // maxRegisterPacks bounds the packs of a row one invocation keeps in

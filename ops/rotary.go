@@ -29,7 +29,9 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 		return nil, errorf(op, "x", "head dimension %d is odd", D)
 	}
 	var width int
-	for name, t := range map[string]*gpu.Tensor{"cos": cos, "sin": sin} {
+	tables := operands{{"cos", cos}, {"sin", sin}}
+	for _, nt := range tables {
+		name, t := nt.name, nt.t
 		if err := checkFloat(op, name, t); err != nil {
 			return nil, err
 		}
@@ -46,7 +48,7 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 		width = w
 	}
 	d := x.Device()
-	if err := checkSameDevice(op, map[string]*gpu.Tensor{"cos": cos, "sin": sin}, d); err != nil {
+	if err := tables.check(op, d); err != nil {
 		return nil, err
 	}
 	ce := 1
