@@ -47,20 +47,6 @@ func TestAttentionRunnersAgree(t *testing.T) {
 			Inputs: map[string]*ref.Tensor{"q": r(dtype.F32, 1, 512, 2, 16), "k": r(dtype.F32, 1, 512, 2, 16), "v": r(dtype.F32, 1, 512, 2, 16)}},
 	}
 	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			reg, ok := registry[c.Op]
-			if !ok {
-				t.Fatalf("no runner for %s", c.Op)
-			}
-			out, err := reg.cpu(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Outputs = out
-			c.Atol, c.Rtol = defaultTol(c)
-			if res := Run(d, c); !res.Pass {
-				t.Fatalf("GPU runner: %v", res.Err)
-			}
-		})
+		t.Run(c.Name, func(t *testing.T) { runnersAgree(t, d, c) })
 	}
 }

@@ -49,27 +49,29 @@ func TestCatalogRunnersAgree(t *testing.T) {
 			"x": r(dtype.BF16, 1, 5, 33), "weight": wq, "weight_scale": ws, "bias": r(dtype.BF16, 1, 7)}},
 	}
 	for _, c := range cases {
-		t.Run(c.Op, func(t *testing.T) {
-			c.Name = c.Op
-			if c.Attrs == nil {
-				c.Attrs = map[string]any{}
-			}
-			reg, ok := registry[c.Op]
-			if !ok {
-				t.Fatalf("no runner for %s", c.Op)
-			}
-			out, err := reg.cpu(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Outputs = out
-			c.Atol, c.Rtol = defaultTol(c)
-			if c.Op == "quantize_fp8" {
-				c.Atol, c.Rtol = 1.0/512, 0.125
-			}
-			if res := Run(d, c); !res.Pass {
-				t.Fatalf("GPU runner: %v", res.Err)
-			}
-		})
+		c.Name = c.Op
+		t.Run(c.Op, func(t *testing.T) { runnersAgree(t, d, c) })
+	}
+}
+
+// runnersAgree computes a case's outputs with its CPU runner and checks
+// that the GPU runner matches them at the case's default tolerance.
+func runnersAgree(t *testing.T, d *gpu.Device, c *Case) {
+	t.Helper()
+	if c.Attrs == nil {
+		c.Attrs = map[string]any{}
+	}
+	reg, ok := registry[c.Op]
+	if !ok {
+		t.Fatalf("no runner for %s", c.Op)
+	}
+	out, err := reg.cpu(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Outputs = out
+	c.Atol, c.Rtol = defaultTol(c)
+	if res := Run(d, c); !res.Pass {
+		t.Fatalf("GPU runner: %v", res.Err)
 	}
 }
