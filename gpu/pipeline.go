@@ -32,6 +32,14 @@ type Pipeline struct {
 	bindings []Access
 }
 
+// Cached returns the pipeline compiled under key, or nil, so that callers
+// can skip assembling a kernel's source when its variant is known.
+func (d *Device) Cached(key string) *Pipeline {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pipelines[key]
+}
+
 // Pipeline returns the cached pipeline for k, compiling it on first use.
 // WGSL compile and validation errors are returned with the kernel's key.
 func (d *Device) Pipeline(k Kernel) (*Pipeline, error) {

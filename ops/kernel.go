@@ -61,11 +61,12 @@ func (p *program) subgroups(use bool) *program {
 	return p
 }
 
-// key returns the pipeline cache key: name, pack width, each buffer's
-// dtype, constants and placeholder values, sorted.
+// key returns the pipeline cache key: name, pack width, files, uniform
+// fields, each buffer's dtype, constants and placeholder values, sorted.
+// With the device's features it determines the source.
 func (p *program) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/v%d", p.name, p.vec)
+	fmt.Fprintf(&b, "%s/v%d/%v/%v", p.name, p.vec, p.files, p.uniform)
 	for _, x := range p.bufs {
 		fmt.Fprintf(&b, "/%s:%v", x.Name, x.DType)
 	}
@@ -117,6 +118,10 @@ func (p *program) source() (string, error) {
 
 // pipeline compiles (or fetches from the cache) the program's pipeline.
 func (p *program) pipeline() (*gpu.Pipeline, error) {
+	key := p.key()
+	if pl := p.dev.Cached(key); pl != nil {
+		return pl, nil // every op call ends here once warm: no source assembly
+	}
 	src, err := p.source()
 	if err != nil {
 		return nil, err
@@ -132,7 +137,7 @@ func (p *program) pipeline() (*gpu.Pipeline, error) {
 	if len(p.uniform) > 0 {
 		acc = append(acc, gpu.Uniform)
 	}
-	return p.dev.Pipeline(gpu.Kernel{Key: p.key(), Source: src, Bindings: acc})
+	return p.dev.Pipeline(gpu.Kernel{Key: key, Source: src, Bindings: acc})
 }
 
 func sortedKeys(m map[string]string) []string {
