@@ -49,16 +49,21 @@ func (p *program) subgroups(use bool) *program {
 	p.vars["SG_DIRECTIVE"] = dir
 	p.vars["SG_PARAMS"] = params
 	p.vars["SG_INIT"] = init
-	p.vars["SG_REDUCE"] = ""
-	if use {
-		p.vars["SG_REDUCE"] = `let t = subgroupAdd(v);
+	p.vars["SG_REDUCE"] = sgReduce(use)
+	p.consts["SUBGROUPS"] = wgsl.Bool(use)
+	return p
+}
+
+// sgReduce is the subgroup body of reduce.wgsl, empty without subgroups.
+func sgReduce(use bool) string {
+	if !use {
+		return ""
+	}
+	return `let t = subgroupAdd(v);
     let nsg = (WG + sg_size - 1u) / sg_size;
     if (sg_lane == 0u) { red[base + lid / sg_size] = t; }
     workgroupBarrier();
     for (var i = 0u; i < nsg; i = i + 1u) { total = total + red[base + i]; }`
-	}
-	p.consts["SUBGROUPS"] = wgsl.Bool(use)
-	return p
 }
 
 // key returns the pipeline cache key: name, pack width, files, uniform

@@ -79,6 +79,16 @@ type modulateVariant struct {
 
 // scaleShiftInto runs one modulate variant, writing into y.
 func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) error {
+	pr, params, groups := modulateProgram(x, scale, shift, y, k, bs, bh, v)
+	pipe, err := pr.pipeline()
+	if err != nil {
+		return err
+	}
+	return x.Device().Dispatch(pipe, groups, params.Bytes(), x, scale, shift, y)
+}
+
+// modulateProgram assembles one modulate variant with its parameters and grid.
+func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) (*program, *gpu.Params, gpu.Grid) {
 	dev := x.Device()
 	c := x.Shape[2]
 	vec := 1
@@ -97,10 +107,6 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
 	pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
 	pr.vars["LOAD_OPERANDS"] = load
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
 	packs := x.Numel() / vec
 	params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
 	appendModulateParams(params, x.Shape[1], k, bs, bh)
@@ -108,7 +114,7 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 	if v.rows {
 		groups = dev.Groups(x.Shape[0] * x.Shape[1])
 	}
-	return dev.Dispatch(pipe, groups, params.Bytes(), x, scale, shift, y)
+	return pr, params, groups
 }
 
 // rowModulateBases is WGSL that computes, once per row of x, where the
