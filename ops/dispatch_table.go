@@ -7,7 +7,7 @@ package ops
 // long enough to fill a workgroup get the row kernel.
 func chooseModulate(c int) modulateVariant {
 	if c >= 1024 {
-		return modulateVariant{rows: true, wg: 256}
+		return modulateVariant{rows: true}
 	}
 	return modulateVariant{}
 }

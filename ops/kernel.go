@@ -16,6 +16,7 @@ import (
 type program struct {
 	name    string
 	vec     int
+	units   int // packs per unit: 2 for 16-byte accesses to 16-bit storage, else 1
 	bufs    []wgsl.Buffer
 	uniform []string          // uniform struct fields
 	consts  map[string]string // const NAME = value;
@@ -27,7 +28,7 @@ type program struct {
 }
 
 func newProgram(d *gpu.Device, name string, vec int, files ...string) *program {
-	return &program{name: name, vec: vec, consts: map[string]string{}, vars: map[string]string{}, files: files, dev: d}
+	return &program{name: name, vec: vec, units: 1, consts: map[string]string{}, vars: map[string]string{}, files: files, dev: d}
 }
 
 // buf adds the next storage binding.
@@ -71,7 +72,7 @@ func sgReduce(use bool) string {
 // With the device's features it determines the source.
 func (p *program) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/v%d/%v/%v", p.name, p.vec, p.files, p.uniform)
+	fmt.Fprintf(&b, "%s/v%dx%d/%v/%v", p.name, p.vec, p.units, p.files, p.uniform)
 	for _, x := range p.bufs {
 		fmt.Fprintf(&b, "/%s:%v", x.Name, x.DType)
 	}
@@ -96,13 +97,13 @@ func (p *program) key() string {
 func (p *program) source() (string, error) {
 	var b strings.Builder
 	b.WriteString(p.vars["SG_DIRECTIVE"])
-	b.WriteString(wgsl.Vec(p.vec))
+	b.WriteString(wgsl.Vec(p.vec, p.units))
 	b.WriteString(wgsl.Conversions)
 	for _, k := range sortedKeys(p.consts) {
 		fmt.Fprintf(&b, "const %s = %s;\n", k, p.consts[k])
 	}
 	for _, x := range p.bufs {
-		b.WriteString(x.Decl(p.vec))
+		b.WriteString(x.Decl(p.vec, p.units))
 	}
 	if len(p.uniform) > 0 {
 		b.WriteString(wgsl.Uniform(len(p.bufs), p.uniform...))
@@ -158,7 +159,10 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// roundFn returns a WGSL function that rounds a pack to dt and back, so intermediate results match a composition that stores them.
+// roundFn returns WGSL functions that round a pack to dt and back, so
+// intermediate results match a composition that stores them: name, and
+// name_unchecked, which skips bf16's NaN test and adds what it rounds to
+// nan_sum instead (see wgsl.Conversions); for other dtypes the two agree.
 func roundFn(name string, dt dtype.DType, vec int) string {
 	var body string
 	switch dt {
@@ -166,16 +170,26 @@ func roundFn(name string, dt dtype.DType, vec int) string {
 		body = "f16_to_f32(f32_to_f16(v))"
 	case dtype.BF16:
 		if vec == 4 {
-			return fmt.Sprintf("fn %s(v: P) -> P { return bf16x4_round(v); }\n", name)
+			return fmt.Sprintf("fn %[1]s(v: P) -> P { return bf16x4_round(v); }\n"+
+				"fn %[1]s_unchecked(v: P) -> P { nan_sum = nan_sum + hsum(v); return bf16x4_round_unchecked(v); }\n", name)
 		}
 		body = "bf16_to_f32(f32_to_bf16(v))"
 	default:
-		return fmt.Sprintf("fn %s(v: P) -> P { return v; }\n", name)
+		body = "v"
 	}
-	if vec == 4 {
+	if vec == 4 && dt != dtype.F32 {
 		s := strings.ReplaceAll(body, "v)", "v.%s)")
-		return fmt.Sprintf("fn %s(v: P) -> P { return P(%s, %s, %s, %s); }\n", name,
-			fmt.Sprintf(s, "x"), fmt.Sprintf(s, "y"), fmt.Sprintf(s, "z"), fmt.Sprintf(s, "w"))
+		body = fmt.Sprintf("P(%s, %s, %s, %s)", fmt.Sprintf(s, "x"), fmt.Sprintf(s, "y"), fmt.Sprintf(s, "z"), fmt.Sprintf(s, "w"))
 	}
-	return fmt.Sprintf("fn %s(v: P) -> P { return %s; }\n", name, body)
+	return fmt.Sprintf("fn %[1]s(v: P) -> P { return %[2]s; }\nfn %[1]s_unchecked(v: P) -> P { return %[1]s(v); }\n", name, body)
+}
+
+// checkOutput is the WGSL line that adds an output pack y to nan_sum
+// before an unchecked store of dtype dt, or nothing where stores are
+// always checked.
+func checkOutput(dt dtype.DType) string {
+	if dt == dtype.BF16 {
+		return "\n        nan_sum = nan_sum + hsum(y);"
+	}
+	return ""
 }

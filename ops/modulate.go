@@ -74,7 +74,7 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 // modulateVariant is a launch shape of the modulate kernel.
 type modulateVariant struct {
 	rows bool // one workgroup per row (modulate_rows.wgsl) or one pack per invocation
-	wg   int  // workgroup size of the row kernel
+	wg   int  // workgroup size of the row kernel; 0 picks about three units per invocation
 }
 
 // scaleShiftInto runs one modulate variant, writing into y.
@@ -90,31 +90,37 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 // modulateProgram assembles one modulate variant with its parameters and grid.
 func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) (*program, *gpu.Params, gpu.Grid) {
 	dev := x.Device()
-	c := x.Shape[2]
-	vec := 1
-	if c%4 == 0 {
-		vec = 4
+	rows, c := x.Shape[0]*x.Shape[1], x.Shape[2]
+	if !v.rows {
+		vec := packWidth(c)
+		pr := newProgram(dev, "modulate", vec, "broadcast", "modulate")
+		pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
+		pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
+		pr.vars["LOAD_OPERANDS"] = modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
+		packs := x.Numel() / vec
+		params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
+		appendModulateParams(params, x.Shape[1], k, bs, bh)
+		return pr, params, dev.Groups((packs + 255) / 256)
 	}
-	file, load := "modulate", modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
-	if v.rows {
-		file, load = "modulate_rows", rowModulateLoads(bs.Scalar(), bh.Scalar())
+	vec, units := packing(c, x.DType)
+	cu := c / (vec * units)
+	wg := v.wg
+	if wg == 0 { // about three units per invocation
+		wg = 32
+		for wg < 256 && 3*wg < cu {
+			wg *= 2
+		}
 	}
-	pr := newProgram(dev, file, vec, "broadcast", file)
-	if v.rows {
-		pr.constant("WG", wgsl.U32(v.wg))
-		pr.vars["MOD_BASES"] = rowModulateBases
-	}
+	pr := newProgram(dev, "modulate_rows", vec, "broadcast", "modulate_rows")
+	pr.units = units
+	pr.constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32((cu+wg-1)/wg))
+	pr.vars["MOD_BASES"] = rowModulateBases
 	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
-	pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
-	pr.vars["LOAD_OPERANDS"] = load
-	packs := x.Numel() / vec
-	params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
+	pr.uniform = append([]string{"rows: u32", "cu: u32"}, modulateUniform...)
+	pr.vars["LOAD_OPERANDS"] = unitModulateLoads(bs.Scalar(), bh.Scalar())
+	params := gpu.NewParams().U32(uint32(rows)).U32(uint32(cu))
 	appendModulateParams(params, x.Shape[1], k, bs, bh)
-	groups := dev.Groups((packs + 255) / 256)
-	if v.rows {
-		groups = dev.Groups(x.Shape[0] * x.Shape[1])
-	}
-	return pr, params, groups
+	return pr, params, dev.Groups(rows)
 }
 
 // rowModulateBases is WGSL that computes, once per row of x, where the
@@ -124,16 +130,17 @@ const rowModulateBases = `let mb = row / p.l;
   let s_base = mb * p.s_sb + (ml / p.s_ldiv) * p.s_sl;
   let h_base = mb * p.h_sb + (ml / p.h_ldiv) * p.h_sl;`
 
-// rowModulateLoads is modulateLoads for kernels that walk one row, whose
-// operand rows start at s_base and h_base and whose pack index in the row is j.
-func rowModulateLoads(scaleScalar, shiftScalar bool) string {
+// unitModulateLoads is WGSL for kernels that walk one row in units (see
+// wgsl.Vec), whose operand rows start at s_base and h_base: it sets scu
+// and shu, the units of scale and shift at unit j of the row.
+func unitModulateLoads(scaleScalar, shiftScalar bool) string {
 	load := func(dst, buf, base string, scalar bool) string {
 		if scalar {
-			return fmt.Sprintf("let %s = P(ld_%s(0u));", dst, buf)
+			return fmt.Sprintf("let %s = splat(ld_%s(0u));", dst, buf)
 		}
-		return fmt.Sprintf("let %s = ldv_%s(%s / V + j);", dst, buf, base)
+		return fmt.Sprintf("let %s = ldu_%s(%s / (V * H) + j);", dst, buf, base)
 	}
-	return load("sc", "sc", "s_base", scaleScalar) + "\n    " + load("sh", "sh", "h_base", shiftScalar)
+	return load("scu", "sc", "s_base", scaleScalar) + "\n      " + load("shu", "sh", "h_base", shiftScalar)
 }
 
 // Modulate is TeleFuser's modulate(x, shift, scale) = x * (1 + scale) + shift.

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"strings"
+
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/gpu/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -108,39 +110,50 @@ const maxRegisterPacks = 32
 // run dispatches the norm kernel for a validated spec.
 func (s *normSpec) run() (*gpu.Tensor, error) {
 	dev := s.x.Device()
-	vec := 1
-	if s.d%4 == 0 {
-		vec = 4
-	}
-	dp := s.d / vec
-	// Aim for about 48 bytes of the row per invocation (3 f32 packs, 6
-	// bf16 packs): enough loads in flight, few invocations per barrier.
-	// The H200 sweep (bench/) put the best workgroup sizes there.
+	vec, units := packing(s.d, s.x.DType)
+	du := s.d / (vec * units)
+	// Aim for about 48 bytes of the row per invocation (3 f32 packs) or
+	// 6 units of 16-bit storage (96 bytes): enough loads in flight, few
+	// invocations per barrier. The H200 sweeps (bench/) put the best
+	// workgroup sizes there.
 	want := max(1, 48/(vec*s.x.DType.Size()))
 	wg := 32
-	for wg < 256 && wg*want < dp {
+	for wg < 256 && wg*want < du {
 		wg *= 2
 	}
 	if max := int(dev.Limits.MaxInvocations); wg > max {
 		wg = max
 	}
-	np := (dp + wg - 1) / wg
-	if np > maxRegisterPacks {
+	np := (du + wg - 1) / wg
+	if np*units > maxRegisterPacks {
 		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*maxRegisterPacks*vec)
 	}
 	y, err := dev.NewTensor(s.outDT, s.x.Shape...)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.dispatch(y, vec, wg, np); err != nil {
+	if err := s.dispatch(y, vec, units, wg, np); err != nil {
 		y.Release()
 		return nil, err
 	}
 	return y, nil
 }
 
-func (s *normSpec) dispatch(y *gpu.Tensor, vec, wg, np int) error {
-	pr, params, args := s.program(y, vec, wg, np)
+// packing returns the pack width and packs per unit for rows of n
+// elements of dt: units of two packs (one 16-byte access) for 16-bit
+// storage when n allows, which the H200 needs to reach copy bandwidth.
+func packing(n int, dt dtype.DType) (vec, units int) {
+	switch {
+	case n%8 == 0 && dt.Size() == 2:
+		return 4, 2
+	case n%4 == 0:
+		return 4, 1
+	}
+	return 1, 1
+}
+
+func (s *normSpec) dispatch(y *gpu.Tensor, vec, units, wg, np int) error {
+	pr, params, args := s.program(y, vec, units, wg, np)
 	pipe, err := pr.pipeline()
 	if err != nil {
 		return err
@@ -150,56 +163,61 @@ func (s *normSpec) dispatch(y *gpu.Tensor, vec, wg, np int) error {
 
 // program assembles the norm kernel variant for a launch shape, with its
 // parameters and arguments.
-func (s *normSpec) program(y *gpu.Tensor, vec, wg, np int) (*program, *gpu.Params, []*gpu.Tensor) {
+func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gpu.Params, []*gpu.Tensor) {
 	dev := s.x.Device()
 	pr := newProgram(dev, "norm", vec, "reduce", "broadcast", "norm").
 		constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np)).
 		constant("LAYER", wgsl.Bool(s.kind == KindLayerNorm)).
 		constant("MOD", wgsl.Bool(s.mod != nil)).
 		subgroups(true)
+	pr.units = units
 	pr.buf("x", s.x.DType, false)
 	args := []*gpu.Tensor{s.x}
-	affine := ""
+	var loads, out []string
 	if s.w != nil {
 		pr.buf("w", s.w.DType, false)
 		args = append(args, s.w)
+		loads = append(loads, "let wu = ldu_w(j);")
 		if s.kind == KindRMSNorm {
+			// TeleFuser rounds the normalised row to the weight's dtype first.
 			pr.extra = append(pr.extra, roundFn("rnd_w", s.w.DType, vec))
-			affine = "y = rnd_w(y) * ldv_w(j);"
+			out = append(out, "y = rnd_w%[1]s(y) * wu[h];")
 		} else {
-			affine = "y = y * ldv_w(j);"
+			out = append(out, "y = y * wu[h];")
 		}
 	}
 	if s.b != nil {
 		pr.buf("b", s.b.DType, false)
 		args = append(args, s.b)
+		loads = append(loads, "let bu = ldu_b(j);")
 		if s.kind == KindRMSNorm {
-			affine += " y = rnd_w(y) + ldv_b(j);"
+			out = append(out, "y = rnd_w%[1]s(y) + bu[h];")
 		} else {
-			affine += " y = y + ldv_b(j);"
+			out = append(out, "y = y + bu[h];")
 		}
 	}
-	pr.vars["AFFINE"] = affine
-	pr.uniform = []string{"rows: u32", "d: u32", "dp: u32", "eps: f32"}
-	params := gpu.NewParams().U32(uint32(s.rows)).U32(uint32(s.d)).U32(uint32(s.d / vec)).F32(s.eps)
-	pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
-	pr.vars["MODULATE"] = ""
+	pr.uniform = []string{"rows: u32", "d: u32", "du: u32", "eps: f32"}
+	params := gpu.NewParams().U32(uint32(s.rows)).U32(uint32(s.d)).U32(uint32(s.d / (vec * units))).F32(s.eps)
 	pr.vars["MOD_BASES"] = ""
 	if s.mod == nil {
 		// broadcast.wgsl reads p.l; keep the uniform block well-formed.
 		pr.uniform = append(pr.uniform, "l: u32")
 		params.U32(1)
-	}
-	if s.mod != nil {
+	} else {
 		pr.buf("sc", s.mod.Scale.DType, false).buf("sh", s.mod.Shift.DType, false)
 		args = append(args, s.mod.Scale, s.mod.Shift)
-		// The row's operand offsets are computed once, not per pack.
+		// The row's operand offsets are computed once, not per unit.
 		pr.vars["MOD_BASES"] = rowModulateBases
-		pr.vars["MODULATE"] = rowModulateLoads(s.bs.Scalar(), s.bh.Scalar()) +
-			"\n        y = y * (P(p.scale_const) + sc) + sh;"
+		pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
+		loads = append(loads, unitModulateLoads(s.bs.Scalar(), s.bh.Scalar()))
+		out = append(out, "y = rnd_mid%[1]s(y);", "y = y * (P(p.scale_const) + scu[h]) + shu[h];")
 		pr.uniform = append(pr.uniform, modulateUniform...)
 		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
 	}
+	pr.vars["UNIT_LOADS"] = strings.Join(loads, "\n      ")
+	body := strings.Join(out, "\n        ")
+	pr.vars["OUTPUT_CHECKED"] = strings.ReplaceAll(body, "%[1]s", "")
+	pr.vars["OUTPUT_UNCHECKED"] = strings.ReplaceAll(body, "%[1]s", "_unchecked") + checkOutput(s.outDT)
 	pr.buf("y", y.DType, true)
 	return pr, params, append(args, y)
 }

@@ -176,7 +176,7 @@ func TestNoWritesPastOutputs(t *testing.T) {
 	// shapes into guarded outputs and check nothing past them changed.
 	d := testDevice(t)
 	for _, dt := range floatStorage {
-		for _, shape := range [][]int{{3, 77}, {1, 1}, {5, 6}, {2, 1001}} {
+		for _, shape := range [][]int{{3, 77}, {1, 1}, {5, 6}, {2, 1001}, {3, 24}, {2, 8}} {
 			rng := rand.New(rand.NewSource(1))
 			x := upload(t, d, randTensor(rng, dt, shape, 1, 0))
 			s := &normSpec{op: "RMSNorm", kind: KindRMSNorm, x: x, eps: 1e-5}
@@ -184,11 +184,8 @@ func TestNoWritesPastOutputs(t *testing.T) {
 				t.Fatal(err)
 			}
 			y, _ := d.NewGuarded(dt, shape...)
-			vec := 1
-			if shape[1]%4 == 0 {
-				vec = 4
-			}
-			if err := s.dispatch(y, vec, 32, (shape[1]/vec+31)/32); err != nil {
+			vec, units := packing(shape[1], dt)
+			if err := s.dispatch(y, vec, units, 32, (shape[1]/(vec*units)+31)/32); err != nil {
 				t.Fatal(err)
 			}
 			if ok, err := y.GuardsIntact(); err != nil || !ok {

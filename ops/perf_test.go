@@ -62,7 +62,7 @@ func TestPerfSweep(t *testing.T) {
 			for _, wg := range []int{64, 128, 256, 512, 1024} {
 				dp := C / 4
 				np := (dp + wg - 1) / wg
-				row(kind.String(), fmt.Sprintf("wg %d np %d", wg, np), 2*nb, func() error { return s.dispatch(y, 4, wg, np) })
+				row(kind.String(), fmt.Sprintf("wg %d np %d", wg, np), 2*nb, func() error { return s.dispatch(y, 4, 1, wg, np) })
 			}
 		}
 		for _, form := range [][]int{{B, C}, {B, L, C}} {
@@ -121,7 +121,7 @@ func TestPerfNormAblation(t *testing.T) {
 			if ab.noSG {
 				d.Features.Subgroups = false
 			}
-			pr, params, args := s.program(y, 4, 256, 3)
+			pr, params, args := s.program(y, 4, 1, 256, 3)
 			pr.edits = ab.edits
 			pipe, err := pr.pipeline()
 			d.Features.Subgroups = sg
@@ -185,7 +185,7 @@ func TestPerfNormModulateSweep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tm, err := d.MeasureBoth(5, 10, func() error { return s.dispatch(y, 4, wg, np) })
+			tm, err := d.MeasureBoth(5, 10, func() error { return s.dispatch(y, 4, 1, wg, np) })
 			if err != nil {
 				t.Fatal(err)
 			}

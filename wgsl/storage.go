@@ -29,13 +29,22 @@ type Buffer struct {
 	Write   bool
 }
 
-// Vec returns the declarations of the pack type for width v (1 or 4):
-// the constant V, the alias P and hsum(P) -> f32, the sum of a pack's lanes.
-func Vec(v int) string {
+// Vec returns the declarations of the pack type for width v (1 or 4)
+// and h packs per unit (1, or 2 for 16-byte loads of 16-bit storage):
+// the constants V and H, the aliases P and PU (array<P, H>), hsum(P) ->
+// f32, the sum of a pack's lanes, and splat(f32) -> PU.
+func Vec(v, h int) string {
+	var s string
 	if v == 4 {
-		return "const V: u32 = 4u;\nalias P = vec4<f32>;\nfn hsum(p: P) -> f32 { return p.x + p.y + p.z + p.w; }\n"
+		s = "const V: u32 = 4u;\nalias P = vec4<f32>;\nfn hsum(p: P) -> f32 { return p.x + p.y + p.z + p.w; }\n"
+	} else {
+		s = "const V: u32 = 1u;\nalias P = f32;\nfn hsum(p: P) -> f32 { return p; }\n"
 	}
-	return "const V: u32 = 1u;\nalias P = f32;\nfn hsum(p: P) -> f32 { return p; }\n"
+	s += fmt.Sprintf("const H: u32 = %du;\nalias PU = array<P, H>;\n", h)
+	if h == 2 {
+		return s + "fn splat(v: f32) -> PU { return PU(P(v), P(v)); }\n"
+	}
+	return s + "fn splat(v: f32) -> PU { return PU(P(v)); }\n"
 }
 
 // Conversions is WGSL for rounding f32 to f16 and bf16 bits with ties to
@@ -72,29 +81,53 @@ fn f32_to_f16(f: f32) -> u32 {
   return sign | (h + up);
 }
 fn f16_to_f32(h: u32) -> f32 { return unpack2x16float(h & 0xffffu).x; }
-// Four lanes at once, without branches: the bf16 pack path of the
+// Four lanes at once, without branches: the pack path of the
 // memory-bound kernels, which on a fast GPU is bound by these integer
 // operations as much as by memory. bf16x4_hi rounds each lane to bf16,
-// ties to even, leaving the result in the high 16 bits (a NaN stays a
-// quiet NaN; adding the rounding bias alone could turn one into infinity).
-fn bf16x4_hi(v: vec4<f32>) -> vec4<u32> {
+// ties to even, leaving the result in the high 16 bits and garbage in the
+// low 16; a NaN becomes the canonical 0x7fc0, as in PyTorch (adding the
+// rounding bias alone could turn one into infinity or zero).
+// bf16x4_hi_unchecked skips that NaN test: it is right for every input
+// but NaN, and kernels use it only where they check for NaN themselves.
+fn bf16x4_hi_unchecked(v: vec4<f32>) -> vec4<u32> {
   let b = bitcast<vec4<u32>>(v);
-  let r = (b + vec4<u32>(0x7fffu) + ((b >> vec4<u32>(16u)) & vec4<u32>(1u))) & vec4<u32>(0xffff0000u);
-  let nan = (b & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
-  return select(r, b | vec4<u32>(0x400000u), nan);
+  return b + vec4<u32>(0x7fffu) + ((b >> vec4<u32>(16u)) & vec4<u32>(1u));
 }
-fn f32x4_to_bf16(v: vec4<f32>) -> vec2<u32> {
-  let h = bf16x4_hi(v);
+fn bf16x4_hi(v: vec4<f32>) -> vec4<u32> {
+  let nan = (bitcast<vec4<u32>>(v) << vec4<u32>(1u)) > vec4<u32>(0xff000000u);
+  return select(bf16x4_hi_unchecked(v), vec4<u32>(0x7fc00000u), nan);
+}
+fn bf16x4_pack(h: vec4<u32>) -> vec2<u32> {
   return vec2<u32>((h.x >> 16u) | (h.y & 0xffff0000u), (h.z >> 16u) | (h.w & 0xffff0000u));
 }
+fn f32x4_to_bf16(v: vec4<f32>) -> vec2<u32> { return bf16x4_pack(bf16x4_hi(v)); }
+fn f32x4_to_bf16_unchecked(v: vec4<f32>) -> vec2<u32> { return bf16x4_pack(bf16x4_hi_unchecked(v)); }
 fn bf16x4_to_f32(w: vec2<u32>) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
 }
-fn bf16x4_round(v: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bf16x4_hi(v)); }
+fn bf16x4_round(v: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bf16x4_hi(v) & vec4<u32>(0xffff0000u)); }
+fn bf16x4_round_unchecked(v: vec4<f32>) -> vec4<f32> { return bitcast<vec4<f32>>(bf16x4_hi_unchecked(v) & vec4<u32>(0xffff0000u)); }
+fn f16x4_to_f32(w: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(f16_to_f32(w.x), f16_to_f32(w.x >> 16u), f16_to_f32(w.y), f16_to_f32(w.y >> 16u));
+}
+fn f32x4_to_f16(v: vec4<f32>) -> vec2<u32> {
+  return vec2<u32>(f32_to_f16(v.x) | (f32_to_f16(v.y) << 16u), f32_to_f16(v.z) | (f32_to_f16(v.w) << 16u));
+}
+// nan_seen is what a kernel that rounds with the unchecked functions
+// tests before it stores: the f32 sum of every value it rounded, NaN
+// when one of them was (or when +inf met -inf, which only costs the
+// checked path). The test is on the bits, which no compiler folds away.
+var<private> nan_sum: f32;
+fn nan_seen() -> bool { return (bitcast<u32>(nan_sum) << 1u) > 0xff000000u; }
 `
 
-// Decl returns the declaration and accessors of b for pack width v.
-func (b Buffer) Decl(v int) string {
+// Decl returns the declaration and accessors of b for pack width v and
+// h packs per unit (see Vec). Besides the accessors listed on Buffer it
+// declares ldu_x(i) -> PU, unit i, and for a writable buffer stu_x(i, PU)
+// and stu_x_unchecked(i, PU), which rounds bf16 without the NaN test
+// (the same as stu_x for other dtypes). With h == 2, 16-bit storage moves
+// a unit (eight values) in one 16-byte access.
+func (b Buffer) Decl(v, h int) string {
 	n, B := b.Name, b.Name+"_buf"
 	access := "read"
 	if b.Write {
@@ -102,6 +135,33 @@ func (b Buffer) Decl(v int) string {
 	}
 	var s strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&s, f, a...) }
+	dec4, enc4, unchecked4 := "bf16x4_to_f32", "f32x4_to_bf16", "f32x4_to_bf16_unchecked"
+	if b.DType == dtype.F16 {
+		dec4, enc4, unchecked4 = "f16x4_to_f32", "f32x4_to_f16", "f32x4_to_f16"
+	}
+	wide := h == 2 && v == 4
+	switch {
+	case wide && b.DType == dtype.F32:
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<f32>>;\n", b.Binding, access, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s[i >> 2u][i & 3u]; }\n", n, B)
+		w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
+		w("fn ldu_%s(i: u32) -> PU { return PU(%s[2u * i], %s[2u * i + 1u]); }\n", n, B, B)
+		if b.Write {
+			w("fn stu_%s(i: u32, u: PU) { %s[2u * i] = u[0]; %s[2u * i + 1u] = u[1]; }\n", n, B, B)
+			w("fn stu_%s_unchecked(i: u32, u: PU) { stu_%s(i, u); }\n", n, n)
+		}
+		return s.String()
+	case wide && (b.DType == dtype.F16 || b.DType == dtype.BF16):
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<u32>>;\n", b.Binding, access, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 3u][(i >> 1u) & 3u] >> ((i & 1u) * 16u)); }\n", n, decoder(b.DType), B)
+		w("fn ldv_%s(i: u32) -> P { let w = %s[i >> 1u]; return %s(select(w.xy, w.zw, (i & 1u) == 1u)); }\n", n, B, dec4)
+		w("fn ldu_%s(i: u32) -> PU { let w = %s[i]; return PU(%s(w.xy), %s(w.zw)); }\n", n, B, dec4, dec4)
+		if b.Write {
+			w("fn stu_%s(i: u32, u: PU) { %s[i] = vec4<u32>(%s(u[0]), %s(u[1])); }\n", n, B, enc4, enc4)
+			w("fn stu_%s_unchecked(i: u32, u: PU) { %s[i] = vec4<u32>(%s(u[0]), %s(u[1])); }\n", n, B, unchecked4, unchecked4)
+		}
+		return s.String()
+	}
 	switch b.DType {
 	case dtype.F32:
 		if v == 4 {
@@ -121,24 +181,18 @@ func (b Buffer) Decl(v int) string {
 			}
 		}
 	case dtype.F16, dtype.BF16:
-		dec, enc := "f16_to_f32", "f32_to_f16"
+		dec, enc := decoder(b.DType), "f32_to_f16"
 		if b.DType == dtype.BF16 {
-			dec, enc = "bf16_to_f32", "f32_to_bf16"
+			enc = "f32_to_bf16"
 		}
-		if v == 4 && b.DType == dtype.BF16 {
-			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 2u][(i >> 1u) & 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
-			w("fn ldv_%s(i: u32) -> P { return bf16x4_to_f32(%s[i]); }\n", n, B)
-			if b.Write {
-				w("fn stv_%s(i: u32, v: P) { %s[i] = f32x4_to_bf16(v); }\n", n, B)
-			}
-		} else if v == 4 {
+		if v == 4 {
 			// Four halves are two words: read and write them as vec2<u32>.
 			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
 			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 2u][(i >> 1u) & 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
-			w("fn ldv_%s(i: u32) -> P { let w = %s[i]; return P(%s(w.x), %s(w.x >> 16u), %s(w.y), %s(w.y >> 16u)); }\n", n, B, dec, dec, dec, dec)
+			w("fn ldv_%s(i: u32) -> P { return %s(%s[i]); }\n", n, dec4, B)
 			if b.Write {
-				w("fn stv_%s(i: u32, v: P) { %s[i] = vec2<u32>(%s(v.x) | (%s(v.y) << 16u), %s(v.z) | (%s(v.w) << 16u)); }\n", n, B, enc, enc, enc, enc)
+				w("fn stv_%s(i: u32, v: P) { %s[i] = %s(v); }\n", n, B, enc4)
+				w("fn stu_%s_unchecked(i: u32, u: PU) { %s[i] = %s(u[0]); }\n", n, B, unchecked4)
 			}
 		} else if b.Write {
 			w("@group(0) @binding(%d) var<storage, read_write> %s: array<atomic<u32>>;\n", b.Binding, B)
@@ -154,8 +208,24 @@ func (b Buffer) Decl(v int) string {
 	default:
 		// 8-bit and integer storage: raw words, decoded by the kernel itself.
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<u32>;\n", b.Binding, access, B)
+		return s.String()
+	}
+	w("fn ldu_%s(i: u32) -> PU { return PU(ldv_%s(i)); }\n", n, n)
+	if b.Write {
+		w("fn stu_%s(i: u32, u: PU) { stv_%s(i, u[0]); }\n", n, n)
+		if !(v == 4 && (b.DType == dtype.F16 || b.DType == dtype.BF16)) {
+			w("fn stu_%s_unchecked(i: u32, u: PU) { stu_%s(i, u); }\n", n, n)
+		}
 	}
 	return s.String()
+}
+
+// decoder names the WGSL function that widens one 16-bit value of dt.
+func decoder(dt dtype.DType) string {
+	if dt == dtype.BF16 {
+		return "bf16_to_f32"
+	}
+	return "f16_to_f32"
 }
 
 // Uniform declares the uniform struct Params at binding i with the given
