@@ -73,8 +73,9 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 
 // modulateVariant is a launch shape of the modulate kernel.
 type modulateVariant struct {
-	rows bool // one workgroup per row (modulate_rows.wgsl) or one pack per invocation
-	wg   int  // workgroup size of the row kernel; 0 picks about three units per invocation
+	rows  bool // one workgroup per row (modulate_rows.wgsl) or one pack per invocation
+	wg    int  // workgroup size of the row kernel; 0 picks about three units per invocation
+	units int  // packs per unit of the row kernel; 0 picks by packing()
 }
 
 // scaleShiftInto runs one modulate variant, writing into y.
@@ -103,6 +104,9 @@ func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh ref.Broad
 		return pr, params, dev.Groups((packs + 255) / 256)
 	}
 	vec, units := packing(c, x.DType)
+	if v.units != 0 {
+		units = v.units
+	}
 	cu := c / (vec * units)
 	wg := v.wg
 	if wg == 0 { // about three units per invocation

@@ -5,7 +5,6 @@ import (
 	"math/rand"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/gpu/dtype"
@@ -59,10 +58,11 @@ func TestPerfSweep(t *testing.T) {
 			if err := s.validate(); err != nil {
 				t.Fatal(err)
 			}
-			for _, wg := range []int{64, 128, 256, 512, 1024} {
-				dp := C / 4
-				np := (dp + wg - 1) / wg
-				row(kind.String(), fmt.Sprintf("wg %d np %d", wg, np), 2*nb, func() error { return s.dispatch(y, 4, 1, wg, np) })
+			vec, units := packing(C, dt)
+			for _, wg := range []int{32, 64, 128, 256, 512, 1024} {
+				du := C / (vec * units)
+				np := (du + wg - 1) / wg
+				row(kind.String(), fmt.Sprintf("wg %d np %d", wg, np), 2*nb, func() error { return s.dispatch(y, vec, units, wg, np) })
 			}
 		}
 		for _, form := range [][]int{{B, C}, {B, L, C}} {
@@ -72,77 +72,12 @@ func TestPerfSweep(t *testing.T) {
 			if len(form) == 3 {
 				extra = 2 * nb
 			}
-			for _, v := range []modulateVariant{{}, {rows: true, wg: 128}, {rows: true, wg: 256}, {rows: true, wg: 512}} {
+			for _, v := range []modulateVariant{{}, {rows: true, wg: 64}, {rows: true, wg: 128}, {rows: true, wg: 256}, {rows: true, wg: 512}} {
 				row(fmt.Sprintf("modulate %v", form), fmt.Sprintf("rows=%v wg %d", v.rows, v.wg), 2*nb+extra,
 					func() error { return scaleShiftInto(y, x, sc, sh, 1, bs, bs, v) })
 			}
 		}
 		d.TrimPool()
-	}
-}
-
-// TestPerfNormAblation times RMSNorm with one part of the kernel changed
-// at a time, to find what bounds it. WEBFUSER_PERF=1 only.
-func TestPerfNormAblation(t *testing.T) {
-	if os.Getenv("WEBFUSER_PERF") == "" {
-		t.Skip("set WEBFUSER_PERF=1 to run the ablation")
-	}
-	d := testDevice(t)
-	shape := []int{8, 4096, 3072}
-	fmt.Printf("\n| RMSNorm ablation | dtype | GPU time | wall | GB/s |\n|---|---|---|---|---|\n")
-	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
-		x := randomDevice(t, d, dt, shape...)
-		y := randomDevice(t, d, dt, shape...)
-		w := randomDevice(t, d, dt, 3072)
-		nb := float64(x.Numel() * dt.Size())
-		for _, ab := range []struct {
-			name  string
-			edits [][2]string
-			noW   bool
-			noSG  bool
-		}{
-			{name: "base"},
-			{name: "no subgroups", noSG: true},
-			{name: "no weight", noW: true},
-			{name: "LAYER forced", edits: [][2]string{{"const LAYER = false", "const LAYER = true"}}},
-			{name: "no bounds test", edits: [][2]string{{"if (j < p.dp)", "if (true)"}}},
-			{name: "no store", edits: [][2]string{{"stv_y(base + j, y);", "if (y.x == 12345.0) { stv_y(base + j, y); }"}}},
-
-			{name: "no early return", edits: [][2]string{{"if (row >= p.rows) { return; }", ""}}},
-		} {
-			s := &normSpec{op: "ablation", kind: KindRMSNorm, x: x, w: w, eps: 1e-6}
-			if ab.noW {
-				s.w = nil
-			}
-			if err := s.validate(); err != nil {
-				t.Fatal(err)
-			}
-			sg := d.Features.Subgroups
-			if ab.noSG {
-				d.Features.Subgroups = false
-			}
-			pr, params, args := s.program(y, 4, 1, 256, 3)
-			pr.edits = ab.edits
-			pipe, err := pr.pipeline()
-			d.Features.Subgroups = sg
-			if err != nil {
-				t.Fatalf("%s: %v", ab.name, err)
-			}
-			for _, cpu := range []time.Duration{0, 30 * time.Millisecond} {
-				n := 0
-				tm, err := d.MeasureBoth(7, 10, func() error {
-					if n%10 == 0 {
-						time.Sleep(cpu) // once per batch: the GPU idles meanwhile
-					}
-					n++
-					return d.Dispatch(pipe, d.Groups(s.rows), params.Bytes(), args...)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fmt.Printf("| %s, CPU sleep %v per batch | %v | %v | %v | %.0f |\n", ab.name, cpu, dt, tm.GPU, tm.Wall, 2*nb/tm.GPU.Seconds()/1e9)
-			}
-		}
 	}
 }
 
@@ -179,13 +114,14 @@ func TestPerfNormModulateSweep(t *testing.T) {
 		if err := s.validate(); err != nil {
 			t.Fatal(err)
 		}
-		for _, wg := range []int{64, 128, 256, 512} {
-			np := (shape[2]/4 + wg - 1) / wg
+		vec, units := packing(shape[2], dt)
+		for _, wg := range []int{32, 64, 128, 256, 512} {
+			np := (shape[2]/(vec*units) + wg - 1) / wg
 			ct, err := d.MeasureBoth(5, 10, func() error { return copyInto(d, x, y) })
 			if err != nil {
 				t.Fatal(err)
 			}
-			tm, err := d.MeasureBoth(5, 10, func() error { return s.dispatch(y, 4, 1, wg, np) })
+			tm, err := d.MeasureBoth(5, 10, func() error { return s.dispatch(y, vec, units, wg, np) })
 			if err != nil {
 				t.Fatal(err)
 			}
