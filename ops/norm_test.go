@@ -65,14 +65,14 @@ func TestModulateBroadcastForms(t *testing.T) {
 	d := testDevice(t)
 	const B, L = 2, 6
 	forms := [][]int{{}, {0}, {B, 0}, {B, 1, 0}, {B, L, 0}, {B, 3, 1, 0}}
-	variants := []modulateVariant{{}, {rows: true, wg: 64}}
+	variants := []modulateVariant{{}, {rows: true, wg: 64}, {rows: true}}
 	for _, dt := range floatStorage {
-		for _, C := range []int{12, 7, 260} {
+		for _, C := range []int{12, 7, 260, 24} { // 24: 16-byte units for 16-bit storage
 			for i, fs := range forms {
 				for j, fh := range forms {
 					for _, v := range variants {
 						fs, fh := fixC(fs, C), fixC(fh, C)
-						name := fmt.Sprintf("%v/C%d/%v/%v/rows=%v", dt, C, fs, fh, v.rows)
+						name := fmt.Sprintf("%v/C%d/%v/%v/rows=%v/wg%d", dt, C, fs, fh, v.rows, v.wg)
 						t.Run(name, func(t *testing.T) {
 							rng := rand.New(rand.NewSource(int64(i*7 + j)))
 							x := randTensor(rng, dt, []int{B, L, C}, 2, 0)
