@@ -108,16 +108,13 @@ func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh ref.Broad
 		units = v.units
 	}
 	cu := c / (vec * units)
-	wg := v.wg
-	if wg == 0 { // about three units per invocation
-		wg = 32
-		for wg < 256 && 3*wg < cu {
-			wg *= 2
-		}
+	wg, np := rowLaunch(cu, 3)
+	if v.wg != 0 {
+		wg, np = v.wg, (cu+v.wg-1)/v.wg
 	}
 	pr := newProgram(dev, "modulate_rows", vec, "broadcast", "modulate_rows")
 	pr.units = units
-	pr.constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32((cu+wg-1)/wg))
+	pr.constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np))
 	pr.vars["MOD_BASES"] = rowModulateBases
 	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
 	pr.uniform = append([]string{"rows: u32", "cu: u32"}, modulateUniform...)

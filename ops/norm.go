@@ -116,15 +116,10 @@ func (s *normSpec) run() (*gpu.Tensor, error) {
 	// 6 units of 16-bit storage (96 bytes): enough loads in flight, few
 	// invocations per barrier. The H200 sweeps (bench/) put the best
 	// workgroup sizes there.
-	want := max(1, 48/(vec*s.x.DType.Size()))
-	wg := 32
-	for wg < 256 && wg*want < du {
-		wg *= 2
-	}
+	wg, np := rowLaunch(du, max(1, 48/(vec*s.x.DType.Size())))
 	if max := int(dev.Limits.MaxInvocations); wg > max {
-		wg = max
+		wg, np = max, (du+max-1)/max
 	}
-	np := (du + wg - 1) / wg
 	if np*units > maxRegisterPacks {
 		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*maxRegisterPacks*vec)
 	}
@@ -150,6 +145,18 @@ func packing(n int, dt dtype.DType) (vec, units int) {
 		return 4, 1
 	}
 	return 1, 1
+}
+
+// rowLaunch picks the workgroup size of a kernel that gives one
+// workgroup to a row of n units: the smallest power of two from 32 to 256
+// that leaves each invocation at most want units, and np, the units per
+// invocation.
+func rowLaunch(n, want int) (wg, np int) {
+	wg = 32
+	for wg < 256 && wg*want < n {
+		wg *= 2
+	}
+	return wg, (n + wg - 1) / wg
 }
 
 func (s *normSpec) dispatch(y *gpu.Tensor, vec, units, wg, np int) error {
@@ -181,7 +188,7 @@ func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gp
 		if s.kind == KindRMSNorm {
 			// TeleFuser rounds the normalised row to the weight's dtype first.
 			pr.extra = append(pr.extra, roundFn("rnd_w", s.w.DType, vec))
-			out = append(out, "y = rnd_w%[1]s(y) * wu[h];")
+			out = append(out, "y = rnd_w$U(y) * wu[h];")
 		} else {
 			out = append(out, "y = y * wu[h];")
 		}
@@ -191,7 +198,7 @@ func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gp
 		args = append(args, s.b)
 		loads = append(loads, "let bu = ldu_b(j);")
 		if s.kind == KindRMSNorm {
-			out = append(out, "y = rnd_w%[1]s(y) + bu[h];")
+			out = append(out, "y = rnd_w$U(y) + bu[h];")
 		} else {
 			out = append(out, "y = y + bu[h];")
 		}
@@ -210,14 +217,15 @@ func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gp
 		pr.vars["MOD_BASES"] = rowModulateBases
 		pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
 		loads = append(loads, unitModulateLoads(s.bs.Scalar(), s.bh.Scalar()))
-		out = append(out, "y = rnd_mid%[1]s(y);", "y = y * (P(p.scale_const) + scu[h]) + shu[h];")
+		out = append(out, "y = rnd_mid$U(y);", "y = y * (P(p.scale_const) + scu[h]) + shu[h];")
 		pr.uniform = append(pr.uniform, modulateUniform...)
 		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
 	}
 	pr.vars["UNIT_LOADS"] = strings.Join(loads, "\n      ")
+	// $U marks the roundings: checked in one output pass, unchecked in the other.
 	body := strings.Join(out, "\n        ")
-	pr.vars["OUTPUT_CHECKED"] = strings.ReplaceAll(body, "%[1]s", "")
-	pr.vars["OUTPUT_UNCHECKED"] = strings.ReplaceAll(body, "%[1]s", "_unchecked") + checkOutput(s.outDT)
+	pr.vars["OUTPUT_CHECKED"] = strings.ReplaceAll(body, "$U", "")
+	pr.vars["OUTPUT_UNCHECKED"] = strings.ReplaceAll(body, "$U", "_unchecked") + checkOutput(s.outDT)
 	pr.buf("y", y.DType, true)
 	return pr, params, append(args, y)
 }

@@ -135,97 +135,87 @@ func (b Buffer) Decl(v, h int) string {
 	}
 	var s strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&s, f, a...) }
-	dec4, enc4, unchecked4 := "bf16x4_to_f32", "f32x4_to_bf16", "f32x4_to_bf16_unchecked"
-	if b.DType == dtype.F16 {
-		dec4, enc4, unchecked4 = "f16x4_to_f32", "f32x4_to_f16", "f32x4_to_f16"
-	}
+	half := b.DType == dtype.F16 || b.DType == dtype.BF16
 	wide := h == 2 && v == 4
+	dec, dec4, enc, enc4, unchecked4 := "bf16_to_f32", "bf16x4_to_f32", "f32_to_bf16", "f32x4_to_bf16", "f32x4_to_bf16_unchecked"
+	if b.DType == dtype.F16 {
+		dec, dec4, enc, enc4, unchecked4 = "f16_to_f32", "f16x4_to_f32", "f32_to_f16", "f32x4_to_f16", "f32x4_to_f16"
+	}
 	switch {
-	case wide && b.DType == dtype.F32:
+	case b.DType == dtype.F32 && v == 4:
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<f32>>;\n", b.Binding, access, B)
 		w("fn ld_%s(i: u32) -> f32 { return %s[i >> 2u][i & 3u]; }\n", n, B)
 		w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
-		w("fn ldu_%s(i: u32) -> PU { return PU(%s[2u * i], %s[2u * i + 1u]); }\n", n, B, B)
 		if b.Write {
-			w("fn stu_%s(i: u32, u: PU) { %s[2u * i] = u[0]; %s[2u * i + 1u] = u[1]; }\n", n, B, B)
-			w("fn stu_%s_unchecked(i: u32, u: PU) { stu_%s(i, u); }\n", n, n)
+			w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
 		}
-		return s.String()
-	case wide && (b.DType == dtype.F16 || b.DType == dtype.BF16):
+	case b.DType == dtype.F32:
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<f32>;\n", b.Binding, access, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s[i]; }\n", n, B)
+		w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
+		if b.Write {
+			w("fn st_%s(i: u32, v: f32) { %s[i] = v; }\n", n, B)
+			w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
+		}
+	case half && wide:
+		// Eight halves are four words: one 16-byte access per unit.
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<u32>>;\n", b.Binding, access, B)
-		w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 3u][(i >> 1u) & 3u] >> ((i & 1u) * 16u)); }\n", n, decoder(b.DType), B)
+		w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 3u][(i >> 1u) & 3u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
 		w("fn ldv_%s(i: u32) -> P { let w = %s[i >> 1u]; return %s(select(w.xy, w.zw, (i & 1u) == 1u)); }\n", n, B, dec4)
-		w("fn ldu_%s(i: u32) -> PU { let w = %s[i]; return PU(%s(w.xy), %s(w.zw)); }\n", n, B, dec4, dec4)
+	case half && v == 4:
+		// Four halves are two words: read and write them as vec2<u32>.
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 2u][(i >> 1u) & 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
+		w("fn ldv_%s(i: u32) -> P { return %s(%s[i]); }\n", n, dec4, B)
 		if b.Write {
-			w("fn stu_%s(i: u32, u: PU) { %s[i] = vec4<u32>(%s(u[0]), %s(u[1])); }\n", n, B, enc4, enc4)
-			w("fn stu_%s_unchecked(i: u32, u: PU) { %s[i] = vec4<u32>(%s(u[0]), %s(u[1])); }\n", n, B, unchecked4, unchecked4)
+			w("fn stv_%s(i: u32, v: P) { %s[i] = %s(v); }\n", n, B, enc4)
 		}
-		return s.String()
-	}
-	switch b.DType {
-	case dtype.F32:
-		if v == 4 {
-			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<f32>>;\n", b.Binding, access, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s[i >> 2u][i & 3u]; }\n", n, B)
-			w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
-			if b.Write {
-				w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
-			}
-		} else {
-			w("@group(0) @binding(%d) var<storage, %s> %s: array<f32>;\n", b.Binding, access, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s[i]; }\n", n, B)
-			w("fn ldv_%s(i: u32) -> P { return %s[i]; }\n", n, B)
-			if b.Write {
-				w("fn st_%s(i: u32, v: f32) { %s[i] = v; }\n", n, B)
-				w("fn stv_%s(i: u32, v: P) { %s[i] = v; }\n", n, B)
-			}
-		}
-	case dtype.F16, dtype.BF16:
-		dec, enc := decoder(b.DType), "f32_to_f16"
-		if b.DType == dtype.BF16 {
-			enc = "f32_to_bf16"
-		}
-		if v == 4 {
-			// Four halves are two words: read and write them as vec2<u32>.
-			w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 2u][(i >> 1u) & 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
-			w("fn ldv_%s(i: u32) -> P { return %s(%s[i]); }\n", n, dec4, B)
-			if b.Write {
-				w("fn stv_%s(i: u32, v: P) { %s[i] = %s(v); }\n", n, B, enc4)
-				w("fn stu_%s_unchecked(i: u32, u: PU) { %s[i] = %s(u[0]); }\n", n, B, unchecked4)
-			}
-		} else if b.Write {
-			w("@group(0) @binding(%d) var<storage, read_write> %s: array<atomic<u32>>;\n", b.Binding, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s(atomicLoad(&%s[i >> 1u]) >> ((i & 1u) * 16u)); }\n", n, dec, B)
-			w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
-			w("fn st_%s(i: u32, v: f32) {\n  let sh = (i & 1u) * 16u;\n  atomicAnd(&%s[i >> 1u], ~(0xffffu << sh));\n  atomicOr(&%s[i >> 1u], %s(v) << sh);\n}\n", n, B, B, enc)
-			w("fn stv_%s(i: u32, v: P) { st_%s(i, v); }\n", n, n)
-		} else {
-			w("@group(0) @binding(%d) var<storage, read> %s: array<u32>;\n", b.Binding, B)
-			w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
-			w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
-		}
+	case half && b.Write:
+		w("@group(0) @binding(%d) var<storage, read_write> %s: array<atomic<u32>>;\n", b.Binding, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s(atomicLoad(&%s[i >> 1u]) >> ((i & 1u) * 16u)); }\n", n, dec, B)
+		w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
+		w("fn st_%s(i: u32, v: f32) {\n  let sh = (i & 1u) * 16u;\n  atomicAnd(&%s[i >> 1u], ~(0xffffu << sh));\n  atomicOr(&%s[i >> 1u], %s(v) << sh);\n}\n", n, B, B, enc)
+		w("fn stv_%s(i: u32, v: P) { st_%s(i, v); }\n", n, n)
+	case half:
+		w("@group(0) @binding(%d) var<storage, read> %s: array<u32>;\n", b.Binding, B)
+		w("fn ld_%s(i: u32) -> f32 { return %s(%s[i >> 1u] >> ((i & 1u) * 16u)); }\n", n, dec, B)
+		w("fn ldv_%s(i: u32) -> P { return ld_%s(i); }\n", n, n)
 	default:
 		// 8-bit and integer storage: raw words, decoded by the kernel itself.
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<u32>;\n", b.Binding, access, B)
 		return s.String()
 	}
-	w("fn ldu_%s(i: u32) -> PU { return PU(ldv_%s(i)); }\n", n, n)
-	if b.Write {
-		w("fn stu_%s(i: u32, u: PU) { stv_%s(i, u[0]); }\n", n, n)
-		if !(v == 4 && (b.DType == dtype.F16 || b.DType == dtype.BF16)) {
-			w("fn stu_%s_unchecked(i: u32, u: PU) { stu_%s(i, u); }\n", n, n)
+	// Units, and their stores with and without bf16's NaN test.
+	switch {
+	case wide && half:
+		w("fn ldu_%s(i: u32) -> PU { let w = %s[i]; return PU(%s(w.xy), %s(w.zw)); }\n", n, B, dec4, dec4)
+	case wide:
+		w("fn ldu_%s(i: u32) -> PU { return PU(%s[2u * i], %s[2u * i + 1u]); }\n", n, B, B)
+	default:
+		w("fn ldu_%s(i: u32) -> PU { return PU(ldv_%s(i)); }\n", n, n)
+	}
+	if !b.Write {
+		return s.String()
+	}
+	switch {
+	case half && v == 4:
+		stu := func(suffix, enc string) {
+			if wide {
+				w("fn stu_%s%s(i: u32, u: PU) { %s[i] = vec4<u32>(%s(u[0]), %s(u[1])); }\n", n, suffix, B, enc, enc)
+			} else {
+				w("fn stu_%s%s(i: u32, u: PU) { %s[i] = %s(u[0]); }\n", n, suffix, B, enc)
+			}
 		}
+		stu("", enc4)
+		stu("_unchecked", unchecked4)
+		return s.String()
+	case wide:
+		w("fn stu_%s(i: u32, u: PU) { %s[2u * i] = u[0]; %s[2u * i + 1u] = u[1]; }\n", n, B, B)
+	default:
+		w("fn stu_%s(i: u32, u: PU) { stv_%s(i, u[0]); }\n", n, n)
 	}
+	w("fn stu_%s_unchecked(i: u32, u: PU) { stu_%s(i, u); }\n", n, n)
 	return s.String()
-}
-
-// decoder names the WGSL function that widens one 16-bit value of dt.
-func decoder(dt dtype.DType) string {
-	if dt == dtype.BF16 {
-		return "bf16_to_f32"
-	}
-	return "f16_to_f32"
 }
 
 // Uniform declares the uniform struct Params at binding i with the given
