@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // testDevice opens the default adapter once per test binary.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // guardBytes is the size of each guard region around a guarded tensor;

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Tensor is a dense, row-major array on the device: a shape, a storage

@@ -4,7 +4,7 @@
 #   make wasm          build web/static/webfuser.wasm (+ wasm_exec.js) for `webfuser serve`
 #   make test-dawn     GOOS=js tests and `webfuser verify` in node on Dawn (SwiftShader)
 #   make test-browser  the demo page in headless Chromium (chromedp), screenshot in $(WEB_ARTIFACTS)
-#   make test-wasip1   ops/ref, gpu/dtype, wgsl as GOOS=wasip1 under wazero (bit-identical check)
+#   make test-wasip1   ops/ref, internal/dtype, wgsl as GOOS=wasip1 under wazero (bit-identical check)
 #
 # Each target installs what it lacks: Chromium through apt-get when run as
 # root (its SwiftShader is the Vulkan driver Dawn runs on), the webgpu npm
@@ -22,7 +22,7 @@ WEB_WAZERO_VERSION := v1.12.0
 WEB_DAWN_PKGS ?= ./gpu/ ./ops/... ./models/... ./web/demo/
 WEB_DAWN_FLAGS ?= -short
 WEB_GOLDEN ?= testdata/golden
-WEB_WASIP1_PKGS ?= ./ops/ref/ ./gpu/dtype/ ./wgsl/
+WEB_WASIP1_PKGS ?= ./ops/ref/ ./internal/dtype/ ./wgsl/
 
 .PHONY: wasm test-dawn test-browser test-wasip1 web-chromium web-node-deps
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // TestCatalogNoWritesPastOutputs runs every new output kernel on odd

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // newElementwise starts a program over wgsl/elementwise.wgsl; the body is

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Error reports input an operator cannot accept.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -22,7 +22,7 @@ func fp8Prefix(f dtype.DType) string {
 }
 
 // TestFP8DecodeAllCodes decodes all 256 codes of each format on the GPU
-// and requires the exact bits gpu/dtype gives (any NaN for NaN).
+// and requires the exact bits internal/dtype gives (any NaN for NaN).
 func TestFP8DecodeAllCodes(t *testing.T) {
 	d := testDevice(t)
 	codes := make([]byte, 256)
@@ -77,7 +77,7 @@ func fp8Sweep(f dtype.DType) []float32 {
 }
 
 // TestFP8EncodeSweep encodes fp8Sweep on the GPU; every code must equal
-// gpu/dtype's (round to nearest even, saturating, NaN kept).
+// internal/dtype's (round to nearest even, saturating, NaN kept).
 func TestFP8EncodeSweep(t *testing.T) {
 	d := testDevice(t)
 	for _, f := range fp8Formats {

@@ -2,7 +2,7 @@ package ops
 
 import (
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Program assembles one kernel variant for operator packages outside ops

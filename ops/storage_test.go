@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // convertKernel stores every f32 of x into y through the generated
@@ -38,7 +38,7 @@ var convertModes = []struct {
 }
 
 // TestStorageConversionsMatchDtype checks the WGSL f32 -> f16/bf16
-// rounding (vector and scalar accessors) bit for bit against gpu/dtype on
+// rounding (vector and scalar accessors) bit for bit against internal/dtype on
 // a sweep through every exponent with ties, subnormals, overflow, Inf and NaN.
 func TestStorageConversionsMatchDtype(t *testing.T) {
 	d := testDevice(t)

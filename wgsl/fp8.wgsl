@@ -1,6 +1,6 @@
 // OCP FP8 conversions (E4M3FN and E5M2) in f32, exact decode and
 // round-to-nearest-even encode that saturates to the largest finite value
-// and keeps NaN, bit for bit as gpu/dtype does. Codes are the low 8 bits.
+// and keeps NaN, bit for bit as internal/dtype does. Codes are the low 8 bits.
 fn fp8_decode(c: u32, man: u32, bias: i32, maxcode: u32) -> f32 {
   let m = c & 0x7fu;
   let sign = (c & 0x80u) << 24u;

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Buffer describes one storage binding of a kernel.

@@ -7,7 +7,7 @@ import (
 	"math/rand"
 	"time"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/models/dit"
 	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/ops/ref"

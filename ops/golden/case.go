@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 

@@ -3,7 +3,7 @@ package golden
 import (
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 

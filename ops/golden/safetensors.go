@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // rawTensor is one tensor of a safetensors file.

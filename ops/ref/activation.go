@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // ActivationFn returns the float64 function of a spec activation name

@@ -6,7 +6,7 @@ import (
 	"math/bits"
 	"sort"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // attnShapes checks q [B,Sq,H,D], k and v [B,Sk,Hk,D] (BSND) and returns the sizes.

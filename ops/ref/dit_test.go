@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // ditWeights returns fixed weights of a block of width d, heads h and

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // QuantizeFP8 quantises x [M,K]: scale = max(absmax, 1e-12) / fmax per

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // referenceHash is the SHA-256 of the outputs below, as the native

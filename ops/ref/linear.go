@@ -3,7 +3,7 @@ package ref
 import (
 	"fmt"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Linear computes x @ weightᵀ + bias in float64 for x [..., K], weight

@@ -3,7 +3,7 @@ package ref
 import (
 	"fmt"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Broadcast says where element (b, l, c) of x [B,L,C] finds its operand:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 func isHalf(dt dtype.DType) bool { return dt == dtype.F16 || dt == dtype.BF16 }

@@ -8,7 +8,7 @@ package ref
 import (
 	"fmt"
 
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 )
 
 // Tensor is a dense row-major array of values held as float64, each

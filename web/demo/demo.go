@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/gpu/dtype"
+	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
