@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/shapes"
 	"github.com/webfuser/webfuser/wgsl"
 )
 
@@ -14,7 +14,7 @@ var modulateUniform = []string{"l: u32", "scale_const: f32",
 	"s_sb: u32", "s_sl: u32", "s_ldiv: u32", "h_sb: u32", "h_sl: u32", "h_ldiv: u32"}
 
 // appendModulateParams writes the values of modulateUniform after l.
-func appendModulateParams(p *gpu.Params, l int, constant float32, bs, bh ref.Broadcast) {
+func appendModulateParams(p *gpu.Params, l int, constant float32, bs, bh shapes.Broadcast) {
 	p.U32(uint32(l)).F32(constant).
 		U32(uint32(bs.SB)).U32(uint32(bs.SL)).U32(uint32(bs.LDiv)).
 		U32(uint32(bh.SB)).U32(uint32(bh.SL)).U32(uint32(bh.LDiv))
@@ -48,11 +48,11 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 	if len(x.Shape) != 3 {
 		return nil, errorf(op, "x", "shape %v, want [B,L,C]", x.Shape)
 	}
-	bs, err := ref.ModulateBroadcast(x.Shape, scale.Shape)
+	bs, err := shapes.ModulateBroadcast(x.Shape, scale.Shape)
 	if err != nil {
 		return nil, errorf(op, "scale", "%v", err)
 	}
-	bh, err := ref.ModulateBroadcast(x.Shape, shift.Shape)
+	bh, err := shapes.ModulateBroadcast(x.Shape, shift.Shape)
 	if err != nil {
 		return nil, errorf(op, "shift", "%v", err)
 	}
@@ -79,7 +79,7 @@ type modulateVariant struct {
 }
 
 // scaleShiftInto runs one modulate variant, writing into y.
-func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) error {
+func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh shapes.Broadcast, v modulateVariant) error {
 	pr, params, groups := modulateProgram(x, scale, shift, y, k, bs, bh, v)
 	pipe, err := pr.pipeline()
 	if err != nil {
@@ -89,7 +89,7 @@ func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh ref.Broadc
 }
 
 // modulateProgram assembles one modulate variant with its parameters and grid.
-func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh ref.Broadcast, v modulateVariant) (*program, *gpu.Params, gpu.Grid) {
+func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh shapes.Broadcast, v modulateVariant) (*program, *gpu.Params, gpu.Grid) {
 	dev := x.Device()
 	rows, c := x.Shape[0]*x.Shape[1], x.Shape[2]
 	if !v.rows {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/shapes"
 	"github.com/webfuser/webfuser/wgsl"
 )
 
@@ -44,7 +44,7 @@ type normSpec struct {
 	x, w, b *gpu.Tensor
 	eps     float32
 	mod     *ModulateArgs
-	bs, bh  ref.Broadcast
+	bs, bh  shapes.Broadcast
 	rows, d int
 	outDT   dtype.DType
 }
@@ -91,10 +91,10 @@ func (s *normSpec) validate() error {
 		if len(s.x.Shape) != 3 {
 			return errorf(op, "x", "modulate needs x as [B,L,C], got %v", s.x.Shape)
 		}
-		if s.bs, err = ref.ModulateBroadcast(s.x.Shape, s.mod.Scale.Shape); err != nil {
+		if s.bs, err = shapes.ModulateBroadcast(s.x.Shape, s.mod.Scale.Shape); err != nil {
 			return errorf(op, "scale", "%v", err)
 		}
-		if s.bh, err = ref.ModulateBroadcast(s.x.Shape, s.mod.Shift.Shape); err != nil {
+		if s.bh, err = shapes.ModulateBroadcast(s.x.Shape, s.mod.Shift.Shape); err != nil {
 			return errorf(op, "shift", "%v", err)
 		}
 		ts.add("scale", s.mod.Scale)

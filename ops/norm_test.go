@@ -8,6 +8,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/shapes"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -82,8 +83,8 @@ func TestModulateBroadcastForms(t *testing.T) {
 							if err != nil {
 								t.Fatal(err)
 							}
-							bs, _ := ref.ModulateBroadcast(x.Shape, sc.Shape)
-							bh, _ := ref.ModulateBroadcast(x.Shape, sh.Shape)
+							bs, _ := shapes.ModulateBroadcast(x.Shape, sc.Shape)
+							bh, _ := shapes.ModulateBroadcast(x.Shape, sh.Shape)
 							y, _ := d.NewGuarded(dt, B, L, C)
 							if err := scaleShiftInto(y, upload(t, d, x), upload(t, d, sc), upload(t, d, sh), 1, bs, bh, v); err != nil {
 								t.Fatal(err)

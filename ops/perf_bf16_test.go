@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/shapes"
 )
 
 // TestPerfBF16 times the bf16 memory-bound kernels at the benchmark shape
@@ -99,7 +99,7 @@ func TestPerfBF16(t *testing.T) {
 		row(k.name, "NaN test per lane", norm(k.spec(), 2, 64, checked))
 		row(k.name, "8-byte packs, NaN test per lane (before)", norm(k.spec(), 1, 128, checked))
 	}
-	bC, _ := ref.ModulateBroadcast(shape, []int{B, C})
+	bC, _ := shapes.ModulateBroadcast(shape, []int{B, C})
 	mod := func(v modulateVariant) func() error {
 		pr, params, groups := modulateProgram(x, sc, sh, y, 1, bC, bC, v)
 		return func() error {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/shapes"
 )
 
 // TestPerfSweep times launch variants of the memory-bound kernels at the
@@ -67,7 +67,7 @@ func TestPerfSweep(t *testing.T) {
 		}
 		for _, form := range [][]int{{B, C}, {B, L, C}} {
 			sc, sh := zeros(dt, form...), zeros(dt, form...)
-			bs, _ := ref.ModulateBroadcast(shape, form)
+			bs, _ := shapes.ModulateBroadcast(shape, form)
 			extra := 0.0
 			if len(form) == 3 {
 				extra = 2 * nb

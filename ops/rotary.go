@@ -5,7 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/rope"
 )
 
 // ApplyRotaryEmb rotates x [B,S,H,D] by the angles whose cosines and
@@ -132,7 +132,7 @@ func RotaryTables3D(d *gpu.Device, dt dtype.DType, frames, height, width, headDi
 	if !(theta > 1) || math.IsInf(theta, 0) {
 		return nil, nil, errorf("RotaryTables3D", "", "theta %g must be a finite number above 1", theta)
 	}
-	c, s := ref.RotaryTables3D(frames, height, width, headDim, theta)
+	c, s := rope.Tables3D(frames, height, width, headDim, theta)
 	if cos, err = d.Upload(dt, c.Shape, c.Float32()); err != nil {
 		return nil, nil, err
 	}

@@ -3,7 +3,7 @@ package ops
 import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/host"
 )
 
 // This file re-exports the few device types and helpers that layers above
@@ -28,12 +28,20 @@ const (
 	BF16 DType = dtype.BF16
 )
 
+// HostTensor is a tensor on the host: shape, dtype and float64 values
+// each representable in that dtype (host.Tensor). Upload and Download
+// move it to and from a device.
+type HostTensor = host.Tensor
+
+// NewHostTensor returns a zero host tensor.
+func NewHostTensor(dt DType, shape ...int) *HostTensor { return host.New(dt, shape...) }
+
 // OpenDevice opens a WebGPU device as gpu.Open does.
 func OpenDevice(opt DeviceOptions) (*Device, error) { return gpu.Open(opt) }
 
-// Upload copies a reference tensor to d with its dtype and shape; a nil
+// Upload copies a host tensor to d with its dtype and shape; a nil
 // tensor uploads as nil.
-func Upload(d *Device, r *ref.Tensor) (*Tensor, error) {
+func Upload(d *Device, r *HostTensor) (*Tensor, error) {
 	if r == nil {
 		return nil, nil
 	}
@@ -43,9 +51,9 @@ func Upload(d *Device, r *ref.Tensor) (*Tensor, error) {
 	return d.Upload(r.DType, r.Shape, r.Float32())
 }
 
-// Download reads a device tensor back as a reference tensor of its dtype
+// Download reads a device tensor back as a host tensor of its dtype
 // and shape.
-func Download(t *Tensor) (*ref.Tensor, error) {
+func Download(t *Tensor) (*HostTensor, error) {
 	if t == nil {
 		return nil, errorf("Download", "", "no tensor")
 	}
@@ -53,5 +61,5 @@ func Download(t *Tensor) (*ref.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ref.FromFloat32(t.DType, t.Shape, v)
+	return host.FromFloat32(t.DType, t.Shape, v)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/golden"
 	"github.com/webfuser/webfuser/models/dit"
 	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -85,7 +86,7 @@ func runBlock(args []string) (bool, error) {
 		return false, err
 	}
 	start := time.Now()
-	want, err := dit.Reference(cfg, xr, cr, wr)
+	want, err := golden.DiTReference(cfg, xr, cr, wr)
 	if err != nil {
 		return false, err
 	}

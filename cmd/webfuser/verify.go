@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/golden"
 	_ "github.com/webfuser/webfuser/models/dit" // registers the dit_block runners
-	"github.com/webfuser/webfuser/ops/golden"
 )
 
 // verify runs golden cases and prints one line each, then "N passed, M failed".

@@ -44,7 +44,7 @@ func TestBlockMatchesReference(t *testing.T) {
 				}
 			}
 			xr, cr := RandomInputs(cfg, tc.dt, tc.batch, tc.seq, rng)
-			want, err := Reference(cfg, xr, cr, wr)
+			want, err := reference(cfg, xr, cr, wr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,19 +5,18 @@ import (
 	"math/rand"
 
 	"github.com/webfuser/webfuser/ops"
-	"github.com/webfuser/webfuser/ops/ref"
 )
 
 // RandomWeights returns a full set of weights for cfg in dtype dt, drawn
 // from rng: norm weights near 1, linear weights N(0, 1/fan_in), biases
 // N(0, 0.1²), and adaln scaled so that shifts, scales and gates come out
 // of order 0.5 and both residual branches matter.
-func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ref.Tensor, error) {
+func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ops.HostTensor, error) {
 	shapes, err := cfg.WeightShapes()
 	if err != nil {
 		return nil, err
 	}
-	w := make(map[string]*ref.Tensor, len(shapes))
+	w := make(map[string]*ops.HostTensor, len(shapes))
 	for _, n := range WeightNames() {
 		shape := shapes[n]
 		std, mean := 0.1, 0.0
@@ -36,21 +35,21 @@ func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ref.Te
 
 // RandomInputs returns x [batch,seq,D] drawn from N(0, 1) and cond
 // [batch,D] drawn from N(0, 1), in dtype dt.
-func RandomInputs(cfg Config, dt ops.DType, batch, seq int, rng *rand.Rand) (x, cond *ref.Tensor) {
+func RandomInputs(cfg Config, dt ops.DType, batch, seq int, rng *rand.Rand) (x, cond *ops.HostTensor) {
 	return randn(rng, dt, []int{batch, seq, cfg.Dim}, 1, 0), randn(rng, dt, []int{batch, cfg.Dim}, 1, 0)
 }
 
-func randn(rng *rand.Rand, dt ops.DType, shape []int, std, mean float64) *ref.Tensor {
-	t := ref.New(dt, shape...)
+func randn(rng *rand.Rand, dt ops.DType, shape []int, std, mean float64) *ops.HostTensor {
+	t := ops.NewHostTensor(dt, shape...)
 	for i := range t.Data {
 		t.Data[i] = mean + std*rng.NormFloat64()
 	}
 	return t.Round(dt)
 }
 
-// UploadWeights copies named reference tensors to d. On an error the
+// UploadWeights copies named host tensors to d. On an error the
 // tensors already uploaded are released.
-func UploadWeights(d *ops.Device, w map[string]*ref.Tensor) (map[string]*ops.Tensor, error) {
+func UploadWeights(d *ops.Device, w map[string]*ops.HostTensor) (map[string]*ops.Tensor, error) {
 	out := make(map[string]*ops.Tensor, len(w))
 	for n, r := range w {
 		t, err := ops.Upload(d, r)
@@ -70,19 +69,9 @@ func ReleaseWeights(w map[string]*ops.Tensor) {
 	}
 }
 
-// Reference computes the block on the CPU with ops/ref's float64
-// reference (ref.DiTBlock), after checking the weights as New does.
-func Reference(cfg Config, x, cond *ref.Tensor, w map[string]*ref.Tensor) (*ref.Tensor, error) {
-	cfg, err := checkRefWeights(cfg, w)
-	if err != nil {
-		return nil, err
-	}
-	return ref.DiTBlock(x, cond, w, ref.DiTConfig{NumHeads: cfg.NumHeads, ActivationFn: cfg.ActivationFn, Eps: float64(cfg.Eps)})
-}
-
-// checkRefWeights resolves cfg and checks reference weights as New
-// checks device ones.
-func checkRefWeights(cfg Config, w map[string]*ref.Tensor) (Config, error) {
+// CheckHostWeights resolves cfg's defaults and checks host weights as
+// New checks device ones, returning the resolved configuration.
+func (cfg Config) CheckHostWeights(w map[string]*ops.HostTensor) (Config, error) {
 	cfg, _, _, err := cfg.resolve()
 	if err != nil {
 		return cfg, err

@@ -6,35 +6,36 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops/internal/optest"
+	"github.com/webfuser/webfuser/internal/host"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
-// Short names for the shared helpers of ops/internal/optest.
+// Short names for the shared helpers of ops/internal/gputest.
 
-func testDevice(t testing.TB) *gpu.Device { return optest.Device(t) }
+func testDevice(t testing.TB) *gpu.Device { return gputest.Device(t) }
 
 func randTensor(rng *rand.Rand, dt dtype.DType, shape []int, std float64) *ref.Tensor {
-	return optest.Rand(rng, dt, shape, std, 0)
+	return gputest.Rand(rng, dt, shape, std, 0)
 }
 
-func upload(t testing.TB, d *gpu.Device, r *ref.Tensor) *gpu.Tensor { return optest.Upload(t, d, r) }
+func upload(t testing.TB, d *gpu.Device, r *ref.Tensor) *gpu.Tensor { return gputest.Upload(t, d, r) }
 
 // tolFor is the spec's tolerance for ops with softmax and products.
 func tolFor(dt dtype.DType) (float64, float64) {
-	tl := optest.For(dt, 2e-3)
+	tl := gputest.For(dt, true)
 	return tl.Atol, tl.Rtol
 }
 
 func expectClose(t testing.TB, got *gpu.Tensor, want *ref.Tensor) {
 	t.Helper()
-	optest.ExpectClose(t, got, want, optest.For(want.DType, 2e-3))
+	gputest.ExpectClose(t, got, want, gputest.For(want.DType, true))
 }
 
 // toLayout converts a BSND reference tensor to layout l.
 func toLayout(r *ref.Tensor, l Layout) *ref.Tensor {
 	if l == BNSD {
-		return ref.SwapAxes12(r)
+		return host.SwapAxes12(r)
 	}
 	return r
 }

@@ -4,7 +4,8 @@ import (
 	"sync"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/host"
+	"github.com/webfuser/webfuser/internal/shapes"
 )
 
 // BlockMask is a block-sparse attention mask held on the host: query
@@ -43,7 +44,7 @@ func NewBlockMask(shape []int, bq, bk int, data []uint8) (*BlockMask, error) {
 }
 
 // MaskFromRef wraps a reference tensor holding 0/1 values.
-func MaskFromRef(t *ref.Tensor, bq, bk int) (*BlockMask, error) {
+func MaskFromRef(t *host.Tensor, bq, bk int) (*BlockMask, error) {
 	d := make([]uint8, len(t.Data))
 	for i, v := range t.Data {
 		if v != 0 {
@@ -87,7 +88,7 @@ func (m *BlockMask) live() int {
 }
 
 func (m *BlockMask) check(op string, B, H, nqb, nkb int) error {
-	if err := ref.CheckBlockMask(m.Shape, B, H, nqb, nkb); err != nil {
+	if err := shapes.CheckBlockMask(m.Shape, B, H, nqb, nkb); err != nil {
 		return errorf(op, "block_mask", "%v (blocks of %d x %d)", err, m.BQ, m.BK)
 	}
 	return nil

@@ -5,7 +5,8 @@ import (
 	"sync"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/ops/ref"
+	"github.com/webfuser/webfuser/internal/host"
+	"github.com/webfuser/webfuser/internal/masks"
 )
 
 var radialCache sync.Map // radialKey -> *BlockMask
@@ -26,7 +27,7 @@ func RadialMask(seqLen, videoTokens, numFrames, blockSize int, decayFactor float
 	if m, ok := radialCache.Load(key); ok {
 		return m.(*BlockMask), nil
 	}
-	t, err := ref.RadialMask(seqLen, videoTokens, numFrames, blockSize, decayFactor, modelType)
+	t, err := masks.Radial(seqLen, videoTokens, numFrames, blockSize, decayFactor, modelType)
 	if err != nil {
 		return nil, errorf("RadialMask", "", "%v", err)
 	}
@@ -121,7 +122,7 @@ type LocalParams struct {
 // tokens are grouped into 3-D windows (one window per block), mean-pooled
 // query and key blocks are scored per head inside a 2-D local block
 // window, the top-k blocks per head and frame group are kept
-// (ref.LocalSparseMask, on the host from the downloaded q and k), and
+// (masks.LocalSparse, on the host from the downloaded q and k), and
 // block-sparse attention runs over the windowed order, writing the
 // output in the original order. It returns the output and the mask
 // [B,H,nb,nb] (windowed block order). Self-attention only.
@@ -159,7 +160,7 @@ func LocalSparse(q, k, v *gpu.Tensor, p LocalParams, opt Options) (*gpu.Tensor, 
 	if err != nil {
 		return nil, nil, err
 	}
-	mt, err := ref.LocalSparseMask(rq, rk, p.Frames, p.Height, p.Width, p.TopK, p.LocalRange, w)
+	mt, err := masks.LocalSparse(rq, rk, p.Frames, p.Height, p.Width, p.TopK, p.LocalRange, w)
 	if err != nil {
 		return nil, nil, errorf(op, "q", "%v", err)
 	}
@@ -169,7 +170,7 @@ func LocalSparse(q, k, v *gpu.Tensor, p LocalParams, opt Options) (*gpu.Tensor, 
 		return nil, nil, err
 	}
 	l.mask = mask
-	l.perm = ref.LocalWindowPerm(p.Frames, p.Height, p.Width, w)
+	l.perm = masks.LocalWindowPerm(p.Frames, p.Height, p.Width, w)
 	o, err := l.run()
 	return o, mask, err
 }
@@ -181,17 +182,17 @@ func localSparse(q, k, v *gpu.Tensor, st *SparseAttentionState, opt Options) (*g
 }
 
 // hostBSND downloads a rank-4 tensor as a BSND reference tensor.
-func hostBSND(t *gpu.Tensor, l Layout) (*ref.Tensor, error) {
+func hostBSND(t *gpu.Tensor, l Layout) (*host.Tensor, error) {
 	v, err := t.Float32()
 	if err != nil {
 		return nil, err
 	}
-	r, err := ref.FromFloat32(t.DType, t.Shape, v)
+	r, err := host.FromFloat32(t.DType, t.Shape, v)
 	if err != nil {
 		return nil, fmt.Errorf("attention: %v", err)
 	}
 	if l == BNSD {
-		r = ref.SwapAxes12(r)
+		r = host.SwapAxes12(r)
 	}
 	return r, nil
 }

@@ -69,7 +69,7 @@ func TestBlockSparseMatchesReference(t *testing.T) {
 }
 
 // naiveRadial materialises every frame pair's token mask as the spec
-// states the algorithm, to check the interval arithmetic of ref.RadialMask.
+// states the algorithm, to check the interval arithmetic of masks.Radial.
 func naiveRadial(seq, video, frames, bs int, decay float64, model string) []uint8 {
 	n := seq / bs
 	out := make([]uint8, n*n)

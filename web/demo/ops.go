@@ -5,6 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/golden"
 	"github.com/webfuser/webfuser/models/dit"
 	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -265,7 +266,7 @@ var Ops = []Op{
 			}
 			return Run{
 				GPU: func() ([]*gpu.Tensor, error) { return One(b.Forward(x.G, cond.G)) },
-				CPU: func() ([]*ref.Tensor, error) { return OneRef(dit.Reference(cfg, x.R, cond.R, wr)) },
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(golden.DiTReference(cfg, x.R, cond.R, wr)) },
 				Tol: Tol{2e-3, 2e-3}, // the spec's dit_block tolerance (matrix products, softmax)
 			}
 		},

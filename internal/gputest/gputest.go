@@ -1,11 +1,10 @@
-// Package optest holds what the operator tests share: one device per test
+// Package gputest holds what the GPU tests share: one device per test
 // binary, random reference tensors, uploads and the elementwise tolerance
 // check of the spec. It imports gpu and ops/ref only, so the tests of ops
 // itself can use it.
-package optest
+package gputest
 
 import (
-	"math"
 	"math/rand"
 	"os"
 	"testing"
@@ -56,20 +55,13 @@ func Upload(t testing.TB, d *gpu.Device, r *ref.Tensor) *gpu.Tensor {
 	return g
 }
 
-// Tol is an elementwise tolerance: |got - want| <= Atol + Rtol*|want|.
-type Tol struct{ Atol, Rtol float64 }
+// Tol is an elementwise tolerance (dtype.Tolerance).
+type Tol = dtype.Tolerance
 
-// For returns the spec's default tolerance for a storage dtype; f32 uses
-// f32Tol (1e-4 for elementwise ops, 2e-3 for products and softmax).
-func For(dt dtype.DType, f32Tol float64) Tol {
-	switch dt {
-	case dtype.F16:
-		return Tol{1e-2, 1e-2}
-	case dtype.BF16:
-		return Tol{3e-2, 3e-2}
-	}
-	return Tol{f32Tol, f32Tol}
-}
+// For returns the spec's default tolerance for an output dtype
+// (dtype.DefaultTolerance); products selects the bound of operators
+// with matrix products or softmax.
+func For(dt dtype.DType, products bool) Tol { return dtype.DefaultTolerance(dt, products) }
 
 // ExpectClose downloads got and checks its dtype, shape and every element
 // against want.
@@ -90,7 +82,7 @@ func ExpectClose(t testing.TB, got *gpu.Tensor, want *ref.Tensor, tl Tol) {
 	bad := 0
 	for i, w := range want.Data {
 		g := float64(v[i])
-		if !(math.Abs(g-w) <= tl.Atol+tl.Rtol*math.Abs(w)) {
+		if !tl.Within(g, w) {
 			if bad < 5 {
 				t.Errorf("element %d: got %g, want %g", i, g, w)
 			}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/host"
+	"github.com/webfuser/webfuser/internal/masks"
 	"github.com/webfuser/webfuser/ops/attention"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -57,7 +59,7 @@ func bsndInputs(c *Case, o attention.Options) (q, k, v *ref.Tensor, err error) {
 			return nil, nil, nil, fmt.Errorf("in.%s: shape %v, want rank 4", n, ts[i].Shape)
 		}
 		if o.InputLayout == attention.BNSD {
-			ts[i] = ref.SwapAxes12(ts[i])
+			ts[i] = host.SwapAxes12(ts[i])
 		}
 	}
 	return ts[0], ts[1], ts[2], nil
@@ -65,7 +67,7 @@ func bsndInputs(c *Case, o attention.Options) (q, k, v *ref.Tensor, err error) {
 
 func toOut(t *ref.Tensor, o attention.Options) *ref.Tensor {
 	if o.OutputLayout == attention.BNSD {
-		return ref.SwapAxes12(t)
+		return host.SwapAxes12(t)
 	}
 	return t
 }
@@ -181,7 +183,7 @@ func radialCPU(c *Case) (map[string]*ref.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := ref.RadialMask(a.seq, a.video, a.frames, a.bs, a.decay, a.model)
+	m, err := masks.Radial(a.seq, a.video, a.frames, a.bs, a.decay, a.model)
 	return map[string]*ref.Tensor{"block_mask": m}, err
 }
 
