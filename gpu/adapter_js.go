@@ -271,6 +271,7 @@ func adapterInfo(a js.Value) (Info, error) {
 	all := strings.ToLower(info.Name + " " + info.Vendor + " " + info.Driver)
 	if fallback || strings.Contains(all, "swiftshader") || strings.Contains(all, "llvmpipe") || strings.Contains(all, "lavapipe") {
 		info.Type = "cpu"
+		info.Class = ClassCPU
 	}
 	return info, nil
 }

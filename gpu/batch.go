@@ -37,7 +37,7 @@ func (d *Device) Groups(n int) Grid {
 // submitted on its own. CPU drivers get a small one: lavapipe was seen to
 // crash after one long submission.
 func (d *Device) batchLimit() int {
-	if d.Info.Type == "cpu" {
+	if d.Info.Class == ClassCPU {
 		return 16
 	}
 	return 256
@@ -58,7 +58,7 @@ func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) e
 	}
 	for _, n := range g {
 		if n > d.Limits.MaxGroupsPerDim {
-			return errorf("dispatch "+p.Key, "%d workgroups in one dimension exceeds the limit of %d", n, d.Limits.MaxGroupsPerDim)
+			return kindf(ErrLimit, "dispatch "+p.Key, "%d workgroups in one dimension exceeds the limit of %d", n, d.Limits.MaxGroupsPerDim)
 		}
 	}
 	entries := make([]wgpu.BindGroupEntry, 0, len(p.bindings))
@@ -91,11 +91,14 @@ func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) e
 		}
 		t := args[next]
 		next++
-		if t == nil || t.buf == nil {
-			return errorf("dispatch "+p.Key, "argument %d is nil or released", next-1)
+		if t == nil {
+			return errorf("dispatch "+p.Key, "argument %d is nil", next-1)
+		}
+		if t.buf == nil {
+			return kindf(ErrReleased, "dispatch "+p.Key, "argument %d (%v) was released", next-1, t)
 		}
 		if t.ByteSize() > d.Limits.MaxBindingSize {
-			return errorf("dispatch "+p.Key, "tensor %v is %d bytes, over the device's maxStorageBufferBindingSize of %d", t, t.ByteSize(), d.Limits.MaxBindingSize)
+			return kindf(ErrLimit, "dispatch "+p.Key, "tensor %v is %d bytes, over the device's maxStorageBufferBindingSize of %d", t, t.ByteSize(), d.Limits.MaxBindingSize)
 		}
 		entries = append(entries, t.binding(uint32(i)))
 	}

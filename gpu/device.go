@@ -31,9 +31,26 @@ type Limits struct {
 	MaxStorageBuffers  uint32 // storage buffers per shader stage
 }
 
+// Class is the kind of adapter a device runs on; launch policy keys on it.
+type Class uint8
+
+// The adapter classes, from fastest to slowest in general.
+const (
+	ClassOther      Class = iota // a GPU of unknown kind
+	ClassDiscrete                // a discrete GPU
+	ClassIntegrated              // an integrated GPU
+	ClassCPU                     // a software driver (lavapipe, SwiftShader)
+)
+
+// String names the class as WebGPU does ("discrete-gpu", "cpu", ...).
+func (c Class) String() string {
+	return [...]string{"unknown", "discrete-gpu", "integrated-gpu", "cpu"}[c]
+}
+
 // Info describes the adapter a device was opened on.
 type Info struct {
 	Name, Vendor, Driver, Backend, Type string
+	Class                               Class
 }
 
 // Options choose an adapter. Empty fields fall back to the environment
@@ -65,7 +82,9 @@ type Device struct {
 	pool      pool
 	batch     *batch
 	lost      error
-	timing    *timer // set while Measure records
+	timing    *timer    // set while Measure records
+	guardOn   bool      // NewOutput allocates guarded tensors (tests)
+	guarded   []*Tensor // guarded outputs not yet checked
 }
 
 // Open picks an adapter and opens a device: a discrete GPU first, then any
@@ -92,6 +111,19 @@ func adapterRank(t wgpu.AdapterType) int {
 		return 3
 	}
 	return 2
+}
+
+// classOf maps the binding's adapter type to a Class.
+func classOf(t wgpu.AdapterType) Class {
+	switch t {
+	case wgpu.AdapterTypeDiscreteGPU:
+		return ClassDiscrete
+	case wgpu.AdapterTypeIntegratedGPU:
+		return ClassIntegrated
+	case wgpu.AdapterTypeCPU:
+		return ClassCPU
+	}
+	return ClassOther
 }
 
 // chooseAdapter returns the best adapter whose name contains want.
@@ -123,6 +155,7 @@ func (d *Device) setup(info wgpu.AdapterInfo) {
 	d.Info = Info{
 		Name: info.Device, Vendor: info.Vendor, Driver: info.Description,
 		Backend: info.BackendType.String(), Type: info.AdapterType.String(),
+		Class: classOf(info.AdapterType),
 	}
 	l := d.dev.GetLimits()
 	d.Limits = Limits{

@@ -59,3 +59,58 @@ func (t *Tensor) GuardsIntact() (bool, error) {
 	}
 	return true, nil
 }
+
+// GuardOutputs turns guarded outputs on or off: while on, NewOutput
+// allocates with NewGuarded and remembers each tensor for CheckGuards.
+// Tests turn it on so that every kernel output proves it stays in bounds.
+func (d *Device) GuardOutputs(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.guardOn = on
+	if !on {
+		d.guarded = nil
+	}
+}
+
+// NewOutput allocates a kernel's output: a pooled tensor, or a guarded
+// one while GuardOutputs is on.
+func (d *Device) NewOutput(dt dtype.DType, shape ...int) (*Tensor, error) {
+	d.mu.Lock()
+	on := d.guardOn
+	d.mu.Unlock()
+	if !on {
+		return d.NewTensor(dt, shape...)
+	}
+	t, err := d.NewGuarded(dt, shape...)
+	if err == nil {
+		d.mu.Lock()
+		d.guarded = append(d.guarded, t)
+		d.mu.Unlock()
+	}
+	return t, err
+}
+
+// CheckGuards checks the guard regions of every output allocated since
+// GuardOutputs was turned on (or since the last CheckGuards), released
+// ones included, and forgets them. It returns an error naming the
+// outputs that were written past their end.
+func (d *Device) CheckGuards() error {
+	d.mu.Lock()
+	ts := d.guarded
+	d.guarded = nil
+	d.mu.Unlock()
+	var bad []string
+	for _, t := range ts {
+		ok, err := t.GuardsIntact()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			bad = append(bad, t.String())
+		}
+	}
+	if len(bad) > 0 {
+		return errorf("guards", "kernels wrote past the end of %d output(s): %v", len(bad), bad)
+	}
+	return nil
+}

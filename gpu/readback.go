@@ -62,7 +62,7 @@ func (d *Device) mapRead(b *wgpu.Buffer, size uint64) error {
 		d.dev.Poll(true, nil)
 	}
 	if status != wgpu.MapAsyncStatusSuccess {
-		d.lost = errorf("map", "buffer mapping failed (%v): the device may be lost", status)
+		d.lost = kindf(ErrDeviceLost, "map", "buffer mapping failed (%v): the device may be lost", status)
 		return d.lost
 	}
 	return nil

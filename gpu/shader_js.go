@@ -87,7 +87,7 @@ func (d *Device) scope(op string, f func() error) error {
 		msgs = append(msgs, "(raised earlier) "+m)
 	}
 	if lost != "" {
-		d.lost = errorf(op, "%s", lost)
+		d.lost = kindf(ErrDeviceLost, op, "%s", lost)
 		msgs = append(msgs, lost)
 	}
 	if len(msgs) > 0 {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // Activation names an elementwise function of the activation kernel.
@@ -100,25 +101,17 @@ func biasAct(op string, x, bias *gpu.Tensor, fn Activation) (*gpu.Tensor, error)
 	if err := checkVector(op, "bias", bias, n); err != nil {
 		return nil, err
 	}
-	d := x.Device()
-	vec := packWidth(n)
-	return withOutput(d, x.DType, x.Shape, func(y *gpu.Tensor) error {
-		in := "ldv_x(i)"
-		args := []*gpu.Tensor{x}
-		pr := newElementwise(d, "activation", vec, "", "act")
-		pr.buf("x", x.DType, false)
-		if bias != nil {
-			pr.buf("b", bias.DType, false)
-			args = append(args, bias)
-			in = "rnd_y(ldv_x(i) + ldv_b(i % p.cols))"
-		}
-		pr.buf("y", y.DType, true)
-		pr.uniform = append(pr.uniform, "cols: u32")
-		pr.extra = append(pr.extra, roundFn("rnd_y", y.DType, vec))
-		pr.vars["BODY"] = fmt.Sprintf("let v = %s;\n  stv_y(i, %s);", in, lanes(vec, fn.wgslFn()+"(%s)", "v"))
-		packs := x.Numel() / vec
-		return launch(pr, packs, gpu.NewParams().U32(uint32(packs)).U32(uint32(n/vec)), append(args, y)...)
-	})
+	vec := launch.PackWidth(n)
+	packs := x.Numel() / vec
+	in := "ldv_x(i)"
+	k := elementwise(x.Device(), "activation", vec, packs, "act").In("x", x)
+	if bias != nil {
+		k.In("b", bias).U32("cols", n/vec)
+		in = "rnd_y(ldv_x(i) + ldv_b(i % p.cols))"
+	}
+	k.Out("y", x.DType, x.Shape...)
+	k.Snippet("BODY", fmt.Sprintf("let v = %s;\n  stv_y(i, %s);", in, lanes(vec, fn.wgslFn()+"(%s)", "v")))
+	return k.RunOne(x.Device())
 }
 
 // GatedActivation computes y = act(x[..., :N]) * x[..., N:] for x
@@ -141,20 +134,14 @@ func GatedActivation(x *gpu.Tensor, fn Activation) (*gpu.Tensor, error) {
 	}
 	n := n2 / 2
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), n)
-	d := x.Device()
-	vec := packWidth(n)
-	return withOutput(d, x.DType, shape, func(y *gpu.Tensor) error {
-		pr := newElementwise(d, "gated_activation", vec, "", "act")
-		pr.buf("x", x.DType, false).buf("y", y.DType, true)
-		pr.uniform = append(pr.uniform, "cols: u32")
-		// TeleFuser rounds the activation to the storage dtype before the product.
-		pr.extra = append(pr.extra, roundFn("rnd_y", y.DType, vec))
-		pr.vars["BODY"] = fmt.Sprintf(`let r = i / p.cols;
+	vec := launch.PackWidth(n)
+	packs := rows * n / vec
+	// TeleFuser rounds the activation to the storage dtype before the product.
+	body := fmt.Sprintf(`let r = i / p.cols;
   let c = i - r * p.cols;
   let g = ldv_x(2u * r * p.cols + c);
   let u = ldv_x(2u * r * p.cols + p.cols + c);
   stv_y(i, rnd_y(%s) * u);`, lanes(vec, fn.wgslFn()+"(%s)", "g"))
-		packs := rows * n / vec
-		return launch(pr, packs, gpu.NewParams().U32(uint32(packs)).U32(uint32(n/vec)), x, y)
-	})
+	k := elementwise(x.Device(), "gated_activation", vec, packs, "act").Snippet("BODY", body)
+	return k.In("x", x).Out("y", x.DType, shape...).U32("cols", n/vec).RunOne(x.Device())
 }

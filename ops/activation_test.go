@@ -18,13 +18,9 @@ func probe(t *testing.T, d *gpu.Device, expr string, xs []float32, files ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := d.NewTensor(dtype.F32, len(xs))
+	k := elementwise(d, "probe", 1, len(xs), files...).Snippet("BODY", "let v = ld_x(i);\n  st_y(i, "+expr+");")
+	y, err := k.In("x", x).Out("y", dtype.F32, len(xs)).RunOne(d)
 	if err != nil {
-		t.Fatal(err)
-	}
-	pr := newElementwise(d, "probe", 1, "let v = ld_x(i);\n  st_y(i, "+expr+");", files...)
-	pr.buf("x", dtype.F32, false).buf("y", dtype.F32, true)
-	if err := launch(pr, len(xs), gpu.NewParams().U32(uint32(len(xs))), x, y); err != nil {
 		t.Fatal(err)
 	}
 	out, err := y.Float32()

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // Narrow copies columns [start, start+length) of the last dimension of x
@@ -19,17 +20,12 @@ func Narrow(x *gpu.Tensor, start, length int) (*gpu.Tensor, error) {
 		return nil, errorf(op, "x", "columns [%d,%d) are outside the last dimension of %v", start, start+length, x.Shape)
 	}
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), length)
-	d := x.Device()
-	vec := packWidth(n, start, length)
-	return withOutput(d, x.DType, shape, func(y *gpu.Tensor) error {
-		pr := newElementwise(d, "narrow", vec, `let r = i / p.w;
+	vec := launch.PackWidth(n, start, length)
+	packs := rows * length / vec
+	k := elementwise(x.Device(), "narrow", vec, packs).Snippet("BODY", `let r = i / p.w;
   stv_y(i, ldv_x(r * p.stride + p.start + (i - r * p.w)));`)
-		pr.buf("x", x.DType, false).buf("y", y.DType, true)
-		pr.uniform = append(pr.uniform, "w: u32", "stride: u32", "start: u32")
-		packs := rows * length / vec
-		params := gpu.NewParams().U32(uint32(packs)).U32(uint32(length / vec)).U32(uint32(n / vec)).U32(uint32(start / vec))
-		return launch(pr, packs, params, x, y)
-	})
+	k.In("x", x).Out("y", x.DType, shape...).U32("w", length/vec).U32("stride", n/vec).U32("start", start/vec)
+	return k.RunOne(x.Device())
 }
 
 // AdaLayerNormContinuous is TeleFuser's continuous adaptive norm:

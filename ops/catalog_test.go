@@ -6,26 +6,15 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 )
 
 // TestCatalogNoWritesPastOutputs runs every new output kernel on odd
-// shapes into guarded outputs (allocOutput swapped for NewGuarded) and
-// checks that nothing past an output changed.
+// shapes into guarded outputs (gputest.Guard) and checks that nothing
+// past an output changed.
 func TestCatalogNoWritesPastOutputs(t *testing.T) {
 	d := testDevice(t)
-	var outs []*gpu.Tensor
-	allocOutput = func(d *gpu.Device, dt dtype.DType, shape []int) (*gpu.Tensor, error) {
-		y, err := d.NewGuarded(dt, shape...)
-		if err == nil {
-			outs = append(outs, y)
-		}
-		return y, err
-	}
-	defer func() {
-		allocOutput = func(d *gpu.Device, dt dtype.DType, shape []int) (*gpu.Tensor, error) {
-			return d.NewTensor(dt, shape...)
-		}
-	}()
+	gputest.Guard(t, d)
 	for _, dt := range floatStorage {
 		for _, shape := range [][]int{{3, 7}, {1, 1}, {5, 6}, {2, 9}} {
 			rng := rand.New(rand.NewSource(1))
@@ -52,14 +41,11 @@ func TestCatalogNoWritesPastOutputs(t *testing.T) {
 				"quantize": func() (*gpu.Tensor, error) { q, _, err := QuantizeFP8(x, PerToken, dtype.FP8E4M3); return q, err },
 			}
 			for name, run := range runs {
-				outs = outs[:0]
 				if _, err := run(); err != nil {
 					t.Fatalf("%s %v %v: %v", name, dt, shape, err)
 				}
-				for _, y := range outs {
-					if ok, err := y.GuardsIntact(); err != nil || !ok {
-						t.Fatalf("%s %v %v: write past the output %v (%v)", name, dt, shape, y, err)
-					}
+				if err := d.CheckGuards(); err != nil {
+					t.Fatalf("%s %v %v: %v", name, dt, shape, err)
 				}
 			}
 		}

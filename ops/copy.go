@@ -2,7 +2,8 @@ package ops
 
 import (
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/wgsl"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // Copy returns a new tensor with x's contents, moved sixteen bytes per
@@ -19,24 +20,12 @@ func Copy(x *gpu.Tensor) (*gpu.Tensor, error) {
 	if err := checkBinding("Copy", "x", x); err != nil {
 		return nil, err
 	}
-	d := x.Device()
-	y, err := d.NewTensor(x.DType, x.Shape...)
-	if err != nil {
-		return nil, err
-	}
-	if err := copyInto(d, x, y); err != nil {
-		y.Release()
-		return nil, err
-	}
-	return y, nil
+	return copyKernel(x).RunOne(x.Device())
 }
 
-// copyInto copies x into y, which has x's size.
-func copyInto(d *gpu.Device, x, y *gpu.Tensor) error {
-	p, err := d.Pipeline(gpu.Kernel{Key: "copy", Source: wgsl.Source("copy"), Bindings: []gpu.Access{gpu.Read, gpu.ReadWrite, gpu.Uniform}})
-	if err != nil {
-		return err
-	}
+// copyKernel declares the copy of x into a new tensor of its dtype and shape.
+func copyKernel(x *gpu.Tensor) *kernel.Kernel {
 	n := x.Numel() * x.DType.Size() / 16
-	return d.Dispatch(p, d.Groups((n+255)/256), gpu.NewParams().U32(uint32(n)).Bytes(), x, y)
+	k := &kernel.Kernel{Name: "copy", Files: []string{"copy"}, Grid: launch.Flat(x.Device(), n)}
+	return k.In("x", x).Words().Out("y", x.DType, x.Shape...).Words().U32("n", n)
 }

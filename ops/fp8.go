@@ -5,7 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/wgsl"
+	"github.com/webfuser/webfuser/internal/kernel"
 )
 
 // Granularity says how many values share one FP8 scale.
@@ -67,36 +67,24 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
 	d := x.Device()
 	m, k := x.Shape[0], x.Shape[1]
 	qmax := fp8Max(format)
-	srows := m
-	if g == PerTensor {
-		srows = 1
+	if g == PerToken {
+		scale, err = absmax(x, m, k, true, qmax).RunOne(d)
+	} else {
+		var rowMax *gpu.Tensor
+		if rowMax, err = absmax(x, m, k, false, qmax).RunOne(d); err == nil {
+			scale, err = absmax(rowMax, 1, m, true, qmax).RunOne(d)
+			rowMax.Release()
+		}
 	}
-	scale, err = d.NewTensor(dtype.F32, srows, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	fail := func(e error) (*gpu.Tensor, *gpu.Tensor, error) {
-		scale.Release()
-		return nil, nil, e
+	words := (m*k + 3) / 4
+	pt := 0
+	if g == PerTensor {
+		pt = 1
 	}
-	if g == PerToken {
-		err = absmax(x, scale, m, k, true, qmax)
-	} else {
-		var rowMax *gpu.Tensor
-		if rowMax, err = d.NewTensor(dtype.F32, m); err != nil {
-			return fail(err)
-		}
-		err = absmax(x, rowMax, m, k, false, qmax)
-		if err == nil {
-			err = absmax(rowMax, scale, 1, m, true, qmax)
-		}
-		rowMax.Release()
-	}
-	if err != nil {
-		return fail(err)
-	}
-	q, err = withOutput(d, format, x.Shape, func(q *gpu.Tensor) error {
-		pr := newElementwise(d, "quantize_fp8", 1, fmt.Sprintf(`var word = 0u;
+	qk := elementwise(d, "quantize_fp8", 1, words, "fp8").Snippet("BODY", fmt.Sprintf(`var word = 0u;
   for (var j = 0u; j < 4u; j = j + 1u) {
     let e = 4u * i + j;
     if (e < p.total) {
@@ -106,34 +94,22 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
   }
   let nv = p.total - 4u * i;
   if (nv < 4u) { word = word | (q_buf[i] & (0xffffffffu << (8u * nv))); } // keep bytes past the tensor
-  q_buf[i] = word;`, fp8Encoder(format)), "fp8")
-		pr.buf("x", x.DType, false).buf("s", dtype.F32, false).buf("q", format, true)
-		pr.uniform = append(pr.uniform, "total: u32", "k: u32", "per_tensor: u32")
-		words := (m*k + 3) / 4
-		pt := uint32(0)
-		if g == PerTensor {
-			pt = 1
-		}
-		return launch(pr, words, gpu.NewParams().U32(uint32(words)).U32(uint32(m*k)).U32(uint32(max(k, 1))).U32(pt), x, scale, q)
-	})
-	if err != nil {
-		return fail(err)
+  q_buf[i] = word;`, fp8Encoder(format)))
+	qk.In("x", x).In("s", scale).Out("q", format, x.Shape...)
+	qk.U32("total", m*k).U32("k", max(k, 1)).U32("per_tensor", pt)
+	if q, err = qk.RunOne(d); err != nil {
+		scale.Release()
+		return nil, nil, err
 	}
 	return q, scale, nil
 }
 
-// absmax writes the row absmax of x viewed as [rows, cols] into s, or the
-// FP8 scale when final.
-func absmax(x, s *gpu.Tensor, rows, cols int, final bool, qmax float32) error {
-	d := x.Device()
-	pr := newProgram(d, "absmax", 1, "fp8", "absmax").constant("FINAL", wgsl.Bool(final))
-	pr.buf("x", x.DType, false).buf("s", dtype.F32, true)
-	pr.uniform = []string{"rows: u32", "d: u32", "qmax: f32"}
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
-	return d.Dispatch(pipe, d.Groups(rows), gpu.NewParams().U32(uint32(rows)).U32(uint32(cols)).F32(qmax).Bytes(), x, s)
+// absmax declares the row absmax of x viewed as [rows, cols], written to
+// a new f32 tensor [rows, 1], or the FP8 scale when final.
+func absmax(x *gpu.Tensor, rows, cols int, final bool, qmax float32) *kernel.Kernel {
+	k := &kernel.Kernel{Name: "absmax", Files: []string{"fp8", "absmax"}, Grid: x.Device().Groups(rows)}
+	k.Bool("FINAL", final).In("x", x).Out("s", dtype.F32, rows, 1)
+	return k.U32("rows", rows).U32("d", cols).F32("qmax", qmax)
 }
 
 // LinearFP8 is a linear layer with an FP8 weight [Out, In] (four codes per

@@ -34,10 +34,9 @@ func TestFP8DecodeAllCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y, _ := d.NewTensor(dtype.F32, 256)
-		pr := newElementwise(d, "probe_fp8_decode", 1, fmt.Sprintf("st_y(i, %s_decode((x_buf[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu));", fp8Prefix(f)), "fp8")
-		pr.buf("x", f, false).buf("y", dtype.F32, true)
-		if err := launch(pr, 256, gpu.NewParams().U32(256), x, y); err != nil {
+		k := elementwise(d, "probe_fp8_decode", 1, 256, "fp8").Snippet("BODY", fmt.Sprintf("st_y(i, %s_decode((x_buf[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu));", fp8Prefix(f)))
+		y, err := k.In("x", x).Out("y", dtype.F32, 256).RunOne(d)
+		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := y.Float32()
@@ -86,10 +85,9 @@ func TestFP8EncodeSweep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y, _ := d.NewTensor(dtype.I32, len(xs))
-		pr := newElementwise(d, "probe_fp8_encode", 1, fmt.Sprintf("y_buf[i] = %s_encode(ld_x(i));", fp8Prefix(f)), "fp8")
-		pr.buf("x", dtype.F32, false).buf("y", dtype.I32, true)
-		if err := launch(pr, len(xs), gpu.NewParams().U32(uint32(len(xs))), x, y); err != nil {
+		k := elementwise(d, "probe_fp8_encode", 1, len(xs), "fp8").Snippet("BODY", fmt.Sprintf("y_buf[i] = %s_encode(ld_x(i));", fp8Prefix(f)))
+		y, err := k.In("x", x).Out("y", dtype.I32, len(xs)).RunOne(d)
+		if err != nil {
 			t.Fatal(err)
 		}
 		b, err := y.Bytes()

@@ -6,7 +6,8 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/wgsl"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // GateResidual is the epilogue y = Residual + Gate * y. Gate is [N],
@@ -143,92 +144,62 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// fp8Loader returns a WGSL function ld8_NAME(i) -> f32 that decodes
-// element i of an FP8 buffer (four codes per word, lane 0 low).
-func fp8Loader(name string, dt dtype.DType) string {
-	dec := "e4m3_decode"
-	if dt == dtype.FP8E5M2 {
-		dec = "e5m2_decode"
-	}
-	return fmt.Sprintf("fn ld8_%s(i: u32) -> f32 { return %s((%s_buf[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu); }\n", name, dec, name)
+// run declares the product with tile t and dispatches it.
+func (s *matmulSpec) run(t launch.Tile) (*gpu.Tensor, error) {
+	return s.kernel(t).RunOne(s.x.Device())
 }
 
-// run allocates the output and dispatches the matmul with tile t.
-func (s *matmulSpec) run(t tile) (*gpu.Tensor, error) {
-	return withOutput(s.x.Device(), s.outDT, s.outShape, func(y *gpu.Tensor) error { return s.dispatch(y, t) })
-}
-
-func (s *matmulSpec) dispatch(y *gpu.Tensor, t tile) error {
-	d := s.x.Device()
-	vec := packWidth(s.n)
-	pr := newProgram(d, "matmul", vec, "act", "fp8", "matmul").
-		constant("WX", wgsl.U32(t.wx)).constant("WY", wgsl.U32(t.wy)).constant("BK", wgsl.U32(t.bk))
-	args := []*gpu.Tensor{s.x, s.w}
-	pr.buf("x", s.x.DType, false).buf("w", s.w.DType, false)
+// kernel declares the product y = epi(x @ wᵀ) with tile t. FP8 operands
+// are decoded by their accessors and scaled as they are staged.
+func (s *matmulSpec) kernel(t launch.Tile) *kernel.Kernel {
+	vec := launch.PackWidth(s.n)
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Files: []string{"act", "fp8", "matmul"}, Grid: launch.MatmulGrid(t, s.m, s.n)}
+	k.Uint("WX", t.WX).Uint("WY", t.WY).Uint("BK", t.BK)
+	k.In("x", s.x).In("w", s.w)
 	loadA, loadB := "ld_x(gm * p.k + gk)", "ld_w(gn * p.k + gk)"
 	if s.xScale != nil {
-		pr.buf("xs", s.xScale.DType, false)
-		args = append(args, s.xScale)
-		pr.extra = append(pr.extra, fp8Loader("x", s.x.DType))
-		loadA = "ld8_x(gm * p.k + gk) * ld_xs(gm)"
+		k.In("xs", s.xScale)
+		loadA += " * ld_xs(gm)"
 	}
 	if s.wScale != nil {
-		pr.buf("ws", s.wScale.DType, false)
-		args = append(args, s.wScale)
-		pr.extra = append(pr.extra, fp8Loader("w", s.w.DType))
-		idx := "gn"
+		k.In("ws", s.wScale)
 		if s.wScale.Numel() == 1 {
-			idx = "0u"
+			loadB += " * ld_ws(0u)"
+		} else {
+			loadB += " * ld_ws(gn)"
 		}
-		loadB = fmt.Sprintf("ld8_w(gn * p.k + gk) * ld_ws(%s)", idx)
 	}
-	pr.vars["LOAD_A"], pr.vars["LOAD_B"] = loadA, loadB
-	var epi strings.Builder
-	epi.WriteString("fn epi(a: f32, m: u32, n: u32) -> f32 {\n  var v = a;\n")
+	var epi []string
 	if s.b != nil {
-		pr.buf("b", s.b.DType, false)
-		args = append(args, s.b)
-		epi.WriteString("  v = v + ld_b(n);\n")
+		k.In("b", s.b)
+		epi = append(epi, "v = v + ld_b(n);")
 	}
 	if s.act != ActNone || s.gr != nil {
-		epi.WriteString("  v = rnd_o(v);\n")
+		epi = append(epi, "v = rnd1_y(v);")
 	}
 	if s.act != ActNone {
-		fmt.Fprintf(&epi, "  v = rnd_o(%s(v));\n", s.act.wgslFn())
+		epi = append(epi, fmt.Sprintf("v = rnd1_y(%s(v));", s.act.wgslFn()))
 	}
+	k.U32("m", s.m).U32("n", s.n).U32("k", s.k)
 	if s.gr != nil {
-		pr.buf("g", s.gr.Gate.DType, false).buf("res", s.gr.Residual.DType, false)
-		args = append(args, s.gr.Gate, s.gr.Residual)
-		epi.WriteString("  v = ld_res(m * p.n + n) + rnd_o(ld_g((m / p.gdiv) * p.gstride + n) * v);\n")
+		k.In("g", s.gr.Gate).In("res", s.gr.Residual)
+		k.U32("gdiv", max(1, s.gdiv)).U32("gstride", s.gstride)
+		epi = append(epi, "v = ld_res(m * p.n + n) + rnd1_y(ld_g((m / p.gdiv) * p.gstride + n) * v);")
 	}
-	epi.WriteString("  return v;\n}\n")
-	pr.extra = append(pr.extra, rndScalar("rnd_o", s.outDT), epi.String())
+	k.Out("y", s.outDT, s.outShape...)
+	store := "st_y(m * p.n + n, epi(a.x, m, n)); if (n + 1u < p.n) { st_y(m * p.n + n + 1u, epi(a.y, m, n + 1u)); } if (n + 2u < p.n) { st_y(m * p.n + n + 2u, epi(a.z, m, n + 2u)); } if (n + 3u < p.n) { st_y(m * p.n + n + 3u, epi(a.w, m, n + 3u)); }"
 	if vec == 4 {
-		pr.vars["STORE"] = "stv_y((m * p.n + n) / 4u, P(epi(a.x, m, n), epi(a.y, m, n + 1u), epi(a.z, m, n + 2u), epi(a.w, m, n + 3u)));"
-	} else {
-		pr.vars["STORE"] = "st_y(m * p.n + n, epi(a.x, m, n)); if (n + 1u < p.n) { st_y(m * p.n + n + 1u, epi(a.y, m, n + 1u)); } if (n + 2u < p.n) { st_y(m * p.n + n + 2u, epi(a.z, m, n + 2u)); } if (n + 3u < p.n) { st_y(m * p.n + n + 3u, epi(a.w, m, n + 3u)); }"
+		store = "stv_y((m * p.n + n) / 4u, P(epi(a.x, m, n), epi(a.y, m, n + 1u), epi(a.z, m, n + 2u), epi(a.w, m, n + 3u)));"
 	}
-	pr.buf("y", y.DType, true)
-	args = append(args, y)
-	pr.uniform = []string{"m: u32", "n: u32", "k: u32", "gdiv: u32", "gstride: u32"}
-	params := gpu.NewParams().U32(uint32(s.m)).U32(uint32(s.n)).U32(uint32(s.k)).U32(uint32(max(1, s.gdiv))).U32(uint32(s.gstride))
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
-	g := gpu.Grid{uint32((s.n + 4*t.wx - 1) / (4 * t.wx)), uint32((s.m + 4*t.wy - 1) / (4 * t.wy)), 1}
-	if g[0] > d.Limits.MaxGroupsPerDim || g[1] > d.Limits.MaxGroupsPerDim {
-		return errorf(s.op, "x", "output [%d,%d] needs %v workgroups, over the device's limit of %d per dimension; split the work", s.m, s.n, g, d.Limits.MaxGroupsPerDim)
-	}
-	return d.Dispatch(pipe, g, params.Bytes(), args...)
+	return k.Snippet("LOAD_A", loadA).Snippet("LOAD_B", loadB).Snippet("EPILOGUE", strings.Join(epi, "\n  ")).Snippet("STORE", store)
 }
 
-// matmul validates s and runs it with the tile the dispatch table picks.
+// matmul validates s and runs it with the tile the launch policy picks.
 func matmul(s *matmulSpec) (*gpu.Tensor, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	return s.run(chooseTile(s.x.Device(), s.m, s.n, s.k))
+	return s.run(launch.MatmulTile(s.x.Device(), s.m, s.n, s.k))
 }
 
 // LinearForward computes y = x @ weightᵀ + bias for x [..., K], weight

@@ -4,20 +4,17 @@ import (
 	"fmt"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/internal/shapes"
-	"github.com/webfuser/webfuser/wgsl"
 )
 
-// modulateUniform lists the uniform fields that describe scale and shift
-// broadcasts; they follow a "l: u32" field in every kernel that modulates.
-var modulateUniform = []string{"l: u32", "scale_const: f32",
-	"s_sb: u32", "s_sl: u32", "s_ldiv: u32", "h_sb: u32", "h_sl: u32", "h_ldiv: u32"}
-
-// appendModulateParams writes the values of modulateUniform after l.
-func appendModulateParams(p *gpu.Params, l int, constant float32, bs, bh shapes.Broadcast) {
-	p.U32(uint32(l)).F32(constant).
-		U32(uint32(bs.SB)).U32(uint32(bs.SL)).U32(uint32(bs.LDiv)).
-		U32(uint32(bh.SB)).U32(uint32(bh.SL)).U32(uint32(bh.LDiv))
+// modulateUniforms declares the uniforms that describe scale and shift
+// broadcasts (see rowModulateBases and wgsl/broadcast.wgsl).
+func modulateUniforms(k *kernel.Kernel, l int, constant float32, bs, bh shapes.Broadcast) {
+	k.U32("l", l).F32("scale_const", constant).
+		U32("s_sb", bs.SB).U32("s_sl", bs.SL).U32("s_ldiv", bs.LDiv).
+		U32("h_sb", bh.SB).U32("h_sl", bh.SL).U32("h_ldiv", bh.LDiv)
 }
 
 // modulateLoads returns WGSL that sets packs sc and sh for the element at
@@ -56,72 +53,47 @@ func FusedScaleShift(x, scale, shift *gpu.Tensor, scaleConstant float32) (*gpu.T
 	if err != nil {
 		return nil, errorf(op, "shift", "%v", err)
 	}
-	dev := x.Device()
-	if err := ts.check(op, dev); err != nil {
+	if err := ts.check(op, x.Device()); err != nil {
 		return nil, err
 	}
-	y, err := dev.NewTensor(x.DType, x.Shape...)
-	if err != nil {
-		return nil, err
-	}
-	if err := scaleShiftInto(y, x, scale, shift, scaleConstant, bs, bh, chooseModulate(x.Shape[2])); err != nil {
-		y.Release()
-		return nil, err
-	}
-	return y, nil
+	return modulateKernel(x, scale, shift, scaleConstant, bs, bh, modulateVariant{rows: launch.ModulateRows(x.Shape[2])}).RunOne(x.Device())
 }
 
 // modulateVariant is a launch shape of the modulate kernel.
 type modulateVariant struct {
 	rows  bool // one workgroup per row (modulate_rows.wgsl) or one pack per invocation
-	wg    int  // workgroup size of the row kernel; 0 picks about three units per invocation
-	units int  // packs per unit of the row kernel; 0 picks by packing()
+	wg    int  // workgroup size of the row kernel; 0 lets launch.Row pick
+	units int  // packs per unit of the row kernel; 0 lets launch.Packing pick
 }
 
-// scaleShiftInto runs one modulate variant, writing into y.
-func scaleShiftInto(y, x, scale, shift *gpu.Tensor, k float32, bs, bh shapes.Broadcast, v modulateVariant) error {
-	pr, params, groups := modulateProgram(x, scale, shift, y, k, bs, bh, v)
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
-	return x.Device().Dispatch(pipe, groups, params.Bytes(), x, scale, shift, y)
-}
-
-// modulateProgram assembles one modulate variant with its parameters and grid.
-func modulateProgram(x, scale, shift, y *gpu.Tensor, k float32, bs, bh shapes.Broadcast, v modulateVariant) (*program, *gpu.Params, gpu.Grid) {
+// modulateKernel declares one modulate variant writing a new output y.
+func modulateKernel(x, scale, shift *gpu.Tensor, k float32, bs, bh shapes.Broadcast, v modulateVariant) *kernel.Kernel {
 	dev := x.Device()
 	rows, c := x.Shape[0]*x.Shape[1], x.Shape[2]
 	if !v.rows {
-		vec := packWidth(c)
-		pr := newProgram(dev, "modulate", vec, "broadcast", "modulate")
-		pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
-		pr.uniform = append([]string{"packs: u32", "cp: u32"}, modulateUniform...)
-		pr.vars["LOAD_OPERANDS"] = modulateLoads("row", "c", bs.Scalar(), bh.Scalar())
+		vec := launch.PackWidth(c)
 		packs := x.Numel() / vec
-		params := gpu.NewParams().U32(uint32(packs)).U32(uint32(c / vec))
-		appendModulateParams(params, x.Shape[1], k, bs, bh)
-		return pr, params, dev.Groups((packs + 255) / 256)
+		kn := &kernel.Kernel{Name: "modulate", Vec: vec, Files: []string{"broadcast", "modulate"}, Grid: launch.Flat(dev, packs)}
+		kn.In("x", x).In("sc", scale).In("sh", shift).Out("y", x.DType, x.Shape...)
+		kn.U32("packs", packs).U32("cp", c/vec)
+		modulateUniforms(kn, x.Shape[1], k, bs, bh)
+		return kn.Snippet("LOAD_OPERANDS", modulateLoads("row", "c", bs.Scalar(), bh.Scalar()))
 	}
-	vec, units := packing(c, x.DType)
+	vec, units := launch.Packing(c, x.DType)
 	if v.units != 0 {
 		units = v.units
 	}
 	cu := c / (vec * units)
-	wg, np := rowLaunch(cu, 3)
+	wg, np := launch.Row(dev, cu, launch.ModulateUnitsPerInvocation)
 	if v.wg != 0 {
 		wg, np = v.wg, (cu+v.wg-1)/v.wg
 	}
-	pr := newProgram(dev, "modulate_rows", vec, "broadcast", "modulate_rows")
-	pr.units = units
-	pr.constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np))
-	pr.vars["MOD_BASES"] = rowModulateBases
-	pr.buf("x", x.DType, false).buf("sc", scale.DType, false).buf("sh", shift.DType, false).buf("y", y.DType, true)
-	pr.uniform = append([]string{"rows: u32", "cu: u32"}, modulateUniform...)
-	pr.vars["LOAD_OPERANDS"] = unitModulateLoads(bs.Scalar(), bh.Scalar())
-	params := gpu.NewParams().U32(uint32(rows)).U32(uint32(cu))
-	appendModulateParams(params, x.Shape[1], k, bs, bh)
-	return pr, params, dev.Groups(rows)
+	kn := &kernel.Kernel{Name: "modulate_rows", Vec: vec, Units: units, Files: []string{"modulate_rows"}, Grid: dev.Groups(rows)}
+	kn.Uint("WG", wg).Uint("NP", np)
+	kn.In("x", x).In("sc", scale).In("sh", shift).Out("y", x.DType, x.Shape...)
+	kn.U32("rows", rows).U32("cu", cu)
+	modulateUniforms(kn, x.Shape[1], k, bs, bh)
+	return kn.Snippet("MOD_BASES", rowModulateBases).Snippet("LOAD_OPERANDS", unitModulateLoads(bs.Scalar(), bh.Scalar()))
 }
 
 // rowModulateBases is WGSL that computes, once per row of x, where the

@@ -5,8 +5,9 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/internal/shapes"
-	"github.com/webfuser/webfuser/wgsl"
 )
 
 // Default epsilons, as TeleFuser's RMSNorm and LayerNorm use them.
@@ -103,99 +104,43 @@ func (s *normSpec) validate() error {
 	return ts.check(op, dev)
 }
 
-// maxRegisterPacks bounds the packs of a row one invocation keeps in
-// registers; rows longer than WG*maxRegisterPacks packs are refused.
-const maxRegisterPacks = 32
-
-// run dispatches the norm kernel for a validated spec.
+// run allocates the output and dispatches the norm kernel for a validated spec.
 func (s *normSpec) run() (*gpu.Tensor, error) {
+	k, err := s.kernel()
+	if err != nil {
+		return nil, err
+	}
+	return k.RunOne(s.x.Device())
+}
+
+// kernel declares the norm kernel for a validated spec: one workgroup per
+// row, the row held in registers between the statistics and the output.
+func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	dev := s.x.Device()
-	vec, units := packing(s.d, s.x.DType)
+	vec, units := launch.Packing(s.d, s.x.DType)
 	du := s.d / (vec * units)
-	// Aim for about 48 bytes of the row per invocation (3 f32 packs) or
-	// 6 units of 16-bit storage (96 bytes): enough loads in flight, few
-	// invocations per barrier. The H200 sweeps (bench/) put the best
-	// workgroup sizes there.
-	wg, np := rowLaunch(du, max(1, 48/(vec*s.x.DType.Size())))
-	if max := int(dev.Limits.MaxInvocations); wg > max {
-		wg, np = max, (du+max-1)/max
+	wg, np := launch.Row(dev, du, launch.NormUnitsPerInvocation(vec, s.x.DType))
+	if np*units > launch.MaxRegisterPacks {
+		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*launch.MaxRegisterPacks*vec)
 	}
-	if np*units > maxRegisterPacks {
-		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*maxRegisterPacks*vec)
-	}
-	y, err := dev.NewTensor(s.outDT, s.x.Shape...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.dispatch(y, vec, units, wg, np); err != nil {
-		y.Release()
-		return nil, err
-	}
-	return y, nil
-}
-
-// packing returns the pack width and packs per unit for rows of n
-// elements of dt: units of two packs (one 16-byte access) for 16-bit
-// storage when n allows, which the H200 needs to reach copy bandwidth.
-func packing(n int, dt dtype.DType) (vec, units int) {
-	switch {
-	case n%8 == 0 && dt.Size() == 2:
-		return 4, 2
-	case n%4 == 0:
-		return 4, 1
-	}
-	return 1, 1
-}
-
-// rowLaunch picks the workgroup size of a kernel that gives one
-// workgroup to a row of n units: the smallest power of two from 32 to 256
-// that leaves each invocation at most want units, and np, the units per
-// invocation.
-func rowLaunch(n, want int) (wg, np int) {
-	wg = 32
-	for wg < 256 && wg*want < n {
-		wg *= 2
-	}
-	return wg, (n + wg - 1) / wg
-}
-
-func (s *normSpec) dispatch(y *gpu.Tensor, vec, units, wg, np int) error {
-	pr, params, args := s.program(y, vec, units, wg, np)
-	pipe, err := pr.pipeline()
-	if err != nil {
-		return err
-	}
-	return s.x.Device().Dispatch(pipe, s.x.Device().Groups(s.rows), params.Bytes(), args...)
-}
-
-// program assembles the norm kernel variant for a launch shape, with its
-// parameters and arguments.
-func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gpu.Params, []*gpu.Tensor) {
-	dev := s.x.Device()
-	pr := newProgram(dev, "norm", vec, "reduce", "broadcast", "norm").
-		constant("WG", wgsl.U32(wg)).constant("NP", wgsl.U32(np)).
-		constant("LAYER", wgsl.Bool(s.kind == KindLayerNorm)).
-		constant("MOD", wgsl.Bool(s.mod != nil)).
-		subgroups(true)
-	pr.units = units
-	pr.buf("x", s.x.DType, false)
-	args := []*gpu.Tensor{s.x}
+	sg := dev.Features.Subgroups
+	k := &kernel.Kernel{Name: "norm", Vec: vec, Units: units, Subgroups: sg,
+		Files: []string{reduceFile(sg), "norm"}, Grid: dev.Groups(s.rows)}
+	k.Uint("WG", wg).Uint("NP", np).Bool("LAYER", s.kind == KindLayerNorm).Bool("MOD", s.mod != nil)
+	k.In("x", s.x)
 	var loads, out []string
 	if s.w != nil {
-		pr.buf("w", s.w.DType, false)
-		args = append(args, s.w)
+		k.In("w", s.w)
 		loads = append(loads, "let wu = ldu_w(j);")
 		if s.kind == KindRMSNorm {
 			// TeleFuser rounds the normalised row to the weight's dtype first.
-			pr.extra = append(pr.extra, roundFn("rnd_w", s.w.DType, vec))
 			out = append(out, "y = rnd_w$U(y) * wu[h];")
 		} else {
 			out = append(out, "y = y * wu[h];")
 		}
 	}
 	if s.b != nil {
-		pr.buf("b", s.b.DType, false)
-		args = append(args, s.b)
+		k.In("b", s.b)
 		loads = append(loads, "let bu = ldu_b(j);")
 		if s.kind == KindRMSNorm {
 			out = append(out, "y = rnd_w$U(y) + bu[h];")
@@ -203,31 +148,32 @@ func (s *normSpec) program(y *gpu.Tensor, vec, units, wg, np int) (*program, *gp
 			out = append(out, "y = y + bu[h];")
 		}
 	}
-	pr.uniform = []string{"rows: u32", "d: u32", "du: u32", "eps: f32"}
-	params := gpu.NewParams().U32(uint32(s.rows)).U32(uint32(s.d)).U32(uint32(s.d / (vec * units))).F32(s.eps)
-	pr.vars["MOD_BASES"] = ""
-	if s.mod == nil {
-		// broadcast.wgsl reads p.l; keep the uniform block well-formed.
-		pr.uniform = append(pr.uniform, "l: u32")
-		params.U32(1)
-	} else {
-		pr.buf("sc", s.mod.Scale.DType, false).buf("sh", s.mod.Shift.DType, false)
-		args = append(args, s.mod.Scale, s.mod.Shift)
+	k.U32("rows", s.rows).U32("d", s.d).U32("du", du).F32("eps", s.eps)
+	bases := ""
+	if s.mod != nil {
+		k.In("sc", s.mod.Scale).In("sh", s.mod.Shift)
 		// The row's operand offsets are computed once, not per unit.
-		pr.vars["MOD_BASES"] = rowModulateBases
-		pr.extra = append(pr.extra, roundFn("rnd_mid", s.outDT, vec))
+		bases = rowModulateBases
 		loads = append(loads, unitModulateLoads(s.bs.Scalar(), s.bh.Scalar()))
-		out = append(out, "y = rnd_mid$U(y);", "y = y * (P(p.scale_const) + scu[h]) + shu[h];")
-		pr.uniform = append(pr.uniform, modulateUniform...)
-		appendModulateParams(params, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
+		out = append(out, "y = rnd_y$U(y);", "y = y * (P(p.scale_const) + scu[h]) + shu[h];")
+		modulateUniforms(k, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
 	}
-	pr.vars["UNIT_LOADS"] = strings.Join(loads, "\n      ")
+	k.Out("y", s.outDT, s.x.Shape...)
 	// $U marks the roundings: checked in one output pass, unchecked in the other.
 	body := strings.Join(out, "\n        ")
-	pr.vars["OUTPUT_CHECKED"] = strings.ReplaceAll(body, "$U", "")
-	pr.vars["OUTPUT_UNCHECKED"] = strings.ReplaceAll(body, "$U", "_unchecked") + checkOutput(s.outDT)
-	pr.buf("y", y.DType, true)
-	return pr, params, append(args, y)
+	k.Snippet("MOD_BASES", bases).
+		Snippet("UNIT_LOADS", strings.Join(loads, "\n      ")).
+		Snippet("OUTPUT_CHECKED", strings.ReplaceAll(body, "$U", "")).
+		Snippet("OUTPUT_UNCHECKED", strings.ReplaceAll(body, "$U", "_unchecked")+checkOutput(s.outDT))
+	return k, nil
+}
+
+// reduceFile is the workgroup reduction a row kernel includes.
+func reduceFile(subgroups bool) string {
+	if subgroups {
+		return "reduce_subgroup"
+	}
+	return "reduce_tree"
 }
 
 func normalize(s *normSpec) (*gpu.Tensor, error) {
@@ -307,4 +253,14 @@ func (m *LayerNorm) Forward(x *gpu.Tensor) (*gpu.Tensor, error) {
 		return nil, errorf("LayerNorm", "x", "shape %v, want last dimension %d", x.Shape, m.Dim)
 	}
 	return LayerNormForward(x, m.Weight, m.Bias, m.Eps)
+}
+
+// checkOutput is the WGSL line that adds an output pack y to nan_sum
+// before an unchecked store of dtype dt, or nothing where stores are
+// always checked.
+func checkOutput(dt dtype.DType) string {
+	if dt == dtype.BF16 {
+		return "\n        nan_sum = nan_sum + hsum(y);"
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/internal/shapes"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -85,14 +86,12 @@ func TestModulateBroadcastForms(t *testing.T) {
 							}
 							bs, _ := shapes.ModulateBroadcast(x.Shape, sc.Shape)
 							bh, _ := shapes.ModulateBroadcast(x.Shape, sh.Shape)
-							y, _ := d.NewGuarded(dt, B, L, C)
-							if err := scaleShiftInto(y, upload(t, d, x), upload(t, d, sc), upload(t, d, sh), 1, bs, bh, v); err != nil {
+							gputest.Guard(t, d)
+							y, err := modulateKernel(upload(t, d, x), upload(t, d, sc), upload(t, d, sh), 1, bs, bh, v).RunOne(d)
+							if err != nil {
 								t.Fatal(err)
 							}
 							expectClose(t, y, want, tolFor(dt))
-							if ok, err := y.GuardsIntact(); err != nil || !ok {
-								t.Fatalf("write past the output (%v)", err)
-							}
 						})
 					}
 				}
@@ -176,21 +175,19 @@ func TestNoWritesPastOutputs(t *testing.T) {
 	// The kernels run without runtime bounds checks. Run each on odd
 	// shapes into guarded outputs and check nothing past them changed.
 	d := testDevice(t)
+	gputest.Guard(t, d)
 	for _, dt := range floatStorage {
-		for _, shape := range [][]int{{3, 77}, {1, 1}, {5, 6}, {2, 1001}, {3, 24}, {2, 8}} {
+		for _, shape := range [][]int{{3, 77}, {1, 1}, {5, 6}, {2, 1001}, {3, 24}, {2, 8}, {2, 8192}} {
 			rng := rand.New(rand.NewSource(1))
 			x := upload(t, d, randTensor(rng, dt, shape, 1, 0))
-			s := &normSpec{op: "RMSNorm", kind: KindRMSNorm, x: x, eps: 1e-5}
-			if err := s.validate(); err != nil {
-				t.Fatal(err)
-			}
-			y, _ := d.NewGuarded(dt, shape...)
-			vec, units := packing(shape[1], dt)
-			if err := s.dispatch(y, vec, units, 32, (shape[1]/(vec*units)+31)/32); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := y.GuardsIntact(); err != nil || !ok {
-				t.Fatalf("%v %v: write past the output (%v)", dt, shape, err)
+			w := upload(t, d, randTensor(rng, dt, shape[1:], 1, 0))
+			for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
+				if _, err := normalize(&normSpec{op: "norm", kind: kind, x: x, w: w, b: w, eps: 1e-5}); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.CheckGuards(); err != nil {
+					t.Fatalf("%v %v %v: %v", kind, dt, shape, err)
+				}
 			}
 		}
 	}

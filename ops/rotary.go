@@ -109,14 +109,15 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 	if rows > 0 {
 		upr = units / rows
 	}
-	return withOutput(d, x.DType, x.Shape, func(y *gpu.Tensor) error {
-		pr := newElementwise(d, "rotary", vec, body)
-		pr.buf("x", x.DType, false).buf("cos", cos.DType, false).buf("sin", sin.DType, false).buf("y", y.DType, true)
-		pr.uniform = append(pr.uniform, "upr: u32", "h: u32", "s: u32", "d: u32", "half: u32", "cs: u32", "ce: u32")
-		params := gpu.NewParams().U32(uint32(units)).U32(uint32(upr)).U32(uint32(H)).U32(uint32(S)).
-			U32(uint32(D)).U32(uint32(half)).U32(uint32(width)).U32(uint32(ce))
-		return launch(pr, units, params, x, cos, sin, y)
-	})
+	k := elementwise(d, "rotary", vec, units).Snippet("BODY", body)
+	k.In("x", x).In("cos", cos).In("sin", sin).Out("y", x.DType, x.Shape...)
+	k.U32("upr", upr).U32("h", H).U32("s", S).U32("cs", width)
+	if interleaved {
+		k.U32("ce", ce)
+	} else {
+		k.U32("d", D).U32("half", half)
+	}
+	return k.RunOne(d)
 }
 
 // RotaryTables3D builds Wan-style 3-D rotary tables for a grid of frames

@@ -5,12 +5,12 @@
 // Per BK step both operand tiles are staged in workgroup memory, read
 // through LOAD_A / LOAD_B (which decode any storage, FP8 included, and
 // apply dequantisation scales) with zero padding past M, N and K.
-// The epilogue (bias, activation, gate*y + residual) runs per element in
-// epi(); rows of whole packs are stored with stv_y when V is 4, element
+// The epilogue (bias, activation, gate*y + residual: the EPILOGUE
+// snippet) runs per element in epi(); rows of whole packs are stored with stv_y when V is 4, element
 // by element with st_y otherwise (atomic for 16-bit storage), by
 // store_row, which takes the accumulators by value.
 //
-// Specialised on: WX, WY, BK, LOAD_A, LOAD_B, epi() and the dtypes and
+// Specialised on: WX, WY, BK, LOAD_A, LOAD_B, EPILOGUE, STORE and the dtypes and
 // pack width of every buffer.
 
 const BM: u32 = 4u * WY;
@@ -67,6 +67,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
   store_row(m0 + ty + WY, n, acc[1]);
   store_row(m0 + ty + 2u * WY, n, acc[2]);
   store_row(m0 + ty + 3u * WY, n, acc[3]);
+}
+
+fn epi(a: f32, m: u32, n: u32) -> f32 {
+  var v = a;
+  {{EPILOGUE}}
+  return v;
 }
 
 fn store_row(m: u32, n: u32, a: vec4<f32>) {

@@ -17,8 +17,17 @@ import (
 //	st_x(i: u32, v: f32)         (read-write) element i
 //	stv_x(i: u32, v: P)          (read-write) pack i
 //
+//	rnd_x(v: P) -> P             v rounded to x's dtype and back, as
+//	                             storing and reloading it would
+//	rnd_x_unchecked(v: P) -> P   the same without bf16's NaN test, adding
+//	                             v to nan_sum instead (see Conversions)
+//	rnd1_x(v: f32) -> f32        rnd_x for one element
+//
 // P is vec4<f32> when V is 4 and f32 when V is 1 (see Vec). Packs let one
-// kernel body serve the vector and the scalar variant. A 16- or 8-bit
+// kernel body serve the vector and the scalar variant. An FP8 binding
+// that is only read gets ld_x, decoding with fp8.wgsl's functions; other
+// 8-bit and integer bindings are raw words (x_buf) that the kernel
+// decodes itself. A 16- or 8-bit
 // element shares its 32-bit word with others; st_x on such a type writes
 // with atomics so that neighbouring threads never lose each other's
 // values; stv_x writes whole words.
@@ -27,6 +36,7 @@ type Buffer struct {
 	Binding int
 	DType   dtype.DType
 	Write   bool
+	Words   bool // raw 16-byte words (array<vec4<u32>> x_buf), no accessors
 }
 
 // Vec returns the declarations of the pack type for width v (1 or 4)
@@ -36,9 +46,9 @@ type Buffer struct {
 func Vec(v, h int) string {
 	var s string
 	if v == 4 {
-		s = "const V: u32 = 4u;\nalias P = vec4<f32>;\nfn hsum(p: P) -> f32 { return p.x + p.y + p.z + p.w; }\n"
+		s = "const V: u32 = 4u;\nalias P = vec4<f32>;\nfn hsum(q: P) -> f32 { return q.x + q.y + q.z + q.w; }\n"
 	} else {
-		s = "const V: u32 = 1u;\nalias P = f32;\nfn hsum(p: P) -> f32 { return p; }\n"
+		s = "const V: u32 = 1u;\nalias P = f32;\nfn hsum(q: P) -> f32 { return q; }\n"
 	}
 	s += fmt.Sprintf("const H: u32 = %du;\nalias PU = array<P, H>;\n", h)
 	if h == 2 {
@@ -135,6 +145,10 @@ func (b Buffer) Decl(v, h int) string {
 	}
 	var s strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&s, f, a...) }
+	if b.Words {
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<u32>>;\n", b.Binding, access, B)
+		return s.String()
+	}
 	half := b.DType == dtype.F16 || b.DType == dtype.BF16
 	wide := h == 2 && v == 4
 	dec, dec4, enc, enc4, unchecked4 := "bf16_to_f32", "bf16x4_to_f32", "f32_to_bf16", "f32x4_to_bf16", "f32x4_to_bf16_unchecked"
@@ -183,8 +197,16 @@ func (b Buffer) Decl(v, h int) string {
 	default:
 		// 8-bit and integer storage: raw words, decoded by the kernel itself.
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<u32>;\n", b.Binding, access, B)
+		if !b.Write && (b.DType == dtype.FP8E4M3 || b.DType == dtype.FP8E5M2) {
+			dec := "e4m3_decode"
+			if b.DType == dtype.FP8E5M2 {
+				dec = "e5m2_decode"
+			}
+			w("fn ld_%s(i: u32) -> f32 { return %s((%s[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu); }\n", n, dec, B)
+		}
 		return s.String()
 	}
+	s.WriteString(rounding(n, b.DType, v))
 	// Units, and their stores with and without bf16's NaN test.
 	switch {
 	case wide && half:
@@ -223,4 +245,28 @@ func (b Buffer) Decl(v, h int) string {
 func Uniform(binding int, fields ...string) string {
 	return fmt.Sprintf("struct Params { %s }\n@group(0) @binding(%d) var<uniform> p: Params;\n",
 		strings.Join(fields, ", "), binding)
+}
+
+// rounding returns rnd_NAME, rnd_NAME_unchecked and rnd1_NAME for a
+// float dtype and pack width v (see Buffer).
+func rounding(name string, dt dtype.DType, v int) string {
+	one := "v"
+	switch dt {
+	case dtype.F16:
+		one = "f16_to_f32(f32_to_f16(v))"
+	case dtype.BF16:
+		one = "bf16_to_f32(f32_to_bf16(v))"
+	}
+	s := fmt.Sprintf("fn rnd1_%s(v: f32) -> f32 { return %s; }\n", name, one)
+	switch {
+	case dt == dtype.BF16 && v == 4:
+		return s + fmt.Sprintf("fn rnd_%[1]s(v: P) -> P { return bf16x4_round(v); }\n"+
+			"fn rnd_%[1]s_unchecked(v: P) -> P { nan_sum = nan_sum + hsum(v); return bf16x4_round_unchecked(v); }\n", name)
+	case dt == dtype.F32:
+		return s + fmt.Sprintf("fn rnd_%[1]s(v: P) -> P { return v; }\nfn rnd_%[1]s_unchecked(v: P) -> P { return v; }\n", name)
+	case v == 1:
+		return s + fmt.Sprintf("fn rnd_%[1]s(v: P) -> P { return rnd1_%[1]s(v); }\nfn rnd_%[1]s_unchecked(v: P) -> P { return rnd_%[1]s(v); }\n", name)
+	}
+	return s + fmt.Sprintf("fn rnd_%[1]s(v: P) -> P { return P(rnd1_%[1]s(v.x), rnd1_%[1]s(v.y), rnd1_%[1]s(v.z), rnd1_%[1]s(v.w)); }\n"+
+		"fn rnd_%[1]s_unchecked(v: P) -> P { return rnd_%[1]s(v); }\n", name)
 }

@@ -93,3 +93,18 @@ func ExpectClose(t testing.TB, got *gpu.Tensor, want *ref.Tensor, tl Tol) {
 		t.Fatalf("%d of %d elements outside atol %g rtol %g", bad, len(want.Data), tl.Atol, tl.Rtol)
 	}
 }
+
+// Guard makes every kernel output on d a guarded tensor for the rest of
+// the test and, when the test ends, fails it if any kernel wrote past the
+// end of one (gpu.Device.GuardOutputs and CheckGuards).
+func Guard(t testing.TB, d *gpu.Device) {
+	t.Helper()
+	d.GuardOutputs(true)
+	t.Cleanup(func() {
+		err := d.CheckGuards()
+		d.GuardOutputs(false)
+		if err != nil {
+			t.Error(err)
+		}
+	})
+}

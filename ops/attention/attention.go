@@ -29,7 +29,7 @@ type Options struct {
 // multiple of 4 up to 256, storage f32, f16 or bf16. The output has q's
 // dtype and the output layout.
 func Dense(q, k, v *gpu.Tensor, opt Options) (*gpu.Tensor, error) {
-	l := &launch{op: "Attention", q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
+	l := &call{op: "Attention", q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
 		causal: opt.Causal, scale: opt.Scale}
 	return l.run()
 }
@@ -42,7 +42,7 @@ func BlockSparse(q, k, v *gpu.Tensor, mask *BlockMask, opt Options) (*gpu.Tensor
 	if mask == nil {
 		return nil, errorf("BlockSparseAttention", "block_mask", "is required")
 	}
-	l := &launch{op: "BlockSparseAttention", q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
+	l := &call{op: "BlockSparseAttention", q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
 		causal: opt.Causal, scale: opt.Scale, mask: mask}
 	return l.run()
 }

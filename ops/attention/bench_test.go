@@ -78,7 +78,7 @@ func BenchmarkAttention(b *testing.B) {
 				q, k, v := benchInputs(b, d, dt, S, H, D)
 				var outs []*gpu.Tensor
 				dur, gpuTimed, err := d.Measure(5, 3, func() error {
-					l := &launch{op: "Attention", q: q, k: k, v: v, portable: portable || !d.Features.Subgroups}
+					l := &call{op: "Attention", q: q, k: k, v: v, portable: portable || !d.Features.Subgroups}
 					o, err := l.run()
 					outs = append(outs, o)
 					return err

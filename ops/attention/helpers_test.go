@@ -6,8 +6,8 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/internal/host"
 	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/host"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 

@@ -6,15 +6,15 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
-	"github.com/webfuser/webfuser/ops"
-	"github.com/webfuser/webfuser/wgsl"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // MaxHeadDim is the largest head dimension the kernels take.
 const MaxHeadDim = 256
 
-// launch is one validated call of the flash kernel.
-type launch struct {
+// call is one validated call of the flash kernel.
+type call struct {
 	op       string
 	q, k, v  *gpu.Tensor
 	in, out  Layout
@@ -37,11 +37,11 @@ func dims(t *gpu.Tensor, l Layout) (b, s, n, d int) {
 }
 
 // strides returns batch, head and sequence strides in packs of 4 elements.
-func strides(l Layout, s, n, dp int) (sb, sh, ss uint32) {
+func strides(l Layout, s, n, dp int) (sb, sh, ss int) {
 	if l == BNSD {
-		return uint32(n * s * dp), uint32(s * dp), uint32(dp)
+		return n * s * dp, s * dp, dp
 	}
-	return uint32(s * n * dp), uint32(dp), uint32(n * dp)
+	return s * n * dp, dp, n * dp
 }
 
 func checkFloat(op, name string, t *gpu.Tensor) error {
@@ -64,7 +64,7 @@ func checkFloat(op, name string, t *gpu.Tensor) error {
 }
 
 // validate checks the tensors and fills the sizes.
-func (l *launch) validate() error {
+func (l *call) validate() error {
 	op := l.op
 	for _, x := range []struct {
 		n string
@@ -125,27 +125,19 @@ func (l *launch) validate() error {
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // outShape returns the output's shape in the output layout.
-func (l *launch) outShape() []int {
+func (l *call) outShape() []int {
 	if l.out == BNSD {
 		return []int{l.b, l.h, l.sq, l.d}
 	}
 	return []int{l.b, l.sq, l.h, l.d}
 }
 
-// run validates, allocates the output and dispatches.
-func (l *launch) run() (*gpu.Tensor, error) {
+// run validates and dispatches, returning the output.
+func (l *call) run() (*gpu.Tensor, error) {
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
-	o, err := l.q.Device().NewTensor(l.q.DType, l.outShape()...)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.dispatch(o); err != nil {
-		o.Release()
-		return nil, err
-	}
-	return o, nil
+	return l.dispatch()
 }
 
 // tiles are the kernel's tile sizes for one launch.
@@ -155,7 +147,7 @@ type tiles struct {
 	nsplit, splitLen   int
 }
 
-func (l *launch) plan(sgAvail bool) tiles {
+func (l *call) plan(sgAvail bool) tiles {
 	dev := l.q.Device()
 	dp := l.d / 4
 	var p tiles
@@ -228,135 +220,129 @@ func uploadI32(d *gpu.Device, v []int) (*gpu.Tensor, error) {
 	return d.UploadBytes(dtype.I32, []int{n}, i32Bytes(v))
 }
 
-// dispatch records the kernel (and the split merge) writing o.
-func (l *launch) dispatch(o *gpu.Tensor) error {
-	if l.sq == 0 || l.b == 0 || l.h == 0 {
-		return nil
-	}
-	dev := l.q.Device()
+// kernel declares the flash kernel for launch plan pl, writing a new
+// output (or, when split, a new f32 scratch of partial results). The
+// sparse operands (CSR lists of live key blocks, token order) are bound
+// when the launch has them. Uniform tile0 is the first query tile; the
+// caller may run the declaration on chunks of tiles.
+func (l *call) kernel(pl tiles, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 	dp := l.d / 4
-	pr := ops.NewProgram(dev, "attention", 4, "attention")
-	pl := l.plan(dev.Features.Subgroups && !l.portable)
-	pl.sg = pr.Subgroups(pl.sg)
-	if !pl.sg && pl.t != 1 {
-		pl = l.plan(false)
-	}
 	split := pl.nsplit > 1
-	pr.Const("DP", wgsl.U32(dp)).Const("T", wgsl.U32(pl.t)).Const("DPT", wgsl.U32(pl.dpt)).
-		Const("BQ", wgsl.U32(pl.bq)).Const("BK", wgsl.U32(pl.bk)).Const("WG", wgsl.U32(pl.wg)).
-		Const("CAUSAL", wgsl.Bool(l.causal)).Const("SPLIT", wgsl.Bool(split))
-	if pl.t == 1 {
-		pr.Extra("fn row_sum(x: f32) -> f32 { return x; }\n")
-	} else {
-		pr.Extra("fn row_sum(x: f32) -> f32 {\n  let s = x + subgroupShuffleXor(x, 1u);\n  return s + subgroupShuffleXor(s, 2u);\n}\n")
+	rowsum := "rowsum_single"
+	if pl.sg {
+		rowsum = "rowsum_subgroup"
 	}
-	pr.Buf("q", l.q.DType, false).Buf("k", l.k.DType, false).Buf("v", l.v.DType, false)
-	args := []*gpu.Tensor{l.q, l.k, l.v}
-	var temps []*gpu.Tensor
-	defer func() {
-		for _, t := range temps {
-			t.Release()
-		}
-	}()
-	pr.Var("RANGES", "").Var("BLOCK", "").Var("QTOK", "qrow").Var("KTOK", "key")
-	var nqb, msb, msh uint32
-	if l.mask != nil {
-		c, err := l.mask.csr(dev)
-		if err != nil {
-			return err
-		}
-		pr.Buf("rowptr", dtype.I32, false).Buf("cols", dtype.I32, false)
-		args = append(args, c.rowptr, c.cols)
-		pr.Var("RANGES", "let ri = (b * p.m_sb + h * p.m_sh) * p.nqb + (tile * BQ) / p.bq;\n  e0 = rowptr_buf[ri];\n  nr = rowptr_buf[ri + 1u] - e0;")
-		pr.Var("BLOCK", "s0 = min(cols_buf[e0 + e] * p.bk, ke);\n    s1 = min(s0 + p.bk, ke);")
-		nqb = uint32(ceilDiv(l.sq, l.mask.BQ))
-		msb, msh = l.mask.planeStrides()
-	}
-	if l.perm != nil {
-		tok, err := uploadI32(dev, l.perm)
-		if err != nil {
-			return err
-		}
-		temps = append(temps, tok)
-		pr.Buf("tok", dtype.I32, false)
-		args = append(args, tok)
-		pr.Var("QTOK", "tok_buf[qrow]").Var("KTOK", "tok_buf[key]")
-	}
-	if split {
-		part, err := dev.NewTensor(dtype.F32, l.b*l.h*l.sq*pl.nsplit*(dp+1)*4)
-		if err != nil {
-			return err
-		}
-		temps = append(temps, part)
-		pr.Buf("part", dtype.F32, true)
-		args = append(args, part)
-		pr.Var("STORE", "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }")
-	} else {
-		pr.Buf("o", o.DType, true)
-		args = append(args, o)
-		pr.Var("STORE", "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }")
-	}
-	pr.Uniform("sq: u32", "sk: u32", "h: u32", "hdiv: u32",
-		"q_sb: u32", "q_sh: u32", "q_ss: u32", "k_sb: u32", "k_sh: u32", "k_ss: u32",
-		"v_sb: u32", "v_sh: u32", "v_ss: u32", "o_sb: u32", "o_sh: u32", "o_ss: u32",
-		"scale: f32", "off: i32", "tile0: u32", "split_len: u32", "nsplit: u32",
-		"bq: u32", "bk: u32", "nqb: u32", "m_sb: u32", "m_sh: u32")
-	pipe, err := pr.Pipeline()
-	if err != nil {
-		return err
-	}
+	k := &kernel.Kernel{Name: "attention", Vec: 4, Subgroups: pl.sg, Files: []string{rowsum, "attention"}}
+	k.Uint("DP", dp).Uint("T", pl.t).Uint("DPT", pl.dpt).Uint("BQ", pl.bq).Uint("BK", pl.bk).Uint("WG", pl.wg).
+		Bool("CAUSAL", l.causal).Bool("SPLIT", split)
+	k.In("q", l.q).In("k", l.k).In("v", l.v)
 	scale := float64(l.scale)
 	if scale == 0 {
 		scale = 1 / math.Sqrt(float64(l.d))
 	}
 	qsb, qsh, qss := strides(l.in, l.sq, l.h, dp)
 	ksb, ksh, kss := strides(l.in, l.sk, l.hk, dp)
-	osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-	var bq, bk uint32
-	if l.mask != nil {
-		bq, bk = uint32(l.mask.BQ), uint32(l.mask.BK)
+	k.U32("sq", l.sq).U32("sk", l.sk).U32("h", l.h).U32("hdiv", l.h/l.hk).
+		U32("q_sb", qsb).U32("q_sh", qsh).U32("q_ss", qss).
+		U32("k_sb", ksb).U32("k_sh", ksh).U32("k_ss", kss).
+		U32("v_sb", ksb).U32("v_sh", ksh).U32("v_ss", kss).
+		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0).
+		U32("split_len", pl.splitLen).U32("nsplit", pl.nsplit)
+	ranges, block, qtok, ktok := "", "", "qrow", "key"
+	if rowptr != nil {
+		k.In("rowptr", rowptr).In("cols", cols)
+		ranges = "let ri = (b * p.m_sb + h * p.m_sh) * p.nqb + (tile * BQ) / p.bq;\n  e0 = rowptr_buf[ri];\n  nr = rowptr_buf[ri + 1u] - e0;"
+		block = "s0 = min(cols_buf[e0 + e] * p.bk, ke);\n    s1 = min(s0 + p.bk, ke);"
+		msb, msh := l.mask.planeStrides()
+		k.U32("bq", l.mask.BQ).U32("bk", l.mask.BK).U32("nqb", ceilDiv(l.sq, l.mask.BQ)).U32("m_sb", msb).U32("m_sh", msh)
 	}
-	ntiles := ceilDiv(l.sq, pl.bq)
-	// Keep each submission short on CPU drivers (lavapipe was seen to
-	// crash after a long one): chunks of query tiles, flushed one by one.
-	chunk := ntiles
-	if dev.Info.Type == "cpu" {
-		work := pl.bq * l.sk * l.d * l.b * l.h
-		if l.mask != nil {
-			work = work * l.mask.live() / max(1, l.mask.total())
-		}
-		chunk = max(1, min(ntiles, (1<<27)/max(1, work)))
+	if tok != nil {
+		k.In("tok", tok)
+		qtok, ktok = "tok_buf[qrow]", "tok_buf[key]"
 	}
-	for t0 := 0; t0 < ntiles; t0 += chunk {
-		n := min(chunk, ntiles-t0)
-		params := gpu.NewParams().U32(uint32(l.sq)).U32(uint32(l.sk)).U32(uint32(l.h)).U32(uint32(l.h / l.hk)).
-			U32(qsb).U32(qsh).U32(qss).U32(ksb).U32(ksh).U32(kss).U32(ksb).U32(ksh).U32(kss).
-			U32(osb).U32(osh).U32(oss).
-			F32(float32(scale * math.Log2E)).U32(uint32(int32(l.sk - l.sq))).U32(uint32(t0)).
-			U32(uint32(pl.splitLen)).U32(uint32(pl.nsplit)).
-			U32(bq).U32(bk).U32(nqb).U32(msb).U32(msh)
-		g := gpu.Grid{uint32(n), uint32(l.b * l.h), uint32(pl.nsplit)}
-		if err := dev.Dispatch(pipe, g, params.Bytes(), args...); err != nil {
-			return err
-		}
-		if chunk < ntiles {
-			if err := dev.Flush(); err != nil {
-				return err
-			}
-		}
+	var store string
+	if split {
+		k.Out("part", dtype.F32, l.b*l.h*l.sq*pl.nsplit*(dp+1)*4)
+		store = "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }"
+	} else {
+		osb, osh, oss := strides(l.out, l.sq, l.h, dp)
+		k.Out("o", l.q.DType, l.outShape()...)
+		k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
+		store = "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }"
 	}
-	if !split {
-		return nil
-	}
-	cp := ops.NewProgram(dev, "attention_combine", 4, "attention_combine").Const("DP", wgsl.U32(dp))
-	cp.Buf("part", dtype.F32, false).Buf("o", o.DType, true)
-	cp.Uniform("rows: u32", "sq: u32", "h: u32", "nsplit: u32", "o_sb: u32", "o_sh: u32", "o_ss: u32")
-	cpipe, err := cp.Pipeline()
-	if err != nil {
-		return err
-	}
+	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok).Snippet("STORE", store)
+	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, pl.bq)), uint32(l.b * l.h), uint32(pl.nsplit)}
+	return k
+}
+
+// combine declares the merge of split partial results into a new output.
+func (l *call) combine(part *gpu.Tensor, nsplit int) *kernel.Kernel {
+	dp := l.d / 4
 	rows := l.b * l.h * l.sq
-	params := gpu.NewParams().U32(uint32(rows)).U32(uint32(l.sq)).U32(uint32(l.h)).U32(uint32(pl.nsplit)).
-		U32(osb).U32(osh).U32(oss)
-	return dev.Dispatch(cpipe, dev.Groups(ceilDiv(rows*dp, 64)), params.Bytes(), temps[len(temps)-1], o)
+	osb, osh, oss := strides(l.out, l.sq, l.h, dp)
+	k := &kernel.Kernel{Name: "attention_combine", Vec: 4, Files: []string{"attention_combine"}, Grid: l.q.Device().Groups(ceilDiv(rows*dp, 64))}
+	k.Uint("DP", dp).In("part", part).Out("o", l.q.DType, l.outShape()...)
+	return k.U32("rows", rows).U32("sq", l.sq).U32("h", l.h).U32("nsplit", nsplit).U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
+}
+
+// dispatch runs the launch and returns its output: the flash kernel,
+// in chunks of query tiles on CPU drivers, then the split merge.
+func (l *call) dispatch() (*gpu.Tensor, error) {
+	dev := l.q.Device()
+	if l.sq == 0 || l.b == 0 || l.h == 0 {
+		return dev.NewOutput(l.q.DType, l.outShape()...)
+	}
+	pl := l.plan(dev.Features.Subgroups && !l.portable)
+	var rowptr, cols, tok *gpu.Tensor
+	if l.mask != nil {
+		c, err := l.mask.csr(dev)
+		if err != nil {
+			return nil, err
+		}
+		rowptr, cols = c.rowptr, c.cols
+	}
+	if l.perm != nil {
+		t, err := uploadI32(dev, l.perm)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Release()
+		tok = t
+	}
+	k := l.kernel(pl, rowptr, cols, tok)
+	ntiles := int(k.Grid[0])
+	work := pl.bq * l.sk * l.d * l.b * l.h
+	if l.mask != nil {
+		work = work * l.mask.live() / max(1, l.mask.total())
+	}
+	chunk := launch.TilesPerSubmission(dev, ntiles, work)
+	var outs []*gpu.Tensor
+	for t0 := 0; t0 < ntiles; t0 += chunk {
+		k.SetU32("tile0", t0).Grid[0] = uint32(min(chunk, ntiles-t0))
+		if outs != nil {
+			if err := dev.Flush(); err != nil {
+				break
+			}
+			k.Reuse(outs)
+		}
+		o, err := k.Run(dev)
+		if err != nil {
+			release(outs)
+			return nil, err
+		}
+		if outs == nil {
+			outs = o
+		}
+	}
+	if pl.nsplit == 1 {
+		return outs[0], nil
+	}
+	defer release(outs)
+	return l.combine(outs[0], pl.nsplit).RunOne(dev)
+}
+
+func release(ts []*gpu.Tensor) {
+	for _, t := range ts {
+		t.Release()
+	}
 }

@@ -95,12 +95,12 @@ func (m *BlockMask) check(op string, B, H, nqb, nkb int) error {
 }
 
 // planeStrides returns how (b, h) step through the mask's planes.
-func (m *BlockMask) planeStrides() (sb, sh uint32) {
+func (m *BlockMask) planeStrides() (sb, sh int) {
 	switch len(m.Shape) {
 	case 3:
 		return 0, 1
 	case 4:
-		return uint32(m.Shape[1]), 1
+		return m.Shape[1], 1
 	}
 	return 0, 0
 }

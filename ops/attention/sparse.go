@@ -96,7 +96,7 @@ func Radial(q, k, v *gpu.Tensor, videoTokens, numFrames, blockSize int, decayFac
 	if err != nil {
 		return nil, err
 	}
-	l := &launch{op: op, q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
+	l := &call{op: op, q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout,
 		causal: opt.Causal, scale: opt.Scale, mask: m}
 	return l.run()
 }
@@ -134,7 +134,7 @@ func LocalSparse(q, k, v *gpu.Tensor, p LocalParams, opt Options) (*gpu.Tensor, 
 	if p.LocalRange == 0 {
 		p.LocalRange = 6
 	}
-	l := &launch{op: op, q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout, scale: opt.Scale}
+	l := &call{op: op, q: q, k: k, v: v, in: opt.InputLayout, out: opt.OutputLayout, scale: opt.Scale}
 	if opt.Causal {
 		return nil, nil, errorf(op, "causal", "local sparse attention is not causal")
 	}

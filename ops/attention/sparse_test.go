@@ -56,7 +56,7 @@ func TestBlockSparseMatchesReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				l := &launch{op: "BlockSparseAttention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
+				l := &call{op: "BlockSparseAttention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
 					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, mask: m, portable: portable}
 				o, err := l.run()
 				if err != nil {

@@ -33,14 +33,38 @@ func fusionCase(t testing.TB, d *gpu.Device, f Fusion, dt dtype.DType, rows, dim
 	}
 }
 
+// TestFusionTable pins the table's choices: the one composed row and
+// the fused default.
+func TestFusionTable(t *testing.T) {
+	tests := []struct {
+		f     Fusion
+		class gpu.Class
+		elems int
+		want  Path
+	}{
+		{FuseLinearBiasAct, gpu.ClassDiscrete, 4096 * 1536, PathComposed},
+		{FuseLinearBiasAct, gpu.ClassDiscrete, 1 << 20, PathFused},
+		{FuseLinearBiasAct, gpu.ClassCPU, 4096 * 1536, PathFused},
+		{FuseNormModulate, gpu.ClassDiscrete, 1 << 24, PathFused},
+		{FuseGateResidual, gpu.ClassIntegrated, 1, PathFused},
+	}
+	for _, tc := range tests {
+		if got := choosePath(tc.f, tc.class, tc.elems); got != tc.want {
+			t.Errorf("%v on %v, %d elements: %v, want %v", tc.f, tc.class, tc.elems, got, tc.want)
+		}
+	}
+	for _, r := range fusionTable {
+		if r.evidence == "" {
+			t.Errorf("row %+v cites no benchmark", r)
+		}
+	}
+}
+
 // TestDispatchPathsAgree runs both paths of every fusion and requires
-// the same result; it also checks that the table answers every fusion.
+// the same result.
 func TestDispatchPathsAgree(t *testing.T) {
 	d := testDevice(t)
 	for _, f := range []Fusion{FuseNormModulate, FuseLinearBiasAct, FuseGateResidual} {
-		if p := ChoosePath(f, d, 1<<20); p != PathFused && p != PathComposed {
-			t.Fatalf("%v: no path", f)
-		}
 		for _, dt := range floatStorage {
 			for _, dim := range []int{12, 7} {
 				t.Run(fmt.Sprintf("%v/%v/%d", f, dt, dim), func(t *testing.T) {
@@ -100,7 +124,7 @@ func BenchmarkDispatch(b *testing.B) {
 	d := testDevice(b)
 	for _, f := range []Fusion{FuseNormModulate, FuseLinearBiasAct, FuseGateResidual} {
 		sizes := []struct{ rows, dim int }{{64, 256}, {256, 512}}
-		if d.Info.Type != "cpu" { // sizes of a video DiT block, too slow for a CPU driver
+		if d.Info.Class != gpu.ClassCPU { // sizes of a video DiT block, too slow for a CPU driver
 			sizes = append(sizes, struct{ rows, dim int }{4096, 1536}, struct{ rows, dim int }{8192, 3072})
 		}
 		for _, s := range sizes {
