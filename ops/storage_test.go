@@ -4,26 +4,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 )
 
-// convertKernel stores every f32 of x into y through the generated
-// accessors named by STORE: stv_y for whole packs (st_y one element at a
-// time when V is 1), stu_y or stu_y_unchecked for whole units.
-const convertKernel = `
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nw.x + wid.x) * 64u + lid;
-  if (i < p.n) { {{STORE}} }
-}
-`
-
-// convertModes are the store paths TestStorageConversionsMatchDtype checks.
+// convertModes are the store paths TestStorageConversionsMatchDtype
+// checks: stv_y for whole packs (st_y one element at a time when V is
+// 1), stu_y or stu_y_unchecked for whole units.
 var convertModes = []struct {
 	name         string
 	vec, units   int
@@ -61,21 +49,11 @@ func TestStorageConversionsMatchDtype(t *testing.T) {
 		for _, m := range convertModes {
 			vec := m.vec
 			t.Run(fmt.Sprintf("%v/%s", dt, m.name), func(t *testing.T) {
-				y, err := d.NewTensor(dt, len(in))
-				if err != nil {
-					t.Fatal(err)
-				}
-				pr := newProgram(d, "test_convert", vec)
-				pr.units = m.units
-				pr.buf("x", dtype.F32, false).buf("y", dt, true)
-				pr.uniform = []string{"n: u32"}
-				pr.extra = append(pr.extra, strings.ReplaceAll(convertKernel, "{{STORE}}", m.store))
-				pipe, err := pr.pipeline()
-				if err != nil {
-					t.Fatal(err)
-				}
 				n := len(in) / (vec * m.units)
-				if err := d.Dispatch(pipe, d.Groups((n+63)/64), gpu.NewParams().U32(uint32(n)).Bytes(), x, y); err != nil {
+				k := elementwise(d, "test_convert", vec, n).Snippet("BODY", m.store)
+				k.Units = m.units
+				y, err := k.In("x", x).Out("y", dt, len(in)).RunOne(d)
+				if err != nil {
 					t.Fatal(err)
 				}
 				b, err := y.Bytes()
