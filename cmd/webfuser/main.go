@@ -25,6 +25,9 @@ commands:
                            against the CPU reference, print the error and the GPU time;
                            exit 1 when the error is outside the spec's tolerance
   serve [--addr ADDR]      serve the browser demo
+  wgsl OP [--dtype f32|f16|bf16] [--shape 2,8,64]
+                           print the assembled WGSL of every kernel OP launches
+                           for that dtype and shape on this device
 `
 
 func main() {
@@ -52,6 +55,8 @@ func main() {
 		}
 	case "serve":
 		err = serve(os.Args[2:])
+	case "wgsl":
+		err = wgslCmd(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -47,6 +47,7 @@ func (k *Kernel) Run(d *gpu.Device) ([]*gpu.Tensor, error) {
 		release()
 		return nil, err
 	}
+	k.record(d)
 	return outs, nil
 }
 

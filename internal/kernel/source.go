@@ -100,7 +100,7 @@ func (k *Kernel) checkUses(src string) error {
 		return errorf(k.Name, "", ErrDeclaration, "the WGSL reads uniforms %v that the kernel does not declare", undeclared)
 	}
 	for _, x := range k.Bindings {
-		if !regexp.MustCompile(`\b(ld|ldv|ldu|st|stv|stu)_` + x.Name + `\b|\b` + x.Name + `_buf\b`).MatchString(src) {
+		if !regexp.MustCompile(`\b(ld|ldv|ldu|st|stv|stu|rnd|rnd1)_` + x.Name + `(_unchecked)?\b|\b` + x.Name + `_buf\b`).MatchString(src) {
 			return errorf(k.Name, x.Name, ErrDeclaration, "is bound but the WGSL never uses it")
 		}
 	}

@@ -1,0 +1,92 @@
+package kernel
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+)
+
+// elementwise declares the smallest real kernel: y = x over n items.
+func elementwise(body string) *Kernel {
+	k := &Kernel{Name: "test", Files: []string{"elementwise"}}
+	return k.U32("n", 4).Snippet("BODY", body)
+}
+
+func TestSourceChecksTheDeclaration(t *testing.T) {
+	f := gpu.Features{}
+	tests := []struct {
+		name string
+		k    *Kernel
+		want string // "" for success
+	}{
+		{"ok", elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4), ""},
+		{"undeclared uniform", elementwise("st_y(i, ld_x(i) * p.scale);").In("x", nil).Out("y", dtype.F32, 4), "reads uniforms [scale]"},
+		{"unused binding", elementwise("st_y(i, 1.0);").In("x", nil).Out("y", dtype.F32, 4), "x: is bound but the WGSL never uses it"},
+		{"unchecked store counts as use", elementwise("stu_y_unchecked(i, ldu_x(i));").In("x", nil).Out("y", dtype.BF16, 4), ""},
+		{"snippet without placeholder", elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4).Snippet("NOWHERE", "x"), "snippet NOWHERE has no"},
+		{"snippet twice", elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4).Snippet("BODY", "x"), "given twice"},
+		{"missing snippet", (&Kernel{Name: "test", Files: []string{"elementwise"}}).U32("n", 1).In("x", nil), "no value for BODY"},
+		{"subgroups without the feature", func() *Kernel { k := elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4); k.Subgroups = true; return k }(), "subgroups"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := tc.k.Source(f)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(src, "struct Params { n: u32 }") {
+					t.Fatalf("no uniform struct in\n%s", src)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if !errors.Is(err, ErrDeclaration) && !errors.Is(err, ErrFeature) {
+				t.Fatalf("%v is neither ErrDeclaration nor ErrFeature", err)
+			}
+		})
+	}
+}
+
+func TestKeyNamesTheDeclaration(t *testing.T) {
+	base := func() *Kernel { return elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4) }
+	k0 := base().Key()
+	if k0 != base().Key() {
+		t.Fatal("the same declaration gave two keys")
+	}
+	if !strings.HasPrefix(k0, "test/") {
+		t.Fatalf("key %q does not start with the kernel's name", k0)
+	}
+	variants := map[string]*Kernel{
+		"dtype":   elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.BF16, 4),
+		"snippet": elementwise("st_y(i, 2.0 * ld_x(i));").In("x", nil).Out("y", dtype.F32, 4),
+		"const":   base().Uint("WG", 64),
+		"vec":     func() *Kernel { k := base(); k.Vec = 4; return k }(),
+	}
+	for name, k := range variants {
+		if k.Key() == k0 {
+			t.Errorf("changing the %s left the key %q unchanged", name, k0)
+		}
+	}
+	// Uniform values and grids are launch data, not part of the variant.
+	k := base()
+	k.SetU32("n", 99)
+	k.Grid = gpu.Grid{7, 1, 1}
+	if k.Key() != k0 {
+		t.Error("a uniform value or the grid changed the key")
+	}
+}
+
+func TestParamsLayout(t *testing.T) {
+	k := (&Kernel{}).U32("a", 1).I32("b", -2).F32("c", 1.5)
+	got := k.params()
+	want := []byte{1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0, 0, 0xc0, 0x3f, 0, 0, 0, 0}
+	if string(got) != string(want) {
+		t.Fatalf("params % x, want % x", got, want)
+	}
+}
