@@ -116,6 +116,9 @@ func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) e
 	if ubuf != nil {
 		b.uniforms = append(b.uniforms, ubuf)
 	}
+	if err := b.timer.beforeDispatch(d, b, p.Key, g, args); err != nil {
+		return err
+	}
 	b.pass.SetPipeline(p.pipe)
 	b.pass.SetBindGroup(0, bg, nil)
 	b.pass.DispatchWorkgroups(g[0], g[1], g[2])

@@ -3,8 +3,9 @@
 //
 //	webfuser info
 //	webfuser verify [--device gpu|cpu] PATH...
-//	webfuser bench [--shape 8,4096,3072] [--dtypes f32,bf16] [--checked]
-//	webfuser run [--dim 256] [--heads 4] [--seq 64] [--batch 2] [--dtype f32]
+//	webfuser bench [--shape 8,4096,3072] [--dtypes f32,bf16] [--checked] [--json FILE] [--svg FILE] [--torch FILE]
+//	webfuser bench block [--size dit,wan | --dim D --heads H --seq S] [--json FILE] [--svg FILE] [--torch FILE]
+//	webfuser run [--dim 256] [--heads 4] [--seq 64] [--batch 2] [--dtype f32] [--check full|sample|none]
 //	webfuser serve [--addr 127.0.0.1:8080]
 package main
 
@@ -19,10 +20,14 @@ commands:
   info                     print the adapter, backend, driver, features and limits
   verify [--device gpu|cpu] PATH...
                            run golden cases (files or folders); exit 1 on any failure
-  bench [flags]            time the kernels against a copy on the same device
-  run [--dim D] [--heads H] [--seq S] [--batch B] [--dtype f32|f16|bf16]
+  bench [flags]            time the memory-bound kernels against a copy on the same
+                           device, after a warm-up until the copy is stable
+  bench block [flags]      time the DiT block (presets dit and wan, or --dim --heads --seq)
+                           with a per-kernel breakdown from GPU timestamps
+  run [--dim D] [--heads H] [--seq S] [--batch B] [--dtype f32|f16|bf16] [--check full|sample|none]
                            run a DiT block with random weights on the GPU, check it
-                           against the CPU reference, print the error and the GPU time;
+                           against the CPU reference (every row, or a sample of rows at
+                           large sizes), print the error and the GPU time;
                            exit 1 when the error is outside the spec's tolerance
   serve [--addr ADDR]      serve the browser demo
   wgsl OP [--dtype f32|f16|bf16] [--shape 2,8,64]
