@@ -4,7 +4,7 @@
 #   bash bench/device.sh goldens   # regenerate testdata/golden with PyTorch, verify on the GPU
 #   bash bench/device.sh bench     # foundation benchmarks next to PyTorch
 #   bash bench/device.sh dispatch  # fused against composed paths (needs bin/ops.test)
-#   bash bench/device.sh bf16      # bf16 rounding and load-width experiment (needs bin/ops.test)
+#   bash bench/device.sh membound  # memory-bound kernels and launch variants vs a copy (needs bin/ops.test)
 #   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
 # Output files go to $OUT.
 set -u
@@ -32,8 +32,8 @@ for step in "$@"; do
     WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttention|BenchmarkBlockSparse' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/attention.txt"
     python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attention.txt"
     ;;
-  bf16)
-    WEBFUSER_PERF=1 ./bin/ops.test -test.run 'TestPerfBF16$' -test.v 2>&1 | grep -v '^=== RUN' | tee "$OUT/bf16.md"
+  membound)
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee "$OUT/membound.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

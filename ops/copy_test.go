@@ -2,6 +2,7 @@ package ops
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"testing"
@@ -33,5 +34,17 @@ func TestCopy(t *testing.T) {
 	odd, _ := d.NewTensor(dtype.F32, 3)
 	if _, err := Copy(odd); err == nil || !contains(err.Error(), "ops.Copy: x: f32[3] is 12 bytes, not a multiple of 16") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestErrorsCarrySentinels(t *testing.T) {
+	d := testDevice(t)
+	x, _ := d.NewTensor(dtype.F32, 3)
+	u8, _ := d.NewTensor(dtype.U8, 16)
+	if _, err := Copy(x); !errors.Is(err, ErrInvalid) {
+		t.Errorf("odd copy: %v is not ErrInvalid", err)
+	}
+	if _, err := RMSNormForward(u8, nil, nil, 1e-5); !errors.Is(err, ErrDType) {
+		t.Errorf("u8 norm: %v is not ErrDType", err)
 	}
 }

@@ -1,10 +1,21 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+)
+
+// Sentinels that errors.Is finds beneath an *Error (with gpu.ErrLimit
+// for a tensor over a device limit).
+var (
+	// ErrInvalid marks an operand or attribute an operator cannot accept:
+	// a shape, broadcast, missing tensor or out-of-range setting.
+	ErrInvalid = errors.New("invalid operand")
+	// ErrDType marks an operand stored in a dtype the operator does not take.
+	ErrDType = errors.New("unsupported dtype")
 )
 
 // Error reports input an operator cannot accept.
@@ -12,7 +23,11 @@ type Error struct {
 	Op     string // operator, e.g. "RMSNorm"
 	Tensor string // offending tensor, e.g. "weight"
 	Rule   string // the rule it broke
+	Err    error  // the sentinel beneath: ErrInvalid, ErrDType or gpu.ErrLimit
 }
+
+// Unwrap returns the sentinel beneath.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Tensor == "" {
@@ -22,7 +37,7 @@ func (e *Error) Error() string {
 }
 
 func errorf(op, tensor, format string, args ...any) error {
-	return &Error{Op: op, Tensor: tensor, Rule: fmt.Sprintf(format, args...)}
+	return &Error{Op: op, Tensor: tensor, Rule: fmt.Sprintf(format, args...), Err: ErrInvalid}
 }
 
 // floatStorage lists the storage dtypes the float kernels read and write.
@@ -38,7 +53,7 @@ func checkFloat(op, name string, t *gpu.Tensor) error {
 			return nil
 		}
 	}
-	return errorf(op, name, "dtype %v is not supported (want f32, f16 or bf16)", t.DType)
+	return &Error{Op: op, Tensor: name, Rule: fmt.Sprintf("dtype %v is not supported (want f32, f16 or bf16)", t.DType), Err: ErrDType}
 }
 
 // checkVector returns an error unless t is nil or a float vector of length d.
@@ -89,8 +104,8 @@ func (o operands) check(op string, d *gpu.Device) error {
 // checkBinding refuses a tensor larger than one storage binding allows.
 func checkBinding(op, name string, t *gpu.Tensor) error {
 	if t != nil && t.ByteSize() > t.Device().Limits.MaxBindingSize {
-		return errorf(op, name, "%v is %d bytes, over the device's maxStorageBufferBindingSize of %d; split the work",
-			t, t.ByteSize(), t.Device().Limits.MaxBindingSize)
+		return &Error{Op: op, Tensor: name, Err: gpu.ErrLimit, Rule: fmt.Sprintf("%v is %d bytes, over the device's maxStorageBufferBindingSize of %d; split the work",
+			t, t.ByteSize(), t.Device().Limits.MaxBindingSize)}
 	}
 	return nil
 }

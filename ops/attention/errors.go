@@ -11,5 +11,5 @@ import (
 type Error = ops.Error
 
 func errorf(op, tensor, format string, args ...any) error {
-	return &Error{Op: op, Tensor: tensor, Rule: fmt.Sprintf(format, args...)}
+	return &Error{Op: op, Tensor: tensor, Rule: fmt.Sprintf(format, args...), Err: ops.ErrInvalid}
 }
