@@ -2,11 +2,10 @@ package golden
 
 import (
 	"math/rand"
-	"os"
 	"testing"
 
-	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -14,13 +13,7 @@ import (
 // names of testdata/golden_attention.py, takes the expected outputs from
 // the CPU runner and requires the GPU runner to pass them.
 func TestAttentionRunnersAgree(t *testing.T) {
-	if os.Getenv("XDG_RUNTIME_DIR") == "" {
-		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
-	}
-	d, err := gpu.Open(gpu.Options{})
-	if err != nil {
-		t.Fatalf("open device: %v", err)
-	}
+	d := gputest.Device(t)
 	rng := rand.New(rand.NewSource(7))
 	r := func(dt dtype.DType, shape ...int) *ref.Tensor {
 		x := ref.New(dt, shape...)

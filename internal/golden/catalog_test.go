@@ -2,11 +2,11 @@ package golden
 
 import (
 	"math/rand"
-	"os"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -22,13 +22,7 @@ func randRef(rng *rand.Rand, dt dtype.DType, std float64, shape ...int) *ref.Ten
 // and attribute names of testdata/golden_catalog.py, computes the expected
 // outputs with the CPU runner and requires the GPU runner to pass it.
 func TestCatalogRunnersAgree(t *testing.T) {
-	if os.Getenv("XDG_RUNTIME_DIR") == "" {
-		os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
-	}
-	d, err := gpu.Open(gpu.Options{})
-	if err != nil {
-		t.Fatalf("open device: %v", err)
-	}
+	d := gputest.Device(t)
 	rng := rand.New(rand.NewSource(1))
 	r := func(dt dtype.DType, std float64, shape ...int) *ref.Tensor { return randRef(rng, dt, std, shape...) }
 	wq, ws, _ := ref.QuantizeFP8(r(dtype.F32, 0.2, 7, 33), false, dtype.FP8E4M3)

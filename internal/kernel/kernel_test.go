@@ -29,7 +29,11 @@ func TestSourceChecksTheDeclaration(t *testing.T) {
 		{"snippet without placeholder", elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4).Snippet("NOWHERE", "x"), "snippet NOWHERE has no"},
 		{"snippet twice", elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4).Snippet("BODY", "x"), "given twice"},
 		{"missing snippet", (&Kernel{Name: "test", Files: []string{"elementwise"}}).U32("n", 1).In("x", nil), "no value for BODY"},
-		{"subgroups without the feature", func() *Kernel { k := elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4); k.Subgroups = true; return k }(), "subgroups"},
+		{"subgroups without the feature", func() *Kernel {
+			k := elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4)
+			k.Subgroups = true
+			return k
+		}(), "subgroups"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

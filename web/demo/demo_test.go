@@ -1,29 +1,14 @@
 package demo
 
 import (
-	"os"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
-var shared *gpu.Device
-
-func testDevice(t *testing.T) *gpu.Device {
-	t.Helper()
-	if shared == nil {
-		if os.Getenv("XDG_RUNTIME_DIR") == "" {
-			os.Setenv("XDG_RUNTIME_DIR", os.TempDir())
-		}
-		d, err := gpu.Open(gpu.Options{})
-		if err != nil {
-			t.Fatalf("open device: %v", err)
-		}
-		shared = d
-	}
-	return shared
-}
+func testDevice(t *testing.T) *gpu.Device { return gputest.Device(t) }
 
 // TestEveryOpPasses runs the demo's table on the default device: natively
 // on lavapipe or a GPU, and in node on Dawn through web/testrunner.
