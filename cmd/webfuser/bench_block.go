@@ -202,9 +202,12 @@ func benchBlock(w io.Writer, args []string) error {
 	return runBlockBench(w, o, args)
 }
 
+// openBlockDevice opens the device bench block runs on (a test swaps it).
+var openBlockDevice = openDevice
+
 // runBlockBench times every size and dtype on the default device.
 func runBlockBench(w io.Writer, o blockOptions, args []string) error {
-	d, err := openDevice()
+	d, err := openBlockDevice()
 	if err != nil {
 		return err
 	}
