@@ -6,7 +6,9 @@
 #   bash bench/device.sh dispatch  # fused against composed paths (needs bin/ops.test)
 #   bash bench/device.sh membound  # memory-bound kernels and launch variants vs a copy (needs bin/ops.test)
 #   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
-# Output files go to $OUT.
+#   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
+#   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
+# Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
 echo '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0","api_version":"1.3.0"}}' >/tmp/nv_icd.json
@@ -31,6 +33,18 @@ for step in "$@"; do
   attention)
     WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttention|BenchmarkBlockSparse' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/attention.txt"
     python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attention.txt"
+    ;;
+  harness)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    python3 bench/torch_baseline.py --json "$OUT/torch_baseline.json" 2>&1 | tee "$OUT/torch_baseline.md"
+    torch=""; [ -s "$OUT/torch_baseline.json" ] && torch="--torch $OUT/torch_baseline.json"
+    ./bin/webfuser bench --json "$OUT/bench.json" --svg "$OUT/bench_roofline.svg" $torch 2>&1 | tee "$OUT/bench.md"
+    ;;
+  block)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    python3 bench/dit_block_torch.py --size dit,wan --json "$OUT/block_torch.json" 2>&1 | tee "$OUT/block_torch.md"
+    torch=""; [ -s "$OUT/block_torch.json" ] && torch="--torch $OUT/block_torch.json"
+    ./bin/webfuser bench block --size dit,wan --dtypes f32,bf16 --json "$OUT/block.json" --svg "$OUT/block_roofline.svg" $torch 2>&1 | tee "$OUT/block.md"
     ;;
   membound)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee "$OUT/membound.txt"

@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/webfuser/webfuser/internal/dtype"
 )
@@ -54,7 +55,7 @@ func TestProfile(t *testing.T) {
 			if len(rows) != c.calls {
 				t.Fatalf("%d rows for %d dispatches", len(rows), c.calls)
 			}
-			zero := 0
+			zero, total := 0, time.Duration(0)
 			for i, r := range rows {
 				want := "test/add"
 				if i%2 == 1 {
@@ -63,12 +64,18 @@ func TestProfile(t *testing.T) {
 				if r.Key != want || r.Groups != (Grid{n / 64, 1, 1}) || r.Bytes != 2*4*n {
 					t.Fatalf("row %d = %+v, want key %s, grid %d, %d bytes", i, r, want, n/64, 2*4*n)
 				}
-				if r.Duration <= 0 {
+				if r.Duration < 0 {
+					t.Fatalf("row %d: negative duration %v", i, r.Duration)
+				}
+				if r.Duration == 0 {
 					zero++
 				}
+				total += r.Duration
 			}
-			if zero > 0 {
-				t.Errorf("%d of %d dispatches have no duration", zero, len(rows))
+			// A coarse timestamp clock (SwiftShader under Dawn) can give a
+			// short pass the same start and end, but not most of them.
+			if c.calls > 0 && (total <= 0 || 2*zero > len(rows)) {
+				t.Errorf("%d of %d dispatches have no duration (total %v)", zero, len(rows), total)
 			}
 			if c.calls >= 2 {
 				// The profiled work ran: z = (x + 1) + 1.

@@ -159,7 +159,7 @@ func runBench(w io.Writer, o benchOptions, peak float64, args []string) error {
 			return err
 		}
 		if di == 0 {
-			report = newReport("webfuser bench", d.String(), args)
+			report = newReport("webfuser bench", d.String(), append([]string{"bench"}, args...))
 			fmt.Fprintf(w, "device: %s, GPU timestamps: %v, %s\n", d, d.Features.Timestamps, report.Date)
 			fmt.Fprintf(w, "shape %v, median of %d trials x %d calls. Each trial times a copy of the same tensor right before the kernel;\n", o.shape, o.trials, o.reps)
 			fmt.Fprintf(w, "vs copy is the median of the per-trial ratios, copy GB/s the median copy of those trials. A trial whose copy\n")

@@ -106,7 +106,7 @@ func TestBenchCopyOnly(t *testing.T) {
 	if len(r.Rows) != 1 || r.Rows[0].Name != "copy" || r.Rows[0].Seconds <= 0 || r.Rows[0].CopyGBs <= 0 || r.Rows[0].VsCopy != 1 {
 		t.Errorf("rows %+v, want one timed copy row", r.Rows)
 	}
-	if r.Device == "" || r.Date == "" || !strings.Contains(r.Command, "--only copy") || len(r.Warmup) != 1 {
+	if r.Device == "" || r.Date == "" || !strings.HasPrefix(r.Command, "webfuser bench --shape 1,16,64") || !strings.Contains(r.Command, "--only copy") || len(r.Warmup) != 1 {
 		t.Errorf("report header %+v lacks device, date, command or warm-up", r)
 	}
 }
@@ -165,5 +165,36 @@ func TestBenchBlockTiny(t *testing.T) {
 	// The block, its matmuls and its attention; both PyTorch rows.
 	if s := parseSVG(t, sb); s.webfuser != 3 || s.pytorch != 2 {
 		t.Errorf("SVG has %d WebFuser and %d PyTorch points, want 3 and 2", s.webfuser, s.pytorch)
+	}
+}
+
+func TestBenchBlockWithoutTimestamps(t *testing.T) {
+	openOrSkip(t)
+	defer func(f func() (*gpu.Device, error)) { openBlockDevice = f }(openBlockDevice)
+	openBlockDevice = func() (*gpu.Device, error) {
+		d, err := openDevice()
+		if err == nil {
+			d.Features.Timestamps = false // as in the browser
+		}
+		return d, err
+	}
+	js := filepath.Join(t.TempDir(), "block.json")
+	var out bytes.Buffer
+	if err := benchTo(&out, []string{"block", "--dim", "32", "--heads", "2", "--seq", "32", "--dtypes", "f32", "--trials", "1", "--reps", "1", "--copy-mb", "1", "--json", js}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "breakdown unavailable") || strings.Contains(out.String(), "| matmul |") {
+		t.Errorf("output does not say the breakdown is unavailable, or has one:\n%s", out.String())
+	}
+	var r benchReport
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 1 || r.Rows[0].Seconds <= 0 || r.Rows[0].Breakdown != nil || r.Rows[0].Note == "" {
+		t.Errorf("rows %+v, want one wall-clock block with a note and no breakdown", r.Rows)
 	}
 }
