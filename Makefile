@@ -35,7 +35,7 @@ build: wasm
 demo: deps build
 	./bin/webfuser info
 	./bin/webfuser verify $(GOLDEN) | tail -n 25
-	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5 --matmul 512
+	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5 --matmul 512 --only "copy,rms_norm,layer_norm,modulate [B,C],rms_norm+modulate,rotary,gelu_tanh,swiglu"
 
 vet:
 	$(GO) vet ./...

@@ -313,7 +313,7 @@ func benchDType(d *gpu.Device, mode string, dt dtype.DType, o benchOptions) ([]b
 		cases = append(cases, prepared{bc.name, call})
 	}
 	mc, m := &measurer{d: d}, &measurer{d: d} // the copy's, and the kernels'
-	h := newHarness(mc.timing(cases[0].call.run, o.reps), int64(cases[0].call.bytes), o.warmup)
+	h := newHarness(mc.timing(cases[0].call.run, o.reps), int64(cases[0].call.bytes), o.warmup).forDevice(d)
 	warm, err := h.warmUp()
 	if err != nil {
 		return nil, warm, nil, fmt.Errorf("bench: copy %v: %v", dt, err)

@@ -230,7 +230,7 @@ func runBlockBench(w io.Writer, o blockOptions, args []string) error {
 	}
 	defer ct.Release()
 	m := &measurer{d: d}
-	h := newHarness(m.timing(releasing(func() (*gpu.Tensor, error) { return ops.Copy(ct) }), 1), int64(8*elems), o.warmup)
+	h := newHarness(m.timing(releasing(func() (*gpu.Tensor, error) { return ops.Copy(ct) }), 1), int64(8*elems), o.warmup).forDevice(d)
 
 	var svgRows []benchResult
 	for _, s := range o.sizes {

@@ -156,8 +156,7 @@ func selectCases(only string) ([]benchCase, error) {
 		return benchCases, nil
 	}
 	want := map[string]bool{}
-	for _, n := range strings.Split(only, ",") {
-		n = strings.TrimSpace(n)
+	for _, n := range splitNames(only) {
 		found := false
 		for _, c := range benchCases {
 			found = found || c.name == n
@@ -174,6 +173,27 @@ func selectCases(only string) ([]benchCase, error) {
 		}
 	}
 	return out, nil
+}
+
+// splitNames splits a comma-separated list of kernel names at the commas
+// outside brackets, so that "modulate [B,C]" stays one name.
+func splitNames(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(s[start:]))
 }
 
 // xAndRow makes x and a row vector [C].

@@ -13,6 +13,7 @@ type fakeDevice struct {
 	kernels []time.Duration
 	nc, nk  int
 	clock   time.Time
+	step    time.Duration // clock advance per copy; 0 means one second
 }
 
 func (f *fakeDevice) copy() (time.Duration, error) {
@@ -21,7 +22,10 @@ func (f *fakeDevice) copy() (time.Duration, error) {
 	}
 	gbs := f.copies[f.nc]
 	f.nc++
-	f.clock = f.clock.Add(time.Second)
+	if f.step == 0 {
+		f.step = time.Second
+	}
+	f.clock = f.clock.Add(f.step)
 	if gbs == 0 {
 		return 0, nil
 	}
@@ -78,6 +82,20 @@ func TestWarmUp(t *testing.T) {
 				t.Errorf("reported copy %.3f GB/s, the last trial's was %.3f", r.CopyGBs, last)
 			}
 		})
+	}
+}
+
+// TestWarmUpOutlastsIdleClocks: copies that agree at an idle clock do
+// not end the warm-up before its minimum time.
+func TestWarmUpOutlastsIdleClocks(t *testing.T) {
+	idle := []float64{1.7, 1.7, 1.7, 1.7, 1.7, 1.7, 1.7, 1.7, 4.2, 4.2, 4.2, 4.2, 4.2}
+	f := &fakeDevice{copies: idle, step: 200 * time.Millisecond}
+	r, err := f.harness(time.Minute).warmUp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Stable || r.CopyGBs < 4.1 || r.Trials != 11 {
+		t.Fatalf("warm-up ended after %d trials at %.2f GB/s (stable %v); want 11 trials at 4.2", r.Trials, r.CopyGBs, r.Stable)
 	}
 }
 

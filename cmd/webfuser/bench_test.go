@@ -198,3 +198,13 @@ func TestBenchBlockWithoutTimestamps(t *testing.T) {
 		t.Errorf("rows %+v, want one wall-clock block with a note and no breakdown", r.Rows)
 	}
 }
+
+func TestSplitNamesKeepsBrackets(t *testing.T) {
+	got := strings.Join(splitNames("copy, modulate [B,C],modulate [B,L,C] ,rotary"), "|")
+	if want := "copy|modulate [B,C]|modulate [B,L,C]|rotary"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if _, err := selectCases("modulate [B,C],rms_norm"); err != nil {
+		t.Fatal(err)
+	}
+}

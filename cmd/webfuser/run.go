@@ -169,13 +169,7 @@ func pickRows(t *ref.Tensor, rows []int) *ref.Tensor {
 // compareTol compares got with want under the spec's dit_block
 // tolerance for want's dtype (2e-3 for f32, 1e-2 for f16, 3e-2 for bf16).
 func compareTol(got, want *ref.Tensor) (maxAbs, maxRel float64, ok bool) {
-	tol := 2e-3
-	switch want.DType {
-	case dtype.F16:
-		tol = 1e-2
-	case dtype.BF16:
-		tol = 3e-2
-	}
+	tol := dtype.DefaultTolerance(want.DType, true)
 	if got.Numel() != want.Numel() {
 		return math.Inf(1), math.Inf(1), false
 	}
@@ -186,7 +180,7 @@ func compareTol(got, want *ref.Tensor) (maxAbs, maxRel float64, ok bool) {
 		if want.Data[i] != 0 {
 			maxRel = math.Max(maxRel, d/math.Abs(want.Data[i]))
 		}
-		if !(d <= tol+tol*math.Abs(want.Data[i])) {
+		if !tol.Within(got.Data[i], want.Data[i]) {
 			ok = false
 		}
 	}

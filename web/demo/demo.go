@@ -38,8 +38,8 @@ type Run struct {
 	Tol Tol
 }
 
-// Tol is a tolerance: |got - want| <= Atol + Rtol*|want| passes.
-type Tol struct{ Atol, Rtol float64 }
+// Tol is a tolerance: |got - want| <= Atol + Rtol*|want| passes (dtype.Tolerance).
+type Tol = dtype.Tolerance
 
 // One adapts an operator that returns a single tensor to Run.GPU.
 func One(t *gpu.Tensor, err error) ([]*gpu.Tensor, error) {
@@ -236,18 +236,8 @@ func runOne(d *gpu.Device, op Op, opt Options, seed int64) (res Result) {
 
 func ms(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) }
 
-// DefaultTol is the spec's default tolerance for an output dtype.
-func DefaultTol(dt dtype.DType) Tol {
-	switch dt {
-	case dtype.F16:
-		return Tol{1e-2, 1e-2}
-	case dtype.BF16:
-		return Tol{3e-2, 3e-2}
-	case dtype.FP8E4M3, dtype.FP8E5M2:
-		return Tol{0.125, 0.125} // about one unit in the last place
-	}
-	return Tol{1e-4, 1e-4}
-}
+// DefaultTol is the spec's default tolerance for an elementwise output of dtype dt.
+func DefaultTol(dt dtype.DType) Tol { return dtype.DefaultTolerance(dt, false) }
 
 // compare downloads got and checks it against want; it returns "" when
 // every element is within tolerance, else what went wrong.

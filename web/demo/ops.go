@@ -180,7 +180,7 @@ var Ops = []Op{
 			return Run{
 				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LinearForward(x.G, w.G, b.G)) },
 				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.Linear(x.R, w.R, b.R)) },
-				Tol: Tol{2e-3, 2e-3}, // the spec's tolerance for matrix products
+				Tol: dtype.DefaultTolerance(dtype.F32, true), // the spec's tolerance for matrix products
 			}
 		},
 	},
@@ -198,7 +198,7 @@ var Ops = []Op{
 				CPU: func() ([]*ref.Tensor, error) {
 					return OneRef(ref.FeedForward(x.R, inW.R, inB.R, outW.R, nil, "swiglu"))
 				},
-				Tol: Tol{2e-3, 2e-3},
+				Tol: dtype.DefaultTolerance(dtype.F32, true),
 			}
 		},
 	},
@@ -216,7 +216,7 @@ var Ops = []Op{
 				CPU: func() ([]*ref.Tensor, error) {
 					return OneRef(ref.AdaLayerNormContinuous(x.R, cond.R, lw.R, lb.R, nil, nil, "layer_norm", 1e-5))
 				},
-				Tol: Tol{2e-3, 2e-3},
+				Tol: dtype.DefaultTolerance(dtype.F32, true),
 			}
 		},
 	},
@@ -237,7 +237,7 @@ var Ops = []Op{
 			return Run{
 				GPU: func() ([]*gpu.Tensor, error) { return One(ops.LinearFP8Forward(x.G, gq, gs, nil, "per_token")) },
 				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.LinearFP8(x.R, wq, ws, nil, true)) },
-				Tol: Tol{2e-3, 2e-3},
+				Tol: dtype.DefaultTolerance(dtype.F32, true),
 			}
 		},
 	},
@@ -267,7 +267,7 @@ var Ops = []Op{
 			return Run{
 				GPU: func() ([]*gpu.Tensor, error) { return One(b.Forward(x.G, cond.G)) },
 				CPU: func() ([]*ref.Tensor, error) { return OneRef(golden.DiTReference(cfg, x.R, cond.R, wr)) },
-				Tol: Tol{2e-3, 2e-3}, // the spec's dit_block tolerance (matrix products, softmax)
+				Tol: dtype.DefaultTolerance(dtype.F32, true), // the spec's dit_block tolerance (matrix products, softmax)
 			}
 		},
 	},
