@@ -83,7 +83,13 @@ func (r roofline) writeSVG(w io.Writer) error {
 	py := func(y float64) float64 {
 		return svgTop + svgPlotH*(1-(math.Log10(y)-math.Log10(ylo))/(math.Log10(yhi)-math.Log10(ylo)))
 	}
-	width := svgLeft + svgPlotW + 30 + svgLegendW
+	// The legend is as wide as its longest line (about 6.5 px a character at 11 px).
+	legendW := svgLegendW
+	for i, p := range r.Points {
+		n := len(fmt.Sprintf("%d. %s (%sFLOP/s)", i+1, p.Label, siLabel(p.Rate)))
+		legendW = max(legendW, n*13/2+10)
+	}
+	width := svgLeft + svgPlotW + 30 + legendW
 	height := max(svgTop+svgPlotH+svgBelow, svgTop+svgLineH*(len(r.Points)+6))
 
 	var b bytes.Buffer
