@@ -20,20 +20,8 @@ func (d *Device) readBuffer(src *wgpu.Buffer, offset, size uint64) ([]byte, erro
 		return nil, wrap("readback", err)
 	}
 	defer staging.Destroy()
-	err = d.scope("readback", func() error {
-		enc, err := d.dev.TryCreateCommandEncoder(nil)
-		if err != nil {
-			return err
-		}
-		if err := enc.TryCopyBufferToBuffer(src, offset, staging, 0, size); err != nil {
-			return err
-		}
-		cb, err := enc.TryFinish(nil)
-		if err != nil {
-			return err
-		}
-		d.queue.Submit(cb)
-		return nil
+	err = d.submitOne("readback", func(enc *wgpu.CommandEncoder) error {
+		return enc.TryCopyBufferToBuffer(src, offset, staging, 0, size)
 	})
 	if err != nil {
 		return nil, err
@@ -66,4 +54,24 @@ func (d *Device) mapRead(b *wgpu.Buffer, size uint64) error {
 		return d.lost
 	}
 	return nil
+}
+
+// submitOne records one command buffer with record and submits it, in an
+// error scope named op. The caller holds the device lock.
+func (d *Device) submitOne(op string, record func(enc *wgpu.CommandEncoder) error) error {
+	return d.scope(op, func() error {
+		enc, err := d.dev.TryCreateCommandEncoder(nil)
+		if err != nil {
+			return err
+		}
+		if err := record(enc); err != nil {
+			return err
+		}
+		cb, err := enc.TryFinish(nil)
+		if err != nil {
+			return err
+		}
+		d.queue.Submit(cb)
+		return nil
+	})
 }

@@ -270,20 +270,8 @@ func (p *profiler) read(d *Device) error {
 			return wrap("profile", err)
 		}
 		d.mu.Lock()
-		err = d.scope("profile", func() error {
-			enc, err := d.dev.TryCreateCommandEncoder(nil)
-			if err != nil {
-				return err
-			}
-			if err := enc.TryResolveQuerySet(set, 0, uint32(2*n), buf, 0); err != nil {
-				return err
-			}
-			cb, err := enc.TryFinish(nil)
-			if err != nil {
-				return err
-			}
-			d.queue.Submit(cb)
-			return nil
+		err = d.submitOne("profile", func(enc *wgpu.CommandEncoder) error {
+			return enc.TryResolveQuerySet(set, 0, uint32(2*n), buf, 0)
 		})
 		d.mu.Unlock()
 		var b []byte
