@@ -29,6 +29,7 @@ commands:
                            against the CPU reference (every row, or a sample of rows at
                            large sizes), print the error and the GPU time;
                            exit 1 when the error is outside the spec's tolerance
+  generate [--class N] [--seed S] [--steps K] [--cfg G] [--out clip.gif] [--weights FILE] [--no-check]: sample a clip from the video DiT (GIF + PNG strip)
   serve [--addr ADDR]      serve the browser demo
   wgsl OP [--dtype f32|f16|bf16] [--shape 2,8,64]
                            print the assembled WGSL of every kernel OP launches
@@ -56,6 +57,11 @@ func main() {
 		var ok bool
 		ok, err = runBlock(os.Args[2:])
 		if err == nil && !ok {
+			os.Exit(1)
+		}
+	case "generate":
+		var ok bool
+		if ok, err = generate(os.Args[2:], os.Stdout, os.Stderr); err == nil && !ok {
 			os.Exit(1)
 		}
 	case "serve":

@@ -61,6 +61,10 @@ type SampleOptions struct {
 	// Progress, if set, is called after each step with its duration
 	// (the device finished with it).
 	Progress func(step, steps int, took time.Duration)
+	// FirstStep, if set, is called once with the first forward's inputs
+	// (tokens x [B,L,P], times, classes) and its output v [B,L,P], before
+	// the step uses them; an error it returns ends the run.
+	FirstStep func(x, v *ops.Tensor, t []float64, classes []int) error
 }
 
 // Sample integrates the flow from noise at t = 1 to t = 0 with Euler
@@ -118,6 +122,12 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 		v, err := m.Forward(x, ts, classes)
 		if err != nil {
 			return nil, err
+		}
+		if i == 0 && opt.FirstStep != nil {
+			if err := opt.FirstStep(x, v, ts, classes); err != nil {
+				v.Release()
+				return nil, err
+			}
 		}
 		xn, err := m.euler(x, v, sg[i+1]-sg[i], opt.CFG, guided)
 		v.Release()
