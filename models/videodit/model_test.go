@@ -65,6 +65,9 @@ func TestForwardMatchesReference(t *testing.T) {
 	d := gputest.Device(t)
 	for i, dt := range []ops.DType{ops.F32, ops.BF16} {
 		t.Run(dt.String(), func(t *testing.T) {
+			if dt != ops.F32 && testing.Short() {
+				t.Skip("-short: f32 only (the bf16 kernels compile anew; ops tests cover them)")
+			}
 			m, w := load(t, tiny, dt, int64(i+1))
 			if m.DType != dt || len(m.Blocks) != tiny.Layers {
 				t.Fatalf("model %v with %d blocks", m.DType, len(m.Blocks))
@@ -285,6 +288,9 @@ func TestSampleRefuses(t *testing.T) {
 // TestFP8 quantises every linear of the model through
 // ReplaceLinearLayers and checks the velocity stays near the float one.
 func TestFP8(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the FP8 kernels are covered by the ops and wan tests")
+	}
 	m, _ := load(t, tiny, ops.F32, 6)
 	x := gputest.Upload(t, m.Device(), gputest.Rand(rand.New(rand.NewSource(1)), ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
 	defer x.Release()
