@@ -1,0 +1,228 @@
+"""Golden cases for the operators beyond TeleFuser's docs (shared/spec/ops.md,
+"Operators beyond TeleFuser's docs"): scale_shift_gate_select,
+layer_norm_scale_shift_gate_select, residual_layer_norm_scale_shift_gate_select,
+merge_attn_states, quantize_int8_per_block, linear_nf4 and moe.
+
+Semantics are TeleFuser's code (telefuser/kernel/triton/scale_shift.py,
+merge_attn_states.py, quant_per_block.py, telefuser/ops/bnb_nf4_linear.py,
+telefuser/ops/moe.py). Expected outputs are float64 math on the stored
+inputs, cast to the output dtype at the end, except where TeleFuser's kernel
+itself decides a result by an f32 operation (the int8 quantiser's scale and
+quotient): those steps are done in float32 exactly as the kernel does them.
+Shapes are small and odd on purpose. Index tensors are stored as uint8
+(safetensors' BOOL is not in the spec's dtype list), int8 codes as int32.
+"""
+import math
+
+DTYPES = ["f32", "f16", "bf16"]
+LOG2E = 1.44269504  # TeleFuser's per_block_int8 constant
+
+
+def _dt(torch, name):
+    return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def _randn(torch, shape, std=1.0, mean=0.0):
+    return torch.randn(shape, dtype=torch.float64) * std + mean
+
+
+# ---------------------------------------------------------------------------
+# Per-token modulation select (scale_shift.py)
+# ---------------------------------------------------------------------------
+
+def layer_norm64(torch, r, w, b, eps):
+    """LayerNorm over the last dim in float64, biased variance, affine unrounded."""
+    mean = r.mean(dim=-1, keepdim=True)
+    var = ((r - mean) ** 2).mean(dim=-1, keepdim=True)
+    h = (r - mean) / torch.sqrt(var + eps)
+    if w is not None:
+        h = h * w.double()
+    if b is not None:
+        h = h + b.double()
+    return h
+
+
+def select_ref(torch, h, sets, index, out_dtype):
+    """y = h*(1+scale)+shift and the gate, with the set index picks per token.
+
+    h is float64 [B,L,C]; sets is (scale0, shift0, gate0, scale1, shift1, gate1),
+    each [B,C]; index [B,L] (nonzero picks set 1)."""
+    pick = (index != 0)[:, :, None]
+    s0, h0, g0, s1, h1, g1 = [t.double()[:, None, :] for t in sets]
+    scale = torch.where(pick, s1, s0)
+    shift = torch.where(pick, h1, h0)
+    gate = torch.where(pick, g1, g0).expand(h.shape)
+    return (h * (1.0 + scale) + shift).to(out_dtype), gate.to(out_dtype)
+
+
+def _index(torch, B, L, kind):
+    if kind == "zeros":
+        return torch.zeros(B, L, dtype=torch.uint8)
+    if kind == "ones":
+        return torch.ones(B, L, dtype=torch.uint8)
+    if kind == "half":  # TeleFuser's tests: first half 0, second half 1
+        i = torch.zeros(B, L, dtype=torch.uint8)
+        i[:, L // 2:] = 1
+        return i
+    return torch.randint(0, 2, (B, L), dtype=torch.uint8)
+
+
+def gen_select(emit, torch):
+    shapes = [(1, 1, 1, "ones"), (2, 7, 5, "random"), (2, 16, 64, "half"), (3, 5, 12, "zeros"), (1, 3, 520, "random")]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (B, L, C, kind) in enumerate(shapes):
+            x = _randn(torch, (B, L, C), 2, 0.5).to(dt)
+            sets = tuple(_randn(torch, (B, C)).to(dt) for _ in range(6))
+            index = _index(torch, B, L, kind)
+            names = ("scale0", "shift0", "gate0", "scale1", "shift1", "gate1")
+            ins = dict(zip(names, sets))
+            ins["index"] = index
+            y, g = select_ref(torch, x.double(), sets, index, dt)
+            emit(f"scale_shift_gate_select_{dn}_{i}", "scale_shift_gate_select", {},
+                 dict(ins, x=x), {"y": y, "gate": g}, note=f"index {kind}")
+            for affine in ("none", "weight", "weight_bias"):
+                w = _randn(torch, (C,), 0.5, 1).to(dt) if affine != "none" else None
+                b = _randn(torch, (C,), 0.5).to(dt) if affine == "weight_bias" else None
+                eps = 1e-6 if i % 2 == 0 else 1e-5
+                y, g = select_ref(torch, layer_norm64(torch, x.double(), w, b, eps), sets, index, dt)
+                emit(f"layer_norm_scale_shift_gate_select_{dn}_{i}_{affine}", "layer_norm_scale_shift_gate_select",
+                     {"eps": eps}, dict(ins, x=x, weight=w, bias=b), {"y": y, "gate": g}, note=f"index {kind}")
+                res = _randn(torch, (B, L, C)).to(dt)
+                rg = _randn(torch, (B, L, C)).to(dt)
+                r = res.double() + rg.double() * x.double()
+                y, g = select_ref(torch, layer_norm64(torch, r, w, b, eps), sets, index, dt)
+                emit(f"residual_layer_norm_scale_shift_gate_select_{dn}_{i}_{affine}",
+                     "residual_layer_norm_scale_shift_gate_select", {"eps": eps},
+                     dict(ins, x=x, residual=res, residual_gate=rg, weight=w, bias=b),
+                     {"y": y, "residual_out": r.to(dt), "gate": g}, note=f"index {kind}")
+    # TeleFuser's test_gated_residual: x = 1, residual = 0, gate = 1 -> a
+    # constant row, whose LayerNorm is 0; sets of zeros and ones, mixed index.
+    B, L, C = 2, 16, 64
+    bf = torch.bfloat16
+    x = torch.ones(B, L, C, dtype=bf)
+    zeros, ones = torch.zeros(B, C, dtype=bf), torch.ones(B, C, dtype=bf)
+    sets = (zeros, zeros, zeros, ones, ones, ones)
+    index = _index(torch, B, L, "half")
+    ins = dict(zip(("scale0", "shift0", "gate0", "scale1", "shift1", "gate1"), sets))
+    r = torch.zeros(B, L, C, dtype=torch.float64) + 1.0 * x.double()
+    y, g = select_ref(torch, layer_norm64(torch, r, None, None, 1e-6), sets, index, bf)
+    emit("residual_layer_norm_scale_shift_gate_select_constant_row", "residual_layer_norm_scale_shift_gate_select",
+         {"eps": 1e-6}, dict(ins, x=x, residual=torch.zeros(B, L, C, dtype=bf), residual_gate=torch.ones(B, L, C, dtype=bf), index=index),
+         {"y": y, "residual_out": r.to(bf), "gate": g}, note="TeleFuser test_gated_residual: constant row")
+
+
+# ---------------------------------------------------------------------------
+# merge_attn_states (merge_attn_states.py)
+# ---------------------------------------------------------------------------
+
+def merge_ref(torch, po, pl, so, sl):
+    """TeleFuser's merge: w = sigmoid(s - p), out = po - w*(po - so),
+    lse = p - log(sigmoid(p - s)) = max(p,s) + log1p(exp(-|p-s|)).
+    An infinite lse (either sign) is an empty state: the other passes
+    through; both empty give po and -inf (TeleFuser's formula gives NaN)."""
+    p = pl.double().reshape(-1)
+    s = sl.double().reshape(-1)
+    pe, se = torch.isinf(p), torch.isinf(s)
+    pf = torch.where(pe | se, torch.zeros_like(p), p)  # finite stand-ins keep NaN out of unused branches
+    sf = torch.where(pe | se, torch.zeros_like(s), s)
+    w = torch.sigmoid(sf - pf)
+    lse = torch.maximum(pf, sf) + torch.log1p(torch.exp(-(pf - sf).abs()))
+    w = torch.where(pe, torch.ones_like(w), w)
+    w = torch.where(se, torch.zeros_like(w), w)  # both empty: weight 0, out = prev
+    lse = torch.where(pe, s, lse)
+    lse = torch.where(se, p, lse)
+    lse = torch.where(pe & se, torch.full_like(lse, -math.inf), lse)
+    D = so.shape[-1]
+    pod, sod = po.double().reshape(-1, D), so.double().reshape(-1, D)
+    wr = w[:, None]
+    out = torch.where(wr == 1, sod, torch.where(wr == 0, pod, pod - wr * (pod - sod)))
+    return out.reshape(so.shape).to(so.dtype), lse.reshape(sl.shape).to(sl.dtype)
+
+
+def gen_merge(emit, torch):
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (B, N, H, D) in enumerate([(1, 1, 1, 1), (2, 3, 5, 7), (1, 5, 3, 16), (2, 4, 2, 128)]):
+            for ln in ("f32", dn) if dn != "f32" else ("f32",):
+                ldt = _dt(torch, ln)
+                po = _randn(torch, (B, N, H, D)).to(dt)
+                so = _randn(torch, (B, N, H, D)).to(dt)
+                pl = _randn(torch, (B, N, H, 1), 3, 2).to(ldt)
+                sl = _randn(torch, (B, N, H, 1), 3, 2).to(ldt)
+                if pl.numel() >= 4:  # empty states: prev, suffix, both, and +inf (read as empty)
+                    pl.view(-1)[0] = -math.inf
+                    sl.view(-1)[1] = -math.inf
+                    pl.view(-1)[2] = -math.inf
+                    sl.view(-1)[2] = -math.inf
+                    sl.view(-1)[3] = math.inf
+                o, l = merge_ref(torch, po, pl, so, sl)
+                emit(f"merge_attn_states_{dn}_lse_{ln}_{i}", "merge_attn_states", {},
+                     {"prev_out": po, "prev_lse": pl, "suff_out": so, "suff_lse": sl}, {"out": o, "lse": l},
+                     note="infinite lse = empty state (rows 0-3 when there are four)")
+
+
+# ---------------------------------------------------------------------------
+# quantize_int8_per_block (quant_per_block.py)
+# ---------------------------------------------------------------------------
+
+def quant_int8_ref(torch, x, block, sm_scale, smooth, hnd):
+    """TeleFuser's quant_per_block_int8_kernel (+ per_block_int8's K smoothing).
+
+    The kernel's own f32 steps are mirrored in float32: v = x.f32 * sm_scale,
+    scale = max|v| / 127, t = v / scale, q = trunc(t + 0.5*sign(t)), sign(0)=+1;
+    a block whose scale is 0 gets codes 0."""
+    xs = x if hnd else x.transpose(1, 2)  # [B,H,L,D]
+    if smooth:  # km = k.mean(seq) and k - km, each in k's dtype
+        km = xs.double().mean(dim=2, keepdim=True).to(x.dtype)
+        xs = (xs.double() - km.double()).to(x.dtype)
+    v = xs.float() * torch.tensor(sm_scale, dtype=torch.float32)
+    B, H, L, D = v.shape
+    nblk = (L + block - 1) // block
+    scale = torch.zeros(B, H, nblk, dtype=torch.float32)
+    q = torch.zeros(B, H, L, D, dtype=torch.int32)
+    c127 = torch.tensor(127.0, dtype=torch.float32)
+    for k in range(nblk):
+        blk = v[:, :, k * block:(k + 1) * block, :]
+        s = blk.abs().amax(dim=(2, 3)) / c127
+        scale[:, :, k] = s
+        sb = s[:, :, None, None]
+        safe = torch.where(sb == 0, torch.ones_like(sb), sb)
+        t = torch.where(sb == 0, torch.zeros_like(blk), blk / safe)
+        half = torch.where(t >= 0, torch.full_like(t, 0.5), torch.full_like(t, -0.5))
+        r = torch.trunc(t + half).clamp(-127, 127)
+        q[:, :, k * block:(k + 1) * block, :] = r.to(torch.int32)
+    if not hnd:
+        q = q.transpose(1, 2)
+    return q.contiguous(), scale
+
+
+def gen_quant_int8(emit, torch):
+    cases = [  # (shape as stored, block, q-style sm_scale?, smooth, layout)
+        ((1, 1, 1, 4), 128, True, False, "NHD"),
+        ((2, 7, 3, 4), 4, False, True, "NHD"),
+        ((1, 5, 2, 3), 2, True, False, "NHD"),
+        ((2, 13, 3, 5), 64, False, True, "NHD"),
+        ((1, 130, 2, 16), 128, True, False, "NHD"),  # TeleFuser's Q: BLKQ 128, sm_scale*log2e
+        ((1, 70, 2, 16), 64, False, True, "NHD"),  # TeleFuser's K: BLKK 64, smoothed by its mean
+        ((1, 2, 67, 8), 64, False, True, "HND"),
+        ((2, 3, 9, 6), 4, True, False, "HND"),
+    ]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (shape, block, qstyle, smooth, layout) in enumerate(cases):
+            x = _randn(torch, shape, 2, 0.7).to(dt)
+            if i == 3:  # an all-zero block (tokens 0-63 of batch 0): scale 0, codes 0
+                x[0] = 0
+            D = shape[3]
+            sm = D ** -0.5 * LOG2E if qstyle else 1.0
+            q, s = quant_int8_ref(torch, x, block, sm, smooth, layout == "HND")
+            emit(f"quantize_int8_per_block_{dn}_{i}", "quantize_int8_per_block",
+                 {"block_size": block, "sm_scale": sm, "smooth_k": smooth, "tensor_layout": layout},
+                 {"x": x}, {"q": q, "scale": s}, note="q: int8 codes stored as int32")
+
+
+def generate(emit, torch):
+    gen_select(emit, torch)
+    gen_merge(emit, torch)
+    gen_quant_int8(emit, torch)
