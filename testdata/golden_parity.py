@@ -222,7 +222,79 @@ def gen_quant_int8(emit, torch):
                  {"x": x}, {"q": q, "scale": s}, note="q: int8 codes stored as int32")
 
 
+# ---------------------------------------------------------------------------
+# linear_nf4 (bnb_nf4_linear.py: bitsandbytes Linear4bit, quant_type="nf4")
+# ---------------------------------------------------------------------------
+
+NF4 = [  # bitsandbytes' NF4 codebook (float32 values)
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+]
+
+
+def nf4_quantize(torch, w, blocksize):
+    """bitsandbytes' blockwise NF4 of the flattened w: absmax per block (f32),
+    v = w * (1/absmax) in f32, code = number of midpoints (f64 midpoints of
+    neighbouring codes, rounded to f32) that v exceeds strictly; two codes a
+    byte, first element in the high nibble. Returns (packed u8, absmax f32)."""
+    flat = w.float().reshape(-1)
+    n = flat.numel()
+    nb = (n + blocksize - 1) // blocksize
+    pad = torch.zeros(nb * blocksize, dtype=torch.float32)
+    pad[:n] = flat
+    blocks = pad.reshape(nb, blocksize)
+    absmax = blocks.abs().amax(dim=1)
+    one = torch.tensor(1.0, dtype=torch.float32)
+    inv = torch.where(absmax == 0, torch.zeros_like(absmax), one / torch.where(absmax == 0, torch.ones_like(absmax), absmax))
+    v = blocks * inv[:, None]
+    mids = torch.tensor([(NF4[i] + NF4[i + 1]) / 2 for i in range(15)], dtype=torch.float64).float()
+    codes = (v[..., None] > mids).sum(dim=-1)
+    codes = torch.where(absmax[:, None] == 0, torch.full_like(codes, 7), codes).reshape(-1)[:n]
+    if n % 2:
+        codes = torch.cat([codes, torch.zeros(1, dtype=codes.dtype)])
+    packed = (codes[0::2] << 4) | codes[1::2]
+    return packed.to(torch.uint8), absmax
+
+
+def nf4_dequantize(torch, packed, absmax, n, blocksize, dtype):
+    """NF4[code] * absmax in f32, cast to dtype (bitsandbytes dequantises to
+    its compute dtype, here x's)."""
+    p = packed.to(torch.int64)
+    codes = torch.stack([p >> 4, p & 15], dim=1).reshape(-1)[:n]
+    lut = torch.tensor(NF4, dtype=torch.float32)
+    scale = absmax.repeat_interleave(blocksize)[:n]
+    return (lut[codes] * scale).to(dtype)
+
+
+def gen_nf4(emit, torch):
+    shapes = [((1, 64), 1, True), ((1, 64), 77, False), ((3, 72), 8, True), ((8, 128), 64, False),
+              ((9, 64), 13, True), ((33, 100), 5, False), ((2, 7), 3, True), ((2, 3, 64), 24, True)]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (xshape, N, bias) in enumerate(shapes):
+            K = xshape[-1]
+            x = _randn(torch, xshape).to(dt)
+            w = _randn(torch, (N, K), 1 / math.sqrt(K))
+            packed, absmax = nf4_quantize(torch, w, 64)
+            if i == 3:  # an all-zero block: absmax 0, every code 0.0
+                wz = w.clone()
+                wz.view(-1)[:64] = 0
+                packed, absmax = nf4_quantize(torch, wz, 64)
+            wd = nf4_dequantize(torch, packed, absmax, N * K, 64, dt).reshape(N, K)
+            b = _randn(torch, (N,)).to(dt) if bias else None
+            y = x.double() @ wd.double().T
+            if b is not None:
+                y = y + b.double()
+            tol = {"atol": 2e-3, "rtol": 2e-3} if dn == "f32" else {}  # products: the spec's f32 bound
+            emit(f"linear_nf4_{dn}_{i}", "linear_nf4", {"out_features": N, "blocksize": 64},
+                 {"x": x, "weight": packed, "absmax": absmax, "bias": b}, {"y": y.to(dt)},
+                 note="weight: packed NF4 codes, flat [ceil(N*K/2)]", **tol)
+
+
 def generate(emit, torch):
     gen_select(emit, torch)
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
+    gen_nf4(emit, torch)

@@ -11,13 +11,15 @@ import (
 
 // Runners of the operators beyond TeleFuser's docs (the spec's
 // "Operators beyond TeleFuser's docs"): the per-token modulation
-// select family, merge_attn_states and the per-block int8 quantiser.
+// select family, merge_attn_states, the per-block int8 quantiser, the
+// NF4 linear layer and the grouped MoE.
 func init() {
 	Register("scale_shift_gate_select", selectGPU(false, false), selectCPU(false, false))
 	Register("layer_norm_scale_shift_gate_select", selectGPU(true, false), selectCPU(true, false))
 	Register("residual_layer_norm_scale_shift_gate_select", selectGPU(true, true), selectCPU(true, true))
 	Register("merge_attn_states", mergeGPU, mergeCPU)
 	Register("quantize_int8_per_block", quantInt8GPU, quantInt8CPU)
+	Register("linear_nf4", linearNF4GPU, linearNF4CPU)
 }
 
 // selectNames are the inputs every gate-select case has.
@@ -165,4 +167,37 @@ func quantInt8CPU(c *Case) (map[string]*ref.Tensor, error) {
 	}
 	q, s, err := ref.QuantizeInt8PerBlock(x, o.Block, float64(o.Scale), o.SmoothMean, o.HeadFirst)
 	return map[string]*ref.Tensor{"q": q, "scale": s}, err
+}
+
+// nf4Attrs reads out_features (required) and blocksize (default 64).
+func nf4Attrs(c *Case) (n, bs int, err error) {
+	r := c.Read()
+	n, bs = r.Int("out_features", 0), r.Int("blocksize", ops.NF4BlockSize)
+	if r.Err == nil && n < 1 {
+		r.Err = fmt.Errorf("attr out_features: %d, want a positive count", n)
+	}
+	return n, bs, r.Err
+}
+
+func linearNF4GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, "x", "weight", "absmax"); err != nil {
+		return nil, err
+	}
+	return ys(ops.LinearNF4Forward(in["x"], in["weight"], in["absmax"], in["bias"], n, bs))
+}
+
+func linearNF4CPU(c *Case) (map[string]*ref.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := inputs(c, "x", "weight", "absmax")
+	if err != nil {
+		return nil, err
+	}
+	return refY(ref.LinearNF4(ts[0], ts[1], ts[2], c.Inputs["bias"], n, bs))
 }

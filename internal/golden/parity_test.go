@@ -34,7 +34,12 @@ func TestParityRunnersAgree(t *testing.T) {
 	resIn["residual"], resIn["residual_gate"] = r(dtype.F32, 1, 2, 5, 12), r(dtype.F32, 1, 2, 5, 12)
 	pl := r(dtype.F32, 2, 2, 3, 4, 1)
 	pl.Data[1] = math.Inf(-1)
+	nf4w, nf4a, _ := ref.QuantizeNF4(r(dtype.F32, 0.3, 7, 72), 64)
 	cases := []*Case{
+		{Op: "linear_nf4", Attrs: map[string]any{"out_features": 7.0}, Inputs: map[string]*ref.Tensor{
+			"x": r(dtype.BF16, 1, 2, 72), "weight": nf4w, "absmax": nf4a, "bias": r(dtype.BF16, 1, 7)}},
+		{Op: "linear_nf4", Attrs: map[string]any{"out_features": 7.0, "blocksize": 64.0}, Inputs: map[string]*ref.Tensor{
+			"x": r(dtype.F32, 1, 11, 72), "weight": nf4w, "absmax": nf4a}},
 		{Op: "scale_shift_gate_select", Inputs: sel(dtype.F16)},
 		{Op: "layer_norm_scale_shift_gate_select", Attrs: map[string]any{"eps": 1e-6}, Inputs: lnIn},
 		{Op: "residual_layer_norm_scale_shift_gate_select", Attrs: map[string]any{"eps": 1e-5}, Inputs: resIn},
