@@ -293,8 +293,107 @@ def gen_nf4(emit, torch):
                  note="weight: packed NF4 codes, flat [ceil(N*K/2)]", **tol)
 
 
+# ---------------------------------------------------------------------------
+# moe (ops/moe.py: route_topk + grouped_expert_forward)
+# ---------------------------------------------------------------------------
+
+def route_ref(torch, logits, bias, top_k, groups, top_k_groups, scale):
+    """route_topk: scores = sigmoid(logits) in the logits' dtype (f32 here),
+    sel = scores + bias (f32), group score = sum of its top min(2, E/G) sel,
+    the top_k_groups best groups stay, their top_k largest sel are chosen;
+    weights = scores / max(sum, eps) * scale, rounded to f32 at each step.
+    Returns (indices [T,k], weights [T,k] f64 of f32 values, margin): margin
+    is the smallest gap at a decision, so that callers can refuse near-ties."""
+    T, E = logits.shape
+    epg = E // groups
+    scores = torch.sigmoid(logits.double()).float()
+    sel = scores + (bias.float() if bias is not None else 0.0)
+    idx = torch.zeros(T, top_k, dtype=torch.int32)
+    wts = torch.zeros(T, top_k, dtype=torch.float32)
+    margin = math.inf
+    eps = torch.finfo(torch.float32).eps
+    for t in range(T):
+        gv = []
+        for g in range(groups):
+            v = sorted(sel[t, g * epg:(g + 1) * epg].tolist(), reverse=True)
+            gv.append(float(torch.tensor(v[0] + v[1] if epg > 1 else v[0], dtype=torch.float32)))
+        order = sorted(range(groups), key=lambda g: (-gv[g], g))
+        if top_k_groups < groups:
+            margin = min(margin, gv[order[top_k_groups - 1]] - gv[order[top_k_groups]])
+        cand = [e for e in range(E) if e // epg in order[:top_k_groups]]
+        cand.sort(key=lambda e: (-float(sel[t, e]), e))
+        if top_k < len(cand):
+            margin = min(margin, float(sel[t, cand[top_k - 1]]) - float(sel[t, cand[top_k]]))
+        chosen = cand[:top_k]
+        s = scores[t, chosen].double()
+        den = max(float(s.sum().float()), eps)
+        w = (s / den).float().double() * scale
+        idx[t] = torch.tensor(chosen, dtype=torch.int32)
+        wts[t] = w.float()
+    return idx, wts, margin
+
+
+def act64(torch, x, fn):
+    F = torch.nn.functional
+    return {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda v: F.gelu(v, approximate="tanh")}[fn](x)
+
+
+def experts_ref(torch, x, idx, wts, w1, w2, w3, fn):
+    """grouped_expert_forward with every stored intermediate in x's dtype."""
+    dt = x.dtype
+    T, D = x.shape
+    y = torch.zeros(T, D, dtype=torch.float64)
+    for t in range(T):
+        for k in range(idx.shape[1]):
+            w = float(wts[t, k])
+            if w == 0:
+                continue
+            e = int(idx[t, k])
+            xr = x[t].double()
+            g = (w1[e].double() @ xr).to(dt).double()
+            u = (w3[e].double() @ xr).to(dt).double()
+            a = act64(torch, g, fn).to(dt).double()
+            h = (a * u).to(dt).double()
+            o = (w2[e].double() @ h).to(dt).double()
+            y[t] += w * o
+    return y.to(dt)
+
+
+def gen_moe(emit, torch):
+    cases = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
+        (1, 8, 6, 4, 1, 1, 1, False, "silu"),
+        (5, 13, 16, 8, 2, 2, 1, True, "silu"),
+        (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
+        (3, 12, 5, 2, 2, 1, 1, False, "silu"),
+        (70, 16, 24, 8, 2, 1, 1, True, "silu"),
+        (90, 36, 40, 2, 1, 1, 1, False, "silu"),
+    ]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(cases):
+            bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
+            for _ in range(100):  # router logits (f32) with no near-tie at any decision
+                logits = _randn(torch, (T, E), 2).float()
+                idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, 1.5)
+                if margin > 1e-4:
+                    break
+            else:
+                raise RuntimeError("no tie-free router logits")
+            x = _randn(torch, (T, D)).to(dt)
+            w1 = _randn(torch, (E, I, D), 0.4).to(dt)
+            w3 = _randn(torch, (E, I, D), 0.4).to(dt)
+            w2 = _randn(torch, (E, D, I), 0.4).to(dt)
+            y = experts_ref(torch, x, idx, wts, w1, w2, w3, fn)
+            tol = {"atol": 2e-3, "rtol": 2e-3} if dn == "f32" else {}
+            emit(f"moe_{dn}_{i}", "moe",
+                 {"top_k": k, "num_expert_groups": G, "top_k_groups": TG, "routing_scale": 1.5, "activation": fn},
+                 {"x": x, "logits": logits, "correction_bias": bias, "w1": w1, "w2": w2, "w3": w3}, {"y": y},
+                 note="router logits f32, drawn with no near-tie; expert intermediates in x's dtype", **tol)
+
+
 def generate(emit, torch):
     gen_select(emit, torch)
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
     gen_nf4(emit, torch)
+    gen_moe(emit, torch)

@@ -20,6 +20,7 @@ func init() {
 	Register("merge_attn_states", mergeGPU, mergeCPU)
 	Register("quantize_int8_per_block", quantInt8GPU, quantInt8CPU)
 	Register("linear_nf4", linearNF4GPU, linearNF4CPU)
+	Register("moe", moeGPU, moeCPU)
 }
 
 // selectNames are the inputs every gate-select case has.
@@ -200,4 +201,49 @@ func linearNF4CPU(c *Case) (map[string]*ref.Tensor, error) {
 		return nil, err
 	}
 	return refY(ref.LinearNF4(ts[0], ts[1], ts[2], c.Inputs["bias"], n, bs))
+}
+
+// moeAttrs reads top_k (required), num_expert_groups (1), top_k_groups
+// (all), routing_scale (1) and activation (silu).
+func moeAttrs(c *Case) (ops.MoEConfig, error) {
+	r := c.Read()
+	cfg := ops.MoEConfig{TopK: r.Int("top_k", 0), Groups: r.Int("num_expert_groups", 1), TopKGroups: r.Int("top_k_groups", 0),
+		RoutingScale: float32(r.Float("routing_scale", 1))}
+	act := r.String("activation", "silu")
+	if r.Err != nil {
+		return cfg, r.Err
+	}
+	var err error
+	cfg.Activation, err = ops.ParseActivation(act)
+	return cfg, err
+}
+
+var moeNames = []string{"x", "logits", "w1", "w2", "w3"}
+
+func moeGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	cfg, err := moeAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, moeNames...); err != nil {
+		return nil, err
+	}
+	return ys(ops.MoEForward(in["x"], in["logits"], in["correction_bias"], in["w1"], in["w2"], in["w3"], cfg))
+}
+
+func moeCPU(c *Case) (map[string]*ref.Tensor, error) {
+	cfg, err := moeAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := inputs(c, moeNames...)
+	if err != nil {
+		return nil, err
+	}
+	act := cfg.Activation.String()
+	if cfg.Activation == ops.ActNone {
+		act = "silu"
+	}
+	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4],
+		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
 }

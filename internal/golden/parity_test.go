@@ -36,6 +36,9 @@ func TestParityRunnersAgree(t *testing.T) {
 	pl.Data[1] = math.Inf(-1)
 	nf4w, nf4a, _ := ref.QuantizeNF4(r(dtype.F32, 0.3, 7, 72), 64)
 	cases := []*Case{
+		{Op: "moe", Attrs: map[string]any{"top_k": 2.0, "num_expert_groups": 2.0, "top_k_groups": 1.0, "routing_scale": 1.5},
+			Inputs: map[string]*ref.Tensor{"x": r(dtype.F32, 1, 9, 12), "logits": r(dtype.F32, 2, 9, 6), "correction_bias": r(dtype.F32, 0.1, 6),
+				"w1": r(dtype.F32, 0.3, 6, 10, 12), "w3": r(dtype.F32, 0.3, 6, 10, 12), "w2": r(dtype.F32, 0.3, 6, 12, 10)}},
 		{Op: "linear_nf4", Attrs: map[string]any{"out_features": 7.0}, Inputs: map[string]*ref.Tensor{
 			"x": r(dtype.BF16, 1, 2, 72), "weight": nf4w, "absmax": nf4a, "bias": r(dtype.BF16, 1, 7)}},
 		{Op: "linear_nf4", Attrs: map[string]any{"out_features": 7.0, "blocksize": 64.0}, Inputs: map[string]*ref.Tensor{

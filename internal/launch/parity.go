@@ -20,3 +20,9 @@ func NF4GEMV(m int) (wg, nr int) {
 	}
 	return 64, 4
 }
+
+// MoETile is the tile of the grouped MoE GEMMs: 32 x 32 outputs, 64
+// invocations, 16 deep. Tiles hold the rows of one expert, so a smaller
+// tile wastes fewer rows at the end of each expert's run than the 64 x 64
+// matmul tile.
+var MoETile = Tile{WX: 8, WY: 8, BK: 16}
