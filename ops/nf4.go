@@ -215,6 +215,9 @@ func (l *LinearNF4) forward(x *gpu.Tensor, act Activation) (*gpu.Tensor, error) 
 	}
 	m := x.Numel() / l.In
 	outShape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.Out)
+	if m == 0 {
+		return x.Device().NewOutput(x.DType, outShape...)
+	}
 	if m <= launch.NF4GEMVMaxRows && l.In%8 == 0 {
 		return l.gemv(x, m, act, outShape).RunOne(x.Device())
 	}
