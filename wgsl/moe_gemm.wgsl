@@ -19,6 +19,7 @@ var<workgroup> Bs: array<vec4<f32>, BK * BS>;
 var<workgroup> Cs: array<vec4<f32>, BK * BS>;
 var<workgroup> rows: array<u32, BM>;
 var<workgroup> tinfo: vec4<u32>;
+var<private> tile_n0: u32;
 
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3: vec3<u32>,
@@ -33,6 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
   let count = info.w;
   let ex = info.y * p.n * p.k;
   let n0 = wid.x * BN;
+  tile_n0 = n0;
   for (var r = lid; r < BM; r = r + NT) { rows[r] = select(NONE, perm_buf[start + r], r < count); }
   workgroupBarrier();
   let tx = l3.x;
@@ -74,18 +76,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i = i + 1u) {
-    let a = rows[ty + i * WY];
-    if (a == NONE) { continue; }
-    for (var j = 0u; j < 4u; j = j + 1u) {
-      let n = n0 + 4u * tx + j;
-      if (n < p.n) {
-        let g = acc[i][j];
-        let u = acc2[i][j];
-        var v = 0.0;
-        {{EPILOGUE}}
-        st_out(a * p.n + n, v);
-      }
+  // Unrolled by hand, as in matmul.wgsl: indexing the accumulators with a
+  // loop counter here could move them out of registers for the whole kernel.
+  store_row(rows[ty], 4u * tx, acc[0], acc2[0]);
+  store_row(rows[ty + WY], 4u * tx, acc[1], acc2[1]);
+  store_row(rows[ty + 2u * WY], 4u * tx, acc[2], acc2[2]);
+  store_row(rows[ty + 3u * WY], 4u * tx, acc[3], acc2[3]);
+}
+
+// store_row writes the four outputs of assignment a (NONE: a padding row)
+// at columns n0 + c .. n0 + c + 3 of the workgroup's tile.
+fn store_row(a: u32, c: u32, ga: vec4<f32>, ua: vec4<f32>) {
+  if (a == NONE) { return; }
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    let n = tile_n0 + c + j;
+    if (n < p.n) {
+      let g = ga[j];
+      let u = ua[j];
+      var v = 0.0;
+      {{EPILOGUE}}
+      st_out(a * p.n + n, v);
     }
   }
 }
