@@ -1,0 +1,163 @@
+package ops
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+)
+
+// first keeps the first output of a multi-output operator and releases
+// the rest, for measureBW.
+func first(ts ...*gpu.Tensor) func(error) (*gpu.Tensor, error) {
+	return func(err error) (*gpu.Tensor, error) {
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts[1:] {
+			t.Release()
+		}
+		return ts[0], nil
+	}
+}
+
+// BenchmarkParity times the TeleFuser-parity operators, each next to a
+// copy of its main operand, with GB/s of the bytes each must move at
+// least: the three gate-select operators and merge_attn_states at the
+// memory-bound shape (x [8,4096,3072] on a GPU; the states [1,4096,24,128]),
+// the per-block int8 quantiser of q and of k (smoothed), NF4 GEMV (M=1)
+// and tiled (M=4096) at 3072x3072 and 12288x3072, and the grouped MoE.
+// PyTorch's rows to set beside them: the TeleFuser reference formulas
+// (test_scale_shift.py's torch_* functions; merge as
+// prev - sigmoid(s-p)*(prev - suff)), and F.linear in bf16 for NF4. On a GPU:
+// go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x
+func BenchmarkParity(b *testing.B) {
+	d := testDevice(b)
+	shape := benchShape(d)
+	B, L, C := shape[0], shape[1], shape[2]
+	big := d.Info.Class != gpu.ClassCPU
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		x := randomDevice(b, d, dt, shape...)
+		res := randomDevice(b, d, dt, shape...)
+		rg := randomDevice(b, d, dt, shape...)
+		w := randomDevice(b, d, dt, C)
+		m := func() *gpu.Tensor { return randomDevice(b, d, dt, B, C) }
+		idx := make([]float32, B*L)
+		for i := range idx {
+			if i%L < L/4 { // the first frame's tokens take set 1
+				idx[i] = 1
+			}
+		}
+		index, err := d.Upload(dtype.U8, []int{B, L}, idx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := GateSelect{m(), m(), m(), m(), m(), m(), index}
+		nb := float64(x.Numel() * dt.Size())
+		run := func(name string, ref *gpu.Tensor, bytes float64, f func() (*gpu.Tensor, error)) {
+			b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) { measureBW(b, d, ref, bytes, f) })
+		}
+		run("scale_shift_gate_select", x, 3*nb, func() (*gpu.Tensor, error) {
+			y, g, err := ScaleShiftGateSelect(x, s)
+			return first(y, g)(err)
+		})
+		run("layer_norm_scale_shift_gate_select", x, 3*nb, func() (*gpu.Tensor, error) {
+			y, g, err := LayerNormScaleShiftGateSelect(x, w, w, 1e-6, s)
+			return first(y, g)(err)
+		})
+		run("residual_layer_norm_scale_shift_gate_select", x, 6*nb, func() (*gpu.Tensor, error) {
+			y, r, g, err := ResidualLayerNormScaleShiftGateSelect(x, res, rg, w, w, 1e-6, s)
+			return first(y, r, g)(err)
+		})
+
+		st := []int{1, 4096, 24, 128}
+		if !big {
+			st = []int{1, 64, 4, 64}
+		}
+		ls := append(append([]int(nil), st[:3]...), 1)
+		po, so := randomDevice(b, d, dt, st...), randomDevice(b, d, dt, st...)
+		pl, sl := randomDevice(b, d, dtype.F32, ls...), randomDevice(b, d, dtype.F32, ls...)
+		nbs := float64(po.Numel() * dt.Size())
+		run("merge_attn_states", po, 3*nbs, func() (*gpu.Tensor, error) {
+			o, l, err := MergeAttnStates(po, pl, so, sl)
+			return first(o, l)(err)
+		})
+		run("quantize_int8_per_block/q", po, nbs+float64(po.Numel()), func() (*gpu.Tensor, error) {
+			q, sc, err := QuantizeInt8PerBlock(po, Int8BlockOptions{Block: 128, Scale: 0.1275})
+			return first(q, sc)(err)
+		})
+		run("quantize_int8_per_block/k_smooth", po, nbs+float64(po.Numel()), func() (*gpu.Tensor, error) {
+			q, sc, err := QuantizeInt8PerBlock(po, Int8BlockOptions{Block: 64, SmoothMean: true})
+			return first(q, sc)(err)
+		})
+
+		// MoE: tokens routed top-2 of 8 experts, gated MLPs 3072 -> 8192 -> 3072 (64 tokens, 256 -> 512 on a CPU driver).
+		mt, md, mi, me := 4096, 3072, 8192, 8
+		if !big {
+			mt, md, mi, me = 64, 256, 512, 8
+		}
+		mx := randomDevice(b, d, dt, mt, md)
+		mlg := randomDevice(b, d, dtype.F32, mt, me)
+		mw1, mw3, mw2 := randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, md, mi)
+		b.Run(fmt.Sprintf("%v/moe/T=%d/D=%d/I=%d/E=%d/top2", dt, mt, md, mi, me), func(b *testing.B) {
+			tm, _, err := d.Measure(5, max(1, b.N), func() error {
+				y, err := MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2})
+				if err == nil {
+					y.Release()
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
+		})
+
+		dims := [][2]int{{3072, 3072}, {12288, 3072}}
+		if !big {
+			dims = [][2]int{{256, 256}}
+		}
+		for _, nk := range dims {
+			n, k := nk[0], nk[1]
+			wf := randomDevice(b, d, dtype.F32, n, k)
+			q, a, err := QuantizeNF4(wf, NF4BlockSize)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wf.Release()
+			l, err := NewLinearNF4(q, a, nil, n, k, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// The weight's bytes at 4 bits and its absmax: what a GEMV must read.
+			wbytes := float64(n*k/2 + n*k/NF4BlockSize*4)
+			for _, rows := range []int{1, 4096} {
+				if !big && rows > 1 {
+					rows = 64
+				}
+				xs := randomDevice(b, d, dt, rows, k)
+				name := fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k)
+				if rows == 1 {
+					run(name, xs, wbytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
+					continue
+				}
+				b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
+					tm, _, err := d.Measure(5, max(1, b.N), func() error {
+						y, err := l.Forward(xs)
+						if err == nil {
+							y.Release()
+						}
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+					b.ReportMetric(2*float64(rows)*float64(n)*float64(k)/tm.Seconds()/1e12, "TFLOP/s")
+				})
+			}
+		}
+	}
+}
