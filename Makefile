@@ -1,6 +1,7 @@
 # WebFuser: two commands do everything on a fresh Debian machine.
 #   make demo   find a GPU (or the CPU Vulkan driver), print it, verify the
-#               golden cases on it and print a short timing table
+#               golden cases on it, generate a clip with the trained video
+#               DiT (out/demo/clip.gif) and print a short timing table
 #   make test   vet, then the four suites: native (lavapipe or a GPU),
 #               node + Dawn (SwiftShader), headless Chromium, wasip1 (wazero)
 # Missing system packages are installed with apt-get when run as root;
@@ -35,6 +36,7 @@ build: wasm
 demo: deps build
 	./bin/webfuser info
 	./bin/webfuser verify $(GOLDEN) | tail -n 25
+	./bin/webfuser generate --class 16 --seed 1 --steps 10 --out out/demo/clip.gif
 	./bin/webfuser bench --shape 2,1024,3072 --trials 3 --reps 5 --matmul 512 --only "copy,rms_norm,layer_norm,modulate [B,C],rms_norm+modulate,rotary,gelu_tanh,swiglu"
 
 vet:

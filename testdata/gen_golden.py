@@ -58,12 +58,15 @@ def main():
                 meta["rtol"] = repr(float(rtol))
             if note:
                 meta["note"] = note
+            # Each tensor gets storage of its own: current safetensors
+            # refuses tensors that share memory (views of one split, an
+            # output that is its input).
             tensors = {}
             for k, v in inputs.items():
                 if v is not None:
-                    tensors["in." + k] = v.detach().cpu().contiguous()
+                    tensors["in." + k] = v.detach().cpu().clone().contiguous()
             for k, v in outputs.items():
-                tensors["out." + k] = v.detach().cpu().contiguous()
+                tensors["out." + k] = v.detach().cpu().clone().contiguous()
             save_file(tensors, os.path.join(outdir, name + ".safetensors"), metadata=meta)
 
         torch.manual_seed(zlib.crc32(area.encode()))
