@@ -187,6 +187,9 @@ func (d *Device) begin() error {
 
 // Flush submits the dispatches recorded so far.
 func (d *Device) Flush() error {
+	if d == nil {
+		return kindf(ErrClosed, "submit", "no device")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.flushLocked()
@@ -230,6 +233,9 @@ func (d *Device) flushLocked() (err error) {
 
 // Sync submits pending work and waits until the device has finished it.
 func (d *Device) Sync() error {
+	if d == nil {
+		return kindf(ErrClosed, "sync", "no device")
+	}
 	if err := d.Flush(); err != nil {
 		return err
 	}

@@ -354,6 +354,9 @@ type MemStats struct {
 
 // MemStats reports the device's live and pooled buffers.
 func (d *Device) MemStats() MemStats {
+	if d == nil {
+		return MemStats{}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return MemStats{LiveTensors: len(d.live), LiveBytes: d.liveBytes, PoolBuffers: d.pool.count, PoolBytes: d.pool.bytes}
@@ -369,6 +372,9 @@ func (d *Device) String() string {
 // device must not be released through it: if it is, every later call
 // returns ErrDeviceLost.
 func (d *Device) Raw() *wgpu.Device {
+	if d == nil {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

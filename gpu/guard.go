@@ -90,6 +90,9 @@ func (d *Device) guardsLocked(t *Tensor) (bool, error) {
 // allocates with NewGuarded and remembers each tensor for CheckGuards.
 // Tests turn it on so that every kernel output proves it stays in bounds.
 func (d *Device) GuardOutputs(on bool) {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.guardOn = on
@@ -140,6 +143,9 @@ func (d *Device) NewOutput(dt dtype.DType, shape ...int) (*Tensor, error) {
 // ones included, and forgets them. It returns an error naming the
 // outputs that were written past their end.
 func (d *Device) CheckGuards() error {
+	if d == nil {
+		return kindf(ErrClosed, "guards", "no device")
+	}
 	d.mu.Lock()
 	ts := d.guarded
 	d.guarded = nil

@@ -258,3 +258,29 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 	_, err = d.NewTensor(dtype.F32, 4)
 	wantIs(t, "later call", err, ErrDeviceLost)
 }
+
+// TestNilDevice: the methods a caller may reach with the nil of a failed
+// Open return errors instead of panicking.
+func TestNilDevice(t *testing.T) {
+	var d *Device
+	_, err := d.NewTensor(dtype.F32, 1)
+	wantIs(t, "NewTensor", err, ErrClosed)
+	_, err = d.Upload(dtype.F32, []int{1}, []float32{1})
+	wantIs(t, "Upload", err, ErrClosed)
+	_, err = d.NewOutput(dtype.F32, 1)
+	wantIs(t, "NewOutput", err, ErrClosed)
+	_, err = d.NewGuarded(dtype.F32, 1)
+	wantIs(t, "NewGuarded", err, ErrClosed)
+	wantIs(t, "Flush", d.Flush(), ErrClosed)
+	wantIs(t, "Sync", d.Sync(), ErrClosed)
+	wantIs(t, "Err", d.Err(), ErrClosed)
+	wantIs(t, "CheckGuards", d.CheckGuards(), ErrClosed)
+	if d.Dispatch(nil, Grid{1, 1, 1}, nil) == nil {
+		t.Error("Dispatch on no device")
+	}
+	d.TrimPool()
+	d.GuardOutputs(true)
+	if d.Close() != nil || d.Raw() != nil || d.MemStats() != (MemStats{}) {
+		t.Error("nil device")
+	}
+}

@@ -133,6 +133,9 @@ func (d *Device) storageBuffer(n uint64) (*wgpu.Buffer, error) {
 
 // TrimPool destroys every buffer the pool holds, returning its memory.
 func (d *Device) TrimPool() {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

@@ -116,7 +116,7 @@ func Open(path string, lim Limits) (*File, error) {
 		return nil, &Error{Source: path, Msg: err.Error(), Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, formatf(path, "not a regular file (%v)", st.Mode().Type())
+		return nil, formatf(path, "not a regular file (%s)", kindOf(st.Mode()))
 	}
 	fh, err := os.Open(path)
 	if err != nil {
@@ -126,7 +126,7 @@ func Open(path string, lim Limits) (*File, error) {
 	if st, err = fh.Stat(); err != nil || !st.Mode().IsRegular() {
 		fh.Close()
 		if err == nil {
-			err = formatf(path, "not a regular file (%v)", st.Mode().Type())
+			err = formatf(path, "not a regular file (%s)", kindOf(st.Mode()))
 		}
 		return nil, err
 	}
@@ -137,6 +137,21 @@ func Open(path string, lim Limits) (*File, error) {
 	}
 	f.closer = fh
 	return f, nil
+}
+
+// kindOf names the kind of a file that is not a regular one.
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeCharDevice != 0, m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Parse reads the header of a file held in memory.
