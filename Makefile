@@ -14,7 +14,7 @@ APT_PKGS := mesa-vulkan-drivers libvulkan1
 
 include mk/web.mk
 
-.PHONY: all build demo test test-native deps vet bench clean
+.PHONY: all build demo test test-native test-fuzz deps vet bench clean
 
 all: build
 
@@ -51,7 +51,18 @@ test-native: deps web-chromium
 	$(GO) build -o bin/webfuser ./cmd/webfuser
 	./bin/webfuser verify $(GOLDEN) > out/verify-native.txt; rc=$$?; tail -n 1 out/verify-native.txt; grep FAIL out/verify-native.txt | head -20; exit $$rc
 
-test: deps vet test-native test-dawn test-wasip1
+# Each fuzz target for FUZZ_TIME on top of its committed seeds
+# (testdata/fuzz/TARGET in its package); go test fuzzes one target a run.
+FUZZ_TIME ?= 20s
+FUZZ_TARGETS := ./internal/safetensors/:FuzzParse ./internal/golden/:FuzzParseCase \
+	./internal/golden/:FuzzCaseAttrs ./internal/golden/:FuzzOpShapes
+test-fuzz: deps
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn in $$pkg for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; \
+	done
+
+test: deps vet test-native test-dawn test-wasip1 test-fuzz
 
 clean:
 	rm -rf bin out web/static/webfuser.wasm web/static/wasm_exec.js

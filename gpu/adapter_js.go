@@ -58,6 +58,7 @@ type jsDevice struct {
 	lost       string
 	uncaptured []string
 	funcs      []js.Func // kept for the device's lifetime
+	dev        *Device   // set once the Device exists
 }
 
 var (
@@ -192,6 +193,9 @@ func openPlatform(opt Options) (*Device, error) {
 		}
 		st.mu.Lock()
 		st.lost = msg
+		if st.dev != nil {
+			st.dev.lostMsg.Store(&msg)
+		}
 		st.mu.Unlock()
 		return nil
 	})
@@ -224,7 +228,41 @@ func openPlatform(opt Options) (*Device, error) {
 	}
 	d.setup(wgpu.AdapterInfo{})
 	d.Info = info
+	d.platform.st = st
+	st.mu.Lock()
+	st.dev = d
+	st.mu.Unlock()
 	return d, nil
+}
+
+// platformState is what the browser side keeps per device.
+type platformState struct{ st *jsDevice }
+
+// closePlatform destroys the device (the browser frees its memory and
+// settles its lost promise), forgets its callbacks and releases its
+// JavaScript functions. d.mu is held.
+func (d *Device) closePlatform() {
+	jsValue(d.dev).Call("destroy")
+	jsDevicesMu.Lock()
+	delete(jsDevices, d.dev)
+	jsDevicesMu.Unlock()
+	if st := d.platform.st; st != nil {
+		st.mu.Lock()
+		funcs := st.funcs
+		st.funcs, st.dev = nil, nil
+		st.mu.Unlock()
+		// The lost promise settles as the device is destroyed; its
+		// callback may still be queued, so release it a little later.
+		var later js.Func
+		later = js.FuncOf(func(js.Value, []js.Value) any {
+			for _, f := range funcs {
+				f.Release()
+			}
+			later.Release()
+			return nil
+		})
+		js.Global().Call("setTimeout", later, 1000)
+	}
 }
 
 // adapterInfo reads GPUAdapterInfo (adapter.info, or the older

@@ -3,7 +3,9 @@
 package gpu
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
 )
@@ -25,7 +27,15 @@ func openPlatform(opt Options) (*Device, error) {
 	inst := wgpu.CreateInstance(&wgpu.InstanceDescriptor{Backends: backends})
 	adapters := inst.EnumerateAdapters(&wgpu.InstanceEnumerateAdapterOptons{Backends: backends})
 	a, err := chooseAdapter(adapters, opt.Adapter)
+	// Release every adapter but the one kept, and the instance on failure,
+	// now rather than whenever the garbage collector gets to them.
+	for _, x := range adapters {
+		if x != a {
+			x.Release()
+		}
+	}
 	if err != nil {
+		inst.Release()
 		return nil, err
 	}
 	var req []wgpu.FeatureName
@@ -41,15 +51,64 @@ func openPlatform(opt Options) (*Device, error) {
 		req, f.Subgroups = append(req, wgpu.NativeFeatureSubgroup), true
 	}
 	al := a.GetLimits()
+	lost := &lostState{}
 	dev, err := a.RequestDevice(&wgpu.DeviceDescriptor{
 		Label:            "webfuser",
 		RequiredFeatures: req,
 		RequiredLimits:   &al, // the adapter's best, not WebGPU's defaults
+		// The driver reports a lost device here, on any thread.
+		DeviceLostCallback: func(reason wgpu.DeviceLostReason, msg string) {
+			lost.report(fmt.Sprintf("device lost (%v): %s", reason, msg))
+		},
 	})
 	if err != nil {
+		a.Release()
+		inst.Release()
 		return nil, wrap("request device", err)
 	}
 	d := &Device{instance: inst, adapter: a, dev: dev, Features: f, checked: opt.Checked}
+	lost.attach(d)
 	d.setup(a.GetInfo())
 	return d, nil
+}
+
+// lostState forwards the device-lost callback, which may come before
+// the Device exists, to the device's lostMsg.
+type lostState struct {
+	mu  sync.Mutex
+	d   *Device
+	msg *string
+}
+
+func (l *lostState) report(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msg = &msg
+	if l.d != nil {
+		l.d.lostMsg.Store(&msg)
+	}
+}
+
+func (l *lostState) attach(d *Device) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.d = d
+	if l.msg != nil {
+		d.lostMsg.Store(l.msg)
+	}
+}
+
+// platformState is empty natively: the callback above is all there is.
+type platformState struct{}
+
+// closePlatform releases the queue, destroys and releases the device,
+// and releases the adapter and the instance. d.mu is held.
+func (d *Device) closePlatform() {
+	d.queue.Release()
+	if d.dev.IsValid() {
+		destroyDevice(d.dev)
+	}
+	d.dev.Release()
+	d.adapter.Release()
+	d.instance.Release()
 }

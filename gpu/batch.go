@@ -1,6 +1,9 @@
 package gpu
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/oliverbestmann/webgpu/wgpu"
 )
 
@@ -48,22 +51,41 @@ func (d *Device) batchLimit() int {
 // the WGSL uniform struct) fill its uniform binding. Nothing runs until
 // Flush, a download, or the batch filling up.
 func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) error {
+	if d == nil || p == nil {
+		return errorf("dispatch", "no device or no pipeline")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.lost != nil {
-		return d.lost
+	err := d.dispatchLocked(p, g, params, args)
+	d.noteLost(err)
+	return err
+}
+
+func (d *Device) dispatchLocked(p *Pipeline, g Grid, params []byte, args []*Tensor) error {
+	op := "dispatch " + p.name()
+	if err := d.usableLocked(op); err != nil {
+		return err
 	}
 	if g[0] == 0 || g[1] == 0 || g[2] == 0 {
 		return nil
 	}
 	for _, n := range g {
 		if n > d.Limits.MaxGroupsPerDim {
-			return kindf(ErrLimit, "dispatch "+p.Key, "%d workgroups in one dimension exceeds the limit of %d", n, d.Limits.MaxGroupsPerDim)
+			return kindf(ErrLimit, op, "%d workgroups in one dimension exceeds the limit of %d", n, d.Limits.MaxGroupsPerDim)
 		}
+	}
+	if _, ok := d.pipelines[p.Key]; !ok || d.pipelines[p.Key] != p {
+		return errorf(op, "the pipeline was not made by this device")
 	}
 	entries := make([]wgpu.BindGroupEntry, 0, len(p.bindings))
 	next := 0
 	var ubuf *wgpu.Buffer
+	fail := func(err error) error {
+		if ubuf != nil {
+			destroyBuffer(ubuf)
+		}
+		return err
+	}
 	for i, a := range p.bindings {
 		if a == Uniform {
 			size := uint64((len(params) + 15) &^ 15)
@@ -75,42 +97,48 @@ func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) e
 				Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
 			})
 			if err != nil {
-				return wrap("dispatch "+p.Key, err)
+				return fail(wrap(op, err))
 			}
 			buf := make([]byte, size)
 			copy(buf, params)
 			if err := d.queue.TryWriteBuffer(b, 0, buf); err != nil {
-				return wrap("dispatch "+p.Key, err)
+				destroyBuffer(b)
+				return fail(wrap(op, err))
+			}
+			if ubuf != nil {
+				destroyBuffer(ubuf)
 			}
 			ubuf = b
 			entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: b, Size: size})
 			continue
 		}
 		if next >= len(args) {
-			return errorf("dispatch "+p.Key, "kernel binds %d buffers, got %d tensors", len(p.bindings), len(args))
+			return fail(errorf(op, "kernel binds %d buffers, got %d tensors", len(p.bindings), len(args)))
 		}
 		t := args[next]
 		next++
 		if t == nil {
-			return errorf("dispatch "+p.Key, "argument %d is nil", next-1)
+			return fail(errorf(op, "argument %d is nil", next-1))
 		}
-		if t.buf == nil {
-			return kindf(ErrReleased, "dispatch "+p.Key, "argument %d (%v) was released", next-1, t)
+		if err := d.use(fmt.Sprintf("%s: argument %d", op, next-1), t); err != nil {
+			return fail(err)
 		}
 		if t.ByteSize() > d.Limits.MaxBindingSize {
-			return kindf(ErrLimit, "dispatch "+p.Key, "tensor %v is %d bytes, over the device's maxStorageBufferBindingSize of %d", t, t.ByteSize(), d.Limits.MaxBindingSize)
+			return fail(kindf(ErrLimit, op, "tensor %v is %d bytes, over the device's maxStorageBufferBindingSize of %d", t, t.ByteSize(), d.Limits.MaxBindingSize))
 		}
 		entries = append(entries, t.binding(uint32(i)))
 	}
 	if next != len(args) {
-		return errorf("dispatch "+p.Key, "kernel binds %d tensors, got %d", next, len(args))
+		return fail(errorf(op, "kernel binds %d tensors, got %d", next, len(args)))
 	}
 	bg, err := d.dev.TryCreateBindGroup(&wgpu.BindGroupDescriptor{Label: p.Key, Layout: p.layout, Entries: entries})
 	if err != nil {
-		return wrap("bind "+p.Key, err)
+		return fail(wrap("bind "+p.name(), err))
 	}
+	// The pass keeps what it needs of the bind group.
+	defer bg.Release()
 	if err := d.begin(); err != nil {
-		return err
+		return fail(err)
 	}
 	b := d.batch
 	if ubuf != nil {
@@ -127,6 +155,14 @@ func (d *Device) Dispatch(p *Pipeline, g Grid, params []byte, args ...*Tensor) e
 		return d.flushLocked()
 	}
 	return nil
+}
+
+// name returns the kernel's name: its key up to the first '/'.
+func (p *Pipeline) name() string {
+	if i := strings.IndexByte(p.Key, '/'); i >= 0 {
+		return p.Key[:i]
+	}
+	return p.Key
 }
 
 // begin opens a batch if none is open.
@@ -151,18 +187,27 @@ func (d *Device) begin() error {
 
 // Flush submits the dispatches recorded so far.
 func (d *Device) Flush() error {
+	if d == nil {
+		return kindf(ErrClosed, "submit", "no device")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.flushLocked()
 }
 
-func (d *Device) flushLocked() error {
+func (d *Device) flushLocked() (err error) {
+	if err := d.usableLocked("submit"); err != nil {
+		return err
+	}
+	defer func() { d.noteLost(err) }()
 	b := d.batch
 	if b == nil {
 		return nil
 	}
 	d.batch = nil
-	err := d.scope("submit", func() error {
+	defer b.enc.Release()
+	defer b.pass.Release()
+	err = d.scope("submit", func() error {
 		if err := b.pass.TryEnd(); err != nil {
 			return err
 		}
@@ -176,10 +221,11 @@ func (d *Device) flushLocked() error {
 			return err
 		}
 		d.queue.Submit(cb)
+		cb.Release()
 		return nil
 	})
 	for _, u := range b.uniforms {
-		u.Release()
+		destroyBuffer(u) // freed once the submission is done with it
 	}
 	d.pool.settle()
 	return err
@@ -187,10 +233,16 @@ func (d *Device) flushLocked() error {
 
 // Sync submits pending work and waits until the device has finished it.
 func (d *Device) Sync() error {
+	if d == nil {
+		return kindf(ErrClosed, "sync", "no device")
+	}
 	if err := d.Flush(); err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.usableLocked("sync"); err != nil {
+		return err
+	}
 	return d.waitIdle()
 }

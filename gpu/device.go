@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/oliverbestmann/webgpu/wgpu"
 )
@@ -62,10 +64,30 @@ type Options struct {
 	// Checked keeps naga's runtime bounds checks and loop bounding on. Kernels
 	// never need them; the option exists to measure what they cost.
 	Checked bool
+	// ReadTimeout bounds how long a download waits for the device;
+	// zero means DefaultReadTimeout. A download that runs out of time
+	// returns ErrDeviceLost, and the device counts as lost afterwards.
+	ReadTimeout time.Duration
 }
 
-// Device is an open WebGPU device with its caches. Its methods are safe
-// for use by one goroutine at a time; a mutex serialises the rest.
+// DefaultReadTimeout is how long a download waits for the device when
+// Options.ReadTimeout is zero: far longer than any one submission takes
+// (the batch limits keep each one short), short enough that a hung
+// driver becomes an error.
+const DefaultReadTimeout = 2 * time.Minute
+
+// Device is an open WebGPU device with its caches. Its methods, and
+// those of its tensors, may be called from several goroutines: a mutex
+// serialises them, so calls from different goroutines run one at a time,
+// and a kernel recorded by one goroutine may be submitted by another's
+// Flush or download. Measure and Profile must not run concurrently with
+// each other or with Close.
+//
+// Close frees everything the device holds; after it, every call returns
+// an error wrapping ErrClosed (Release stays a no-op). A loss of the
+// device that the driver reports, a download that times out, or a raw
+// device released behind the package's back make every later call
+// return an error wrapping ErrDeviceLost.
 type Device struct {
 	mu       sync.Mutex
 	instance *wgpu.Instance
@@ -85,7 +107,27 @@ type Device struct {
 	timing    *timer    // set while Measure records
 	guardOn   bool      // NewOutput allocates guarded tensors (tests)
 	guarded   []*Tensor // guarded outputs not yet checked
+
+	closed      bool
+	live        map[*storage]struct{} // buffers of tensors not yet released
+	liveBytes   uint64
+	readTimeout time.Duration
+	// lostMsg is set by the driver's device-lost callback, which may run
+	// on any thread (and inside a call that holds mu), hence an atomic.
+	lostMsg atomic.Pointer[string]
+	// platform holds what one runtime keeps per device (adapter_*.go).
+	platform platformState
+	// polls counts the helpers waiting in the driver for a download
+	// (readback_native.go); one outlives its call when the call times out.
+	polls sync.WaitGroup
 }
+
+// detached is the device of a tensor that was never allocated: closed,
+// with WebGPU's default limits so that code sizing work by them neither
+// panics nor asks for anything large.
+var detached = &Device{closed: true, Info: Info{Name: "no device", Type: "none", Backend: "none"},
+	Limits: Limits{MaxBindingSize: 128 << 20, MaxBufferSize: 256 << 20, MaxWorkgroupMemory: 16384,
+		MaxInvocations: 256, MaxWorkgroupSizeX: 256, MaxGroupsPerDim: 65535, MaxStorageBuffers: 8}}
 
 // Open picks an adapter and opens a device: a discrete GPU first, then any
 // GPU, then a CPU driver (lavapipe, SwiftShader), unless Options or the
@@ -97,7 +139,18 @@ func Open(opt Options) (*Device, error) {
 	if opt.Backend == "" {
 		opt.Backend = os.Getenv("WEBFUSER_BACKEND")
 	}
-	return openPlatform(opt)
+	if opt.ReadTimeout < 0 {
+		return nil, errorf("open", "negative ReadTimeout %v", opt.ReadTimeout)
+	}
+	d, err := openPlatform(opt)
+	if err != nil {
+		return nil, err
+	}
+	d.readTimeout = opt.ReadTimeout
+	if d.readTimeout == 0 {
+		d.readTimeout = DefaultReadTimeout
+	}
+	return d, nil
 }
 
 // adapterRank orders adapters: discrete, integrated, other GPUs, CPU.
@@ -169,6 +222,144 @@ func (d *Device) setup(info wgpu.AdapterInfo) {
 	}
 	d.pipelines = map[string]*Pipeline{}
 	d.pool.init()
+	d.live = map[*storage]struct{}{}
+}
+
+// usableLocked returns ErrClosed after Close, and ErrDeviceLost once the
+// driver reported the device lost, a download timed out or the raw
+// device was released. d.mu is held.
+func (d *Device) usableLocked(op string) error {
+	if d.closed {
+		return kindf(ErrClosed, op, "the device was closed")
+	}
+	if d.lost == nil {
+		if m := d.lostMsg.Load(); m != nil {
+			d.lost = kindf(ErrDeviceLost, op, "%s", *m)
+		} else if !d.dev.IsValid() {
+			d.lost = kindf(ErrDeviceLost, op, "the device's handle was released (through Raw)")
+		}
+	}
+	return d.lost
+}
+
+// Err returns the error every call on the device now returns (one
+// wrapping ErrClosed or ErrDeviceLost), or nil while it is usable.
+func (d *Device) Err() error {
+	if d == nil {
+		return kindf(ErrClosed, "device", "no device")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.usableLocked("device")
+}
+
+// Close frees everything the device holds: work recorded but not yet
+// submitted is dropped, submitted work is waited for, every buffer (the
+// pool's and every live tensor's) is destroyed, and the pipelines, the
+// queue, the device, its adapter and its instance are released. Every
+// later call on the device or its tensors returns an error wrapping
+// ErrClosed. Close is idempotent; Open may be called again afterwards.
+func (d *Device) Close() error {
+	if d == nil || d == detached {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	healthy := d.usableLocked("close") == nil
+	d.closed = true
+	if b := d.batch; b != nil {
+		d.batch = nil
+		b.pass.TryEnd()
+		b.pass.Release()
+		b.enc.Release()
+		for _, u := range b.uniforms {
+			u.Destroy()
+			u.Release()
+		}
+	}
+	if healthy {
+		d.waitIdle()
+	}
+	if !d.pollsDone(5 * time.Second) {
+		// A download timed out and its helper is still inside the
+		// driver: freeing the device under it could crash the process,
+		// so leave the device to the driver and drop our references only.
+		d.live, d.liveBytes, d.guarded, d.pipelines = nil, 0, nil, nil
+		return nil
+	}
+	for st := range d.live {
+		st.released = true
+		destroyBuffer(st.buf)
+	}
+	for _, t := range d.guarded {
+		if t.st.checking && t.st.released { // released outputs CheckGuards would have read
+			destroyBuffer(t.st.buf)
+		}
+	}
+	d.live, d.liveBytes, d.guarded = nil, 0, nil
+	d.pool.close()
+	for _, p := range d.pipelines {
+		p.pipe.Release()
+		p.layout.Release()
+	}
+	d.pipelines = nil
+	d.closePlatform()
+	return nil
+}
+
+func destroyBuffer(b *wgpu.Buffer) {
+	b.Destroy()
+	b.Release()
+}
+
+// track records a newly allocated buffer as live. d.mu is held.
+func (d *Device) track(st *storage) {
+	d.live[st] = struct{}{}
+	d.liveBytes += st.size
+}
+
+// releaseLocked ends a storage: its buffer goes back to the pool (or is
+// destroyed), after the batch being recorded when one is. d.mu is held.
+func (d *Device) releaseLocked(st *storage) {
+	if st.released {
+		return
+	}
+	st.released = true
+	if d.closed {
+		return // Close destroyed the buffer
+	}
+	if _, ok := d.live[st]; ok {
+		delete(d.live, st)
+		d.liveBytes -= st.size
+	}
+	switch {
+	case st.checking: // CheckGuards still reads it, then destroys it
+	case st.pooled:
+		d.pool.put(st.buf, d.batch != nil)
+	default:
+		d.pool.discard(st.buf, d.batch != nil)
+	}
+}
+
+// MemStats is what a device holds in buffers.
+type MemStats struct {
+	LiveTensors int    // buffers of tensors not yet released (views not counted)
+	LiveBytes   uint64 // their sizes
+	PoolBuffers int    // released buffers the pool keeps for reuse
+	PoolBytes   uint64 // their sizes
+}
+
+// MemStats reports the device's live and pooled buffers.
+func (d *Device) MemStats() MemStats {
+	if d == nil {
+		return MemStats{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return MemStats{LiveTensors: len(d.live), LiveBytes: d.liveBytes, PoolBuffers: d.pool.count, PoolBytes: d.pool.bytes}
 }
 
 // String summarises the device in one line.
@@ -177,5 +368,17 @@ func (d *Device) String() string {
 }
 
 // Raw returns the underlying binding device, for code that needs a call
-// this package does not wrap.
-func (d *Device) Raw() *wgpu.Device { return d.dev }
+// this package does not wrap, or nil once the device is closed. The
+// device must not be released through it: if it is, every later call
+// returns ErrDeviceLost.
+func (d *Device) Raw() *wgpu.Device {
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	return d.dev
+}

@@ -76,7 +76,7 @@ func TestJSValidationErrorInScope(t *testing.T) {
 	defer x.Release()
 	// A copy past the end of the buffer is a validation error that the
 	// binding itself reports as nil.
-	if _, err := d.readBuffer(x.buf, 0, x.buf.GetSize()+256); err == nil {
+	if _, err := d.readBuffer(x.st.buf, 0, x.st.size+256); err == nil {
 		t.Fatal("a copy past the end of a buffer went unreported")
 	}
 	if _, err := x.Float32(); err != nil {

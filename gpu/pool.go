@@ -13,8 +13,10 @@ import (
 // queue write to a reused buffer cannot overtake a dispatch that reads it.
 type pool struct {
 	free    map[uint64][]*wgpu.Buffer
-	pending []*wgpu.Buffer
-	bytes   uint64 // bytes held in free lists
+	pending []*wgpu.Buffer // released during a batch, pooled after it
+	doomed  []*wgpu.Buffer // released during a batch, destroyed after it
+	bytes   uint64         // bytes held in free lists
+	count   int            // buffers held in free lists
 }
 
 // poolMaxBytes caps what the pool keeps; beyond it, buffers are destroyed.
@@ -42,6 +44,7 @@ func (p *pool) get(class uint64) *wgpu.Buffer {
 	b := l[len(l)-1]
 	p.free[class] = l[:len(l)-1]
 	p.bytes -= class
+	p.count--
 	return b
 }
 
@@ -51,31 +54,58 @@ func (p *pool) put(b *wgpu.Buffer, deferred bool) {
 		return
 	}
 	class := b.GetSize()
-	if p.bytes+class > poolMaxBytes {
-		b.Destroy()
+	if p.bytes+class > poolMaxBytes || class != sizeClass(class) {
+		destroyBuffer(b) // over the cap, or an exact-size buffer no class will ask for
 		return
 	}
 	p.free[class] = append(p.free[class], b)
 	p.bytes += class
+	p.count++
 }
 
-// settle moves buffers released during a batch to the free lists.
+// discard destroys a buffer that does not go back to the pool, after the
+// batch being recorded when deferred.
+func (p *pool) discard(b *wgpu.Buffer, deferred bool) {
+	if deferred {
+		p.doomed = append(p.doomed, b)
+		return
+	}
+	destroyBuffer(b)
+}
+
+// settle moves buffers released during a batch to the free lists and
+// destroys those discarded during it.
 func (p *pool) settle() {
 	for _, b := range p.pending {
 		p.put(b, false)
 	}
-	p.pending = p.pending[:0]
+	for _, b := range p.doomed {
+		destroyBuffer(b)
+	}
+	p.pending, p.doomed = p.pending[:0], p.doomed[:0]
 }
 
 // drain destroys every pooled buffer.
 func (p *pool) drain() {
 	for _, l := range p.free {
 		for _, b := range l {
-			b.Destroy()
+			destroyBuffer(b)
 		}
 	}
 	p.init()
-	p.bytes = 0
+	p.bytes, p.count = 0, 0
+}
+
+// close destroys every buffer the pool holds or waits to settle.
+func (p *pool) close() {
+	p.drain()
+	for _, b := range p.pending {
+		destroyBuffer(b)
+	}
+	for _, b := range p.doomed {
+		destroyBuffer(b)
+	}
+	p.pending, p.doomed = nil, nil
 }
 
 // storageBuffer returns a storage buffer of at least n bytes from the pool
@@ -89,19 +119,27 @@ func (d *Device) storageBuffer(n uint64) (*wgpu.Buffer, error) {
 		class = (n + 3) &^ 3
 	}
 	if n > d.Limits.MaxBufferSize {
-		return nil, errorf("allocate", "%d bytes exceeds the device's maxBufferSize of %d", n, d.Limits.MaxBufferSize)
+		return nil, kindf(ErrLimit, "allocate", "%d bytes exceeds the device's maxBufferSize of %d", n, d.Limits.MaxBufferSize)
 	}
 	b, err := d.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
 		Label: "tensor",
 		Usage: wgpu.BufferUsageStorage | wgpu.BufferUsageCopySrc | wgpu.BufferUsageCopyDst,
 		Size:  class,
 	})
-	return b, wrap("allocate", err)
+	err = wrap("allocate", err)
+	d.noteLost(err)
+	return b, err
 }
 
 // TrimPool destroys every buffer the pool holds, returning its memory.
 func (d *Device) TrimPool() {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
 	d.pool.drain()
 }

@@ -15,6 +15,9 @@ import (
 // turn a rejected kernel into a Go error that names the line.
 // Browsers offer no switch for runtime checks, so Checked changes nothing.
 func (d *Device) createModule(label, code string) (*wgpu.ShaderModule, error) {
+	if err := d.usableLocked("compile " + label); err != nil {
+		return nil, err
+	}
 	dv := jsValue(d.dev)
 	dv.Call("pushErrorScope", "validation")
 	mv := dv.Call("createShaderModule", map[string]any{"label": label, "code": code})

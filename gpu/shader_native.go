@@ -22,6 +22,9 @@ void *wgpuDeviceCreateShaderModuleTrusted(void *device, const wfShaderModuleDesc
 void wgpuDevicePushErrorScope(void *device, uint32_t filter);
 wfFuture wgpuDevicePopErrorScope(void *device, wfPopErrorScopeCallbackInfo info);
 void wgpuShaderModuleRelease(void *module);
+void wgpuDeviceDestroy(void *device);
+
+static void wf_destroy_device(void *dev) { wgpuDeviceDestroy(dev); }
 
 #define WF_ERRBUF 8192
 
@@ -90,6 +93,9 @@ func rawHandle[T any](p *T) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Po
 // createModule compiles WGSL with naga's runtime checks off (or on, for a
 // Checked device). Compile and validation errors come back as Go errors.
 func (d *Device) createModule(label, code string) (*wgpu.ShaderModule, error) {
+	if err := d.usableLocked("compile " + label); err != nil {
+		return nil, err
+	}
 	ccode, clabel := C.CString(code), C.CString(label)
 	defer C.free(unsafe.Pointer(ccode))
 	defer C.free(unsafe.Pointer(clabel))
@@ -122,12 +128,23 @@ func (d *Device) scope(op string, f func() error) error {
 	return wrap(op, ferr)
 }
 
-// createPipeline creates a compute pipeline with an explicit layout.
+// createPipeline creates a compute pipeline with an explicit layout. The
+// module and the pipeline layout are released afterwards: the pipeline
+// keeps what it needs of them, and nothing else uses them.
 func (d *Device) createPipeline(label string, layout *wgpu.PipelineLayout, mod *wgpu.ShaderModule, entry string) (*wgpu.ComputePipeline, error) {
+	defer mod.Release()
+	defer layout.Release()
 	return d.dev.TryCreateComputePipeline(&wgpu.ComputePipelineDescriptor{
 		Label: label, Layout: layout,
 		Compute: wgpu.ProgrammableStageDescriptor{Module: mod, EntryPoint: entry},
 	})
+}
+
+// destroyDevice destroys a device at once: its memory is freed without
+// waiting for the last reference to it to go.
+func destroyDevice(dev *wgpu.Device) {
+	C.wf_destroy_device(rawHandle(dev))
+	runtime.KeepAlive(dev)
 }
 
 // waitIdle blocks until submitted work has finished.

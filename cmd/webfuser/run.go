@@ -47,6 +47,9 @@ func runBlock(args []string) (bool, error) {
 		return false, fmt.Errorf("run: --check-rows must be positive, not %d", *checkRows)
 	}
 	cfg := dit.Config{Dim: *dim, NumHeads: *heads, MLPRatio: *ratio, ActivationFn: *act, Eps: dit.DefaultEps}
+	if err := checkRunSizes(cfg, *batch, *seq, *check); err != nil {
+		return false, err
+	}
 	mode := *check
 	switch mode {
 	case "full", "sample", "none":

@@ -26,6 +26,9 @@ func verifyTo(w io.Writer, args []string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if len(files) == 0 {
+		return false, fmt.Errorf("verify: no case files (*.safetensors) in %v", fs.Args())
+	}
 	var d *gpu.Device
 	switch *device {
 	case "gpu":

@@ -42,3 +42,13 @@ func TestVerifyReportsEveryCase(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyWithNoCasesIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("no cases here"), 0o644)
+	var out bytes.Buffer
+	ok, err := verifyTo(&out, []string{"--device", "cpu", dir})
+	if err == nil || ok || !strings.Contains(err.Error(), "no case files") {
+		t.Fatalf("verify on a folder without cases: ok %v, err %v", ok, err)
+	}
+}

@@ -2,18 +2,28 @@
 // the operator spec) and runs them against the GPU operators or the CPU
 // reference. Each operator family registers its runners in a file of its
 // own; an operator with no runner fails with "unsupported op".
+//
+// Reading a case is bounded by its checks, not by its file: Load reads
+// the 8-byte header length and refuses a header over 100 MB, a file
+// that is not a regular one, more than MaxCaseTensors tensors and any
+// offset outside the file, all before reading a tensor; it then refuses
+// an unknown op, an attribute of the wrong kind or outside its bound
+// (attrs.go), a tolerance that is not a finite non-negative number and a
+// case whose shapes and attributes would drive an allocation over
+// MaxElements; only then does it decode the tensors, each allocated once
+// at its known size.
 package golden
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/webfuser/webfuser/internal/dtype"
+	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -29,21 +39,31 @@ type Case struct {
 	Outputs    map[string]*ref.Tensor
 }
 
-// Load reads a case file.
+// Load reads a case file; see the package comment for what it checks
+// and in which order.
 func Load(path string) (*Case, error) {
-	b, err := os.ReadFile(path)
+	f, err := safetensors.Open(path, caseLimits)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(b, path)
+	defer f.Close()
+	return fromFile(f, path)
 }
 
-// Parse reads a case from the bytes of a safetensors file.
+// Parse reads a case from the bytes of a safetensors file, with the
+// checks of Load.
 func Parse(b []byte, name string) (*Case, error) {
-	ts, meta, err := parseSafetensors(b)
+	f, err := safetensors.Parse(b, caseLimits)
 	if err != nil {
 		return nil, err
 	}
+	return fromFile(f, name)
+}
+
+// fromFile builds a case from a checked header: metadata, op,
+// attributes, tolerances and sizes first, the tensors' data last.
+func fromFile(f *safetensors.File, name string) (*Case, error) {
+	meta := f.Metadata
 	c := &Case{Name: name, Op: meta["op"], Note: meta["note"], Attrs: map[string]any{},
 		Inputs: map[string]*ref.Tensor{}, Outputs: map[string]*ref.Tensor{}}
 	if c.Op == "" {
@@ -53,35 +73,106 @@ func Parse(b []byte, name string) (*Case, error) {
 		if err := json.Unmarshal([]byte(a), &c.Attrs); err != nil {
 			return nil, fmt.Errorf("golden: attrs is not a JSON object: %v", err)
 		}
-	}
-	for name, r := range ts {
-		t := &ref.Tensor{Shape: r.Shape, DType: r.DType, Data: make([]float64, 0)}
-		for _, v := range dtype.Decode(r.DType, r.Data, len(r.Data)/r.DType.Size()) {
-			t.Data = append(t.Data, float64(v))
+		if c.Attrs == nil {
+			c.Attrs = map[string]any{}
 		}
+	}
+	ins := map[string][]int{}
+	var outDTypes []dtype.DType
+	total := 0
+	for _, n := range f.Names() {
+		info, _ := f.Tensor(n)
 		switch {
-		case strings.HasPrefix(name, "in."):
-			c.Inputs[name[3:]] = t
-		case strings.HasPrefix(name, "out."):
-			c.Outputs[name[4:]] = t
+		case strings.HasPrefix(n, "in."):
+			ins[n[3:]] = info.Shape
+		case strings.HasPrefix(n, "out."):
+			outDTypes = append(outDTypes, info.DType)
 		default:
-			return nil, fmt.Errorf("golden: tensor %q is neither in.* nor out.*", name)
+			return nil, fmt.Errorf("golden: tensor %q is neither in.* nor out.*", n)
 		}
+		total += info.Numel // each at most the file's size: no overflow
 	}
-	if len(c.Outputs) == 0 {
+	if len(outDTypes) == 0 {
 		return nil, fmt.Errorf("golden: case has no out.* tensor")
 	}
-	c.Atol, c.Rtol = defaultTol(c)
-	for key, dst := range map[string]*float64{"atol": &c.Atol, "rtol": &c.Rtol} {
-		if s, ok := meta[key]; ok {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || v < 0 {
-				return nil, fmt.Errorf("golden: %s %q is not a non-negative number", key, s)
-			}
-			*dst = v
+	if _, ok := registry[c.Op]; !ok {
+		return nil, fmt.Errorf("unsupported op %q", c.Op)
+	}
+	c.Atol, c.Rtol = tolFor(c.Op, outDTypes)
+	for _, key := range []string{"atol", "rtol"} {
+		s, ok := meta[key]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || !finiteNonNegative(v) {
+			return nil, fmt.Errorf("golden: %s %q is not a finite non-negative number", key, s)
+		}
+		if key == "atol" {
+			c.Atol = v
+		} else {
+			c.Rtol = v
+		}
+	}
+	if err := c.checkAttrs(); err != nil {
+		return nil, err
+	}
+	if err := checkSizes(c, ins); err != nil {
+		return nil, err
+	}
+	if total > limits.elements {
+		return nil, fmt.Errorf("golden: the case holds %d elements, over the limit of %d", total, limits.elements)
+	}
+	for _, n := range f.Names() {
+		info, _ := f.Tensor(n)
+		t, err := decode(f, info)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(n, "in.") {
+			c.Inputs[n[3:]] = t
+		} else {
+			c.Outputs[n[4:]] = t
 		}
 	}
 	return c, nil
+}
+
+func finiteNonNegative(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+
+// validate checks a case built by hand as Load checks a file: tolerances,
+// attributes and the sizes its shapes and attributes drive.
+func (c *Case) validate() error {
+	if !finiteNonNegative(c.Atol) || !finiteNonNegative(c.Rtol) {
+		return fmt.Errorf("golden: tolerance atol %v, rtol %v: want finite non-negative numbers", c.Atol, c.Rtol)
+	}
+	if err := c.checkAttrs(); err != nil {
+		return err
+	}
+	ins := make(map[string][]int, len(c.Inputs))
+	for n, t := range c.Inputs {
+		if t == nil {
+			return fmt.Errorf("golden: input %q is nil", n)
+		}
+		if len(t.Data) != numelOf(t.Shape) {
+			return fmt.Errorf("golden: input %q has %d values for shape %v", n, len(t.Data), t.Shape)
+		}
+		ins[n] = t.Shape
+	}
+	return checkSizes(c, ins)
+}
+
+// numelOf returns the element count of a shape, or -1 when it is invalid or
+// overflows.
+func numelOf(shape []int) int {
+	n := 1
+	for _, s := range shape {
+		if s < 0 || (s > 0 && n > math.MaxInt/s) {
+			return -1
+		}
+		n *= s
+	}
+	return n
 }
 
 // matrixOps use the looser f32 tolerance of products and softmax.
@@ -90,12 +181,23 @@ var matrixOps = map[string]bool{"linear": true, "feed_forward": true, "linear_fp
 
 // defaultTol returns the spec's tolerance for the case's widest-rounding output.
 func defaultTol(c *Case) (float64, float64) {
+	var dts []dtype.DType
+	for _, o := range c.Outputs {
+		if o != nil {
+			dts = append(dts, o.DType)
+		}
+	}
+	return tolFor(c.Op, dts)
+}
+
+// tolFor returns the spec's tolerance for an op with outputs of dtypes outs.
+func tolFor(op string, outs []dtype.DType) (float64, float64) {
 	atol, rtol := 1e-4, 1e-4
-	if matrixOps[c.Op] {
+	if matrixOps[op] {
 		atol, rtol = 2e-3, 2e-3
 	}
-	for _, o := range c.Outputs {
-		switch o.DType {
+	for _, dt := range outs {
+		switch dt {
 		case dtype.F16:
 			atol, rtol = math.Max(atol, 1e-2), math.Max(rtol, 1e-2)
 		case dtype.BF16:
@@ -105,20 +207,25 @@ func defaultTol(c *Case) (float64, float64) {
 	return atol, rtol
 }
 
-// DType returns the dtype of the case's first output, for reports.
+// DType returns the dtype of the case's input x, or else of its first
+// output by name, for reports.
 func (c *Case) DType() dtype.DType {
+	if x, ok := c.Inputs["x"]; ok && x != nil {
+		return x.DType
+	}
 	names := make([]string, 0, len(c.Outputs))
 	for n := range c.Outputs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if x, ok := c.Inputs["x"]; ok {
-		return x.DType
+	if len(names) == 0 || c.Outputs[names[0]] == nil {
+		return dtype.F32
 	}
 	return c.Outputs[names[0]].DType
 }
 
-// Float returns a numeric attribute, or def when absent.
+// Float returns a numeric attribute, or def when absent. NaN and the
+// infinities cannot come from JSON; a case built by hand is refused them.
 func (c *Case) Float(name string, def float64) (float64, error) {
 	v, ok := c.Attrs[name]
 	if !ok || v == nil {
@@ -128,10 +235,14 @@ func (c *Case) Float(name string, def float64) (float64, error) {
 	if !ok {
 		return 0, fmt.Errorf("attr %s: %v is not a number", name, v)
 	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("attr %s: %v is not a finite number", name, f)
+	}
 	return f, nil
 }
 
-// Int returns an integer attribute, or def when absent.
+// Int returns an integer attribute, or def when absent. A value with a
+// fraction, or one that does not fit an int, is an error.
 func (c *Case) Int(name string, def int) (int, error) {
 	f, err := c.Float(name, float64(def))
 	if err != nil {
@@ -139,6 +250,9 @@ func (c *Case) Int(name string, def int) (int, error) {
 	}
 	if f != math.Trunc(f) {
 		return 0, fmt.Errorf("attr %s: %v is not an integer", name, f)
+	}
+	if !(f >= math.MinInt && f < -float64(math.MinInt)) {
+		return 0, fmt.Errorf("attr %s: %v does not fit an int", name, f)
 	}
 	return int(f), nil
 }

@@ -1,6 +1,7 @@
 package golden
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -95,19 +96,25 @@ func Run(d *gpu.Device, c *Case) Result {
 		res.Err = fmt.Errorf("unsupported op %q", c.Op)
 		return res
 	}
-	var got map[string]*ref.Tensor
-	if d == nil {
-		got, res.Err = r.cpu(c)
-	} else {
-		got, res.Err = runGPU(d, r.gpu, c)
+	if res.Err = c.validate(); res.Err != nil {
+		return res
 	}
+	var got map[string]*ref.Tensor
+	res.Err = guard(func() (err error) {
+		if d == nil {
+			got, err = r.cpu(c)
+		} else {
+			got, err = runGPU(d, r.gpu, c)
+		}
+		return err
+	})
 	if res.Err != nil {
 		return res
 	}
 	res.Pass = true
 	for name, want := range c.Outputs {
 		g, ok := got[name]
-		if !ok {
+		if !ok || g == nil || want == nil {
 			res.Pass, res.Err = false, fmt.Errorf("no output %q", name)
 			return res
 		}
@@ -116,6 +123,20 @@ func Run(d *gpu.Device, c *Case) Result {
 		}
 	}
 	return res
+}
+
+// ErrPanic marks a case whose runner panicked: a bug in WebFuser that
+// the case found, reported as a failed case so that the run goes on.
+var ErrPanic = errors.New("runner panicked")
+
+// guard runs f and turns a panic into an error wrapping ErrPanic.
+func guard(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return f()
 }
 
 func runGPU(d *gpu.Device, run GPURunner, c *Case) (map[string]*ref.Tensor, error) {
@@ -138,6 +159,9 @@ func runGPU(d *gpu.Device, run GPURunner, c *Case) (map[string]*ref.Tensor, erro
 	}
 	got := map[string]*ref.Tensor{}
 	for name, t := range outs {
+		if t == nil {
+			return nil, fmt.Errorf("the runner returned no tensor for output %q", name)
+		}
 		v, err := t.Float32()
 		if err != nil {
 			return nil, err
@@ -160,7 +184,7 @@ func runGPU(d *gpu.Device, run GPURunner, c *Case) (map[string]*ref.Tensor, erro
 // at most one FP8 unit apart (the spec's rule), so +0, -0 and the two
 // sides of zero are neighbours.
 func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result) error {
-	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) || len(got.Data) != len(want.Data) {
 		return fmt.Errorf("%s: shape %v, want %v", name, got.Shape, want.Shape)
 	}
 	if got.DType != want.DType {

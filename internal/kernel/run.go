@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -45,6 +46,14 @@ func (k *Kernel) Run(d *gpu.Device) ([]*gpu.Tensor, error) {
 	}
 	if err := d.Dispatch(p, k.Grid, k.params(), args...); err != nil {
 		release()
+		// A tensor released by another goroutine since check: name it.
+		if errors.Is(err, gpu.ErrReleased) {
+			for _, x := range k.Bindings {
+				if x.out == nil && x.T.Released() {
+					return nil, errorf(k.Name, x.Name, gpu.ErrReleased, "%v was released", x.T)
+				}
+			}
+		}
 		return nil, err
 	}
 	k.record(d)
@@ -67,7 +76,7 @@ func (k *Kernel) RunOne(d *gpu.Device) (*gpu.Tensor, error) {
 }
 
 // check refuses what the device would reject or the WGSL could not
-// serve: a missing tensor, one on another device or over the binding
+// serve: a missing or released tensor, one on another device or over the binding
 // limit, a uniform value its WGSL type cannot hold, a grid over the
 // device's limit per dimension.
 func (k *Kernel) check(d *gpu.Device) error {
@@ -80,6 +89,9 @@ func (k *Kernel) check(d *gpu.Device) error {
 		}
 		if x.T == nil {
 			return errorf(k.Name, x.Name, ErrDeclaration, "no tensor bound")
+		}
+		if x.T.Released() {
+			return errorf(k.Name, x.Name, gpu.ErrReleased, "%v was released (or never allocated)", x.T)
 		}
 		if x.T.Device() != d {
 			return errorf(k.Name, x.Name, ErrDeclaration, "is on another device")

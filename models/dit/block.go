@@ -83,9 +83,12 @@ func New(cfg Config, weights map[string]*ops.Tensor) (*Block, error) {
 // Every step is an ops operator; norm+modulate, the FFN's activation and
 // the two gated residual updates take the path the dispatch table picks.
 func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
+	if b == nil || b.AdaLN == nil || b.QKV == nil || b.Proj == nil || b.FFN == nil || b.ffnOut == nil {
+		return nil, errorf("", "the block was not made by New")
+	}
 	D, H := b.Config.Dim, b.Config.NumHeads
-	if x == nil || len(x.Shape) != 3 || x.Shape[2] != D {
-		return nil, errorf("x", "shape %v, want [B,S,%d]", shapeOf(x), D)
+	if x == nil || len(x.Shape) != 3 || x.Shape[2] != D || x.Shape[0] <= 0 || x.Shape[1] <= 0 {
+		return nil, errorf("x", "shape %v, want [B,S,%d] with B and S positive", shapeOf(x), D)
 	}
 	B, S := x.Shape[0], x.Shape[1]
 	if cond == nil || len(cond.Shape) != 2 || cond.Shape[0] != B || cond.Shape[1] != D {
@@ -179,6 +182,9 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 // Parameters returns the weight tensors the block holds (biases that
 // were left out are skipped).
 func (b *Block) Parameters() []*ops.Tensor {
+	if b == nil {
+		return nil
+	}
 	var out []*ops.Tensor
 	for _, t := range []*ops.Tensor{b.Norm1, b.Norm2} {
 		if t != nil {
@@ -186,12 +192,21 @@ func (b *Block) Parameters() []*ops.Tensor {
 		}
 	}
 	for _, l := range []*ops.Linear{b.AdaLN, b.QKV, b.Proj} {
-		out = append(out, l.Parameters()...)
+		if l != nil {
+			out = append(out, l.Parameters()...)
+		}
 	}
-	for _, p := range b.FFN.Act.Projections() {
-		out = append(out, (*p).Parameters()...)
+	if b.FFN != nil && b.FFN.Act != nil {
+		for _, p := range b.FFN.Act.Projections() {
+			if p != nil && *p != nil {
+				out = append(out, (*p).Parameters()...)
+			}
+		}
 	}
-	return append(out, b.ffnOut.Parameters()...)
+	if b.ffnOut != nil {
+		out = append(out, b.ffnOut.Parameters()...)
+	}
+	return out
 }
 
 func shapeOf(t *ops.Tensor) []int {

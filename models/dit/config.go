@@ -11,6 +11,7 @@ package dit
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/webfuser/webfuser/ops"
@@ -21,6 +22,14 @@ const (
 	DefaultMLPRatio     = 4.0
 	DefaultActivationFn = "gelu-approximate" // DiT's GELU(tanh) MLP
 	DefaultEps          = ops.RMSNormEps
+)
+
+// Bounds of the block's attributes, so that no size derived from them
+// overflows an int: the largest weight, [6D, D] or [2I, D], stays below
+// 2^53 elements.
+const (
+	MaxDim      = 1 << 20 // largest hidden size D
+	MaxInnerDim = 1 << 24 // largest feed-forward inner width int(D*MLPRatio)
 )
 
 // Config holds the block's attributes: the hidden size Dim (D), the
@@ -50,23 +59,69 @@ func (c Config) resolve() (Config, ops.FeedForwardConfig, int, error) {
 	if c.ActivationFn == "" {
 		c.ActivationFn = DefaultActivationFn
 	}
-	if c.Dim <= 0 {
-		return c, ops.FeedForwardConfig{}, 0, errorf("", "dim %d must be positive", c.Dim)
+	if c.Dim <= 0 || c.Dim > MaxDim {
+		return c, ops.FeedForwardConfig{}, 0, errorf("", "dim %d must be in [1, %d]", c.Dim, MaxDim)
 	}
 	if c.NumHeads <= 0 || c.Dim%c.NumHeads != 0 {
 		return c, ops.FeedForwardConfig{}, 0, errorf("", "dim %d is not a multiple of num_heads %d", c.Dim, c.NumHeads)
 	}
-	if !(c.MLPRatio > 0) {
-		return c, ops.FeedForwardConfig{}, 0, errorf("", "mlp_ratio %g must be positive", c.MLPRatio)
+	if !(c.MLPRatio > 0) || math.IsInf(c.MLPRatio, 0) {
+		return c, ops.FeedForwardConfig{}, 0, errorf("", "mlp_ratio %g must be a positive number", c.MLPRatio)
 	}
-	if !(c.Eps >= 0) {
-		return c, ops.FeedForwardConfig{}, 0, errorf("", "eps %g must be non-negative", c.Eps)
+	if inner := float64(c.Dim) * c.MLPRatio; inner < 1 || inner > MaxInnerDim {
+		return c, ops.FeedForwardConfig{}, 0, errorf("", "mlp_ratio %g gives dim %d an inner width of %.0f: too large or too small (want 1 to %d)", c.MLPRatio, c.Dim, math.Floor(inner), MaxInnerDim)
+	}
+	if !(c.Eps >= 0) || math.IsInf(float64(c.Eps), 0) {
+		return c, ops.FeedForwardConfig{}, 0, errorf("", "eps %g must be a finite non-negative number", c.Eps)
 	}
 	ff, inRows, err := ops.FeedForwardConfig{Dim: c.Dim, Mult: c.MLPRatio, ActivationFn: c.ActivationFn}.Resolve()
 	if err != nil {
 		return c, ff, 0, errorf("", "%v", err)
 	}
 	return c, ff, inRows, nil
+}
+
+// HostElements returns how many elements a block of this configuration
+// holds on the host, weights and the inputs x [batch,seq,D] and cond
+// [batch,D] together, or an error if the configuration is invalid, batch
+// or seq is not positive, or the count overflows. Callers that allocate
+// by batch and seq (RandomInputs) check them with it first.
+func (c Config) HostElements(batch, seq int) (int, error) {
+	shapes, err := c.WeightShapes()
+	if err != nil {
+		return 0, err
+	}
+	if batch <= 0 || seq <= 0 {
+		return 0, errorf("x", "batch %d and seq %d must be positive", batch, seq)
+	}
+	const limit = 1 << 62
+	mul := func(f ...int) int {
+		p := 1
+		for _, v := range f {
+			if p > limit/v {
+				return limit
+			}
+			p *= v
+		}
+		return p
+	}
+	total := 0
+	add := func(n int) { // saturating at limit
+		if n >= limit-total {
+			total = limit
+		} else {
+			total += n
+		}
+	}
+	add(mul(batch, seq, c.Dim))
+	add(mul(batch, c.Dim))
+	for _, s := range shapes {
+		add(mul(s...))
+	}
+	if total >= limit {
+		return 0, errorf("x", "batch %d, seq %d and dim %d overflow the element count", batch, seq, c.Dim)
+	}
+	return total, nil
 }
 
 // InnerDim returns the feed-forward inner width, int(Dim*MLPRatio).

@@ -34,7 +34,8 @@ func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ops.Ho
 }
 
 // RandomInputs returns x [batch,seq,D] drawn from N(0, 1) and cond
-// [batch,D] drawn from N(0, 1), in dtype dt.
+// [batch,D] drawn from N(0, 1), in dtype dt. It allocates what batch and
+// seq ask for: check them with cfg.HostElements first.
 func RandomInputs(cfg Config, dt ops.DType, batch, seq int, rng *rand.Rand) (x, cond *ops.HostTensor) {
 	return randn(rng, dt, []int{batch, seq, cfg.Dim}, 1, 0), randn(rng, dt, []int{batch, cfg.Dim}, 1, 0)
 }

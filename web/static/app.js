@@ -2,7 +2,9 @@
 // (web/wasm) does the work and reports through globalThis.webfuserUI;
 // this file draws what it reports. When a run ends, globalThis.webfuserDone
 // holds the summary ({passed, failed, skipped, error, unavailable}); the
-// browser test waits for it.
+// browser test waits for it. A file the visitor chooses is checked for
+// size here, before it is read, and then handed to the module
+// (webfuserCheckFile), whose verdict ends in globalThis.webfuserFile.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -70,6 +72,11 @@ globalThis.webfuserUI = {
 		if (r.gpuTime) $("timing-note").textContent = `GPU times: median of timed submissions, from ${r.gpuTime}. CPU times: the Go reference (float64) in this WebAssembly module, median wall clock.`;
 		drawChart();
 	},
+	file(json) {
+		const r = JSON.parse(json);
+		showFile(r.summary + (r.detail ? " — " + r.detail : ""), r.kind === "refused" ? "bad" : r.ok ? "ok" : "bad");
+		globalThis.webfuserFile = r;
+	},
 	done(json) {
 		const s = JSON.parse(json);
 		$("rerun").disabled = false;
@@ -106,6 +113,41 @@ function drawChart() {
 	$("chart").innerHTML = svg + "</svg>";
 }
 
+// The largest file the page reads (demo.MaxFileBytes); ?maxfile=N lowers it.
+const maxFileBytes = 64 * 2 ** 20;
+
+function showFile(text, cls) {
+	const p = $("file-status");
+	p.textContent = text;
+	p.className = cls || "";
+}
+
+// checkFile refuses a file over the limit without reading it, reads the
+// rest and hands the bytes to the module; any failure is a message.
+async function checkFile(file) {
+	globalThis.webfuserFile = undefined;
+	const limit = Math.min(maxFileBytes, Number(new URLSearchParams(location.search).get("maxfile")) || maxFileBytes);
+	const refuse = (msg) => {
+		showFile(msg, "bad");
+		globalThis.webfuserFile = { name: file.name, kind: "refused", ok: false, summary: msg };
+	};
+	if (file.size > limit) {
+		return refuse(`${file.name} is ${file.size} bytes, over the page's limit of ${limit} bytes: refused without reading it.`);
+	}
+	if (typeof globalThis.webfuserCheckFile !== "function") {
+		return refuse("The WebAssembly module is not running, so the file cannot be checked.");
+	}
+	showFile(`reading ${file.name} (${file.size} bytes)…`, "pending");
+	let bytes;
+	try {
+		bytes = new Uint8Array(await file.arrayBuffer());
+	} catch (e) {
+		return refuse(`${file.name} could not be read: ${e.message}`);
+	}
+	showFile(`checking ${file.name}…`, "pending");
+	globalThis.webfuserCheckFile(file.name, bytes);
+}
+
 function fatal(msg) {
 	setStatus(msg, "bad");
 	globalThis.webfuserDone = { passed: 0, failed: 0, skipped: 0, error: msg };
@@ -119,6 +161,11 @@ async function start() {
 		filter: q.get("filter") || "",
 	};
 	$("rerun").addEventListener("click", () => globalThis.webfuserRerun && globalThis.webfuserRerun());
+	$("file-limit").textContent = (maxFileBytes / 2 ** 20) + " MB";
+	$("file").addEventListener("change", (e) => {
+		const f = e.target.files && e.target.files[0];
+		if (f) checkFile(f).catch((err) => showFile("the file could not be checked: " + err.message, "bad"));
+	});
 	if (typeof WebAssembly !== "object") return fatal("This browser cannot run WebAssembly.");
 	if (typeof Go !== "function") return fatal("wasm_exec.js did not load: the server was built without the wasm build (run `make wasm`).");
 	const go = new Go();

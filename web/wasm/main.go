@@ -10,7 +10,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"syscall/js"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -18,10 +20,28 @@ import (
 )
 
 // dev is opened once and kept: a browser adapter gives one device only.
-var dev *gpu.Device
+var (
+	devMu sync.Mutex
+	dev   *gpu.Device
+)
 
 // busy is a one-slot semaphore: one run at a time.
 var busy = make(chan struct{}, 1)
+
+// device returns the device, opening it on first use.
+func device() (*gpu.Device, error) {
+	devMu.Lock()
+	defer devMu.Unlock()
+	if dev != nil {
+		return dev, nil
+	}
+	d, err := gpu.Open(gpu.Options{})
+	if err != nil {
+		return nil, err
+	}
+	dev = d
+	return dev, nil
+}
 
 func send(method string, v any) {
 	b, err := json.Marshal(v)
@@ -63,20 +83,17 @@ func options() demo.Options {
 func run() {
 	busy <- struct{}{}
 	defer func() { <-busy }()
-	if dev == nil {
-		send("status", `"requesting a WebGPU adapter and device…"`)
-		d, err := gpu.Open(gpu.Options{})
-		if err != nil {
-			s := summary{Error: err.Error()}
-			var ge *gpu.Error
-			if errors.As(err, &ge) {
-				s.Error = ge.Msg
-				s.Unavailable = strings.HasPrefix(ge.Msg, gpu.Unavailable)
-			}
-			send("done", s)
-			return
+	send("status", `"requesting a WebGPU adapter and device…"`)
+	dev, err := device()
+	if err != nil {
+		s := summary{Error: err.Error()}
+		var ge *gpu.Error
+		if errors.As(err, &ge) {
+			s.Error = ge.Msg
+			s.Unavailable = strings.HasPrefix(ge.Msg, gpu.Unavailable)
 		}
-		dev = d
+		send("done", s)
+		return
 	}
 	f := dev.Features
 	send("device", map[string]any{
@@ -111,11 +128,45 @@ func run() {
 	send("done", s)
 }
 
+// checkFile reads the bytes of a file the visitor chose (a Uint8Array
+// the page read after checking its size) and reports what
+// demo.CheckFile found through webfuserUI.file. The size is checked
+// again here before the bytes are copied into Go's memory.
+func checkFile(name string, data js.Value) {
+	res := demo.FileResult{Name: name, Kind: "refused"}
+	defer func() { send("file", res) }()
+	if data.Type() != js.TypeObject || data.Get("length").Type() != js.TypeNumber {
+		res.Summary = "the page passed no file data"
+		return
+	}
+	if n := data.Get("length").Int(); n > demo.MaxFileBytes {
+		res.Summary = fmt.Sprintf("%s is %d bytes, over the limit of %d: refused", name, n, demo.MaxFileBytes)
+		return
+	}
+	b := make([]byte, data.Get("length").Int())
+	js.CopyBytesToGo(b, data)
+	d, err := device()
+	if err != nil {
+		d = nil // run a case on the CPU reference instead
+	}
+	res = demo.CheckFile(d, name, b)
+	if d == nil && res.Kind == "case" {
+		res.Detail = strings.TrimSpace(res.Detail + " (no WebGPU device: " + err.Error() + ")")
+	}
+}
+
 func main() {
 	// A JavaScript callback must not block on a promise: it starts a
 	// goroutine and returns at once.
 	js.Global().Set("webfuserRerun", js.FuncOf(func(this js.Value, args []js.Value) any {
 		go run()
+		return nil
+	}))
+	js.Global().Set("webfuserCheckFile", js.FuncOf(func(this js.Value, args []js.Value) any {
+		if len(args) != 2 || args[0].Type() != js.TypeString {
+			return nil
+		}
+		go checkFile(args[0].String(), args[1])
 		return nil
 	}))
 	run()
