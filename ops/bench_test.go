@@ -7,6 +7,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/internal/shapes"
 )
 
@@ -102,6 +103,158 @@ func BenchmarkMemoryBound(b *testing.B) {
 		}
 		for _, c := range cases {
 			b.Run(fmt.Sprintf("%v/%s", dt, c.name), func(b *testing.B) { measureBW(b, d, x, c.bytes, c.run) })
+		}
+	}
+}
+
+// matmulRun returns a Measure callback that runs s with tile and
+// releases the output.
+func matmulRun(s *matmulSpec, tile launch.Tile) func() error {
+	return func() error {
+		y, err := s.run(tile)
+		if err == nil {
+			y.Release()
+		}
+		return err
+	}
+}
+
+// sweepShapes are the products BenchmarkMatmulSweep times: 4096³ and the
+// DiT block's linears at D=3072 (M=4096 tokens; QKV, attention output,
+// MLP up and down), or small stand-ins on a CPU driver.
+func sweepShapes(d *gpu.Device) []mnk {
+	if d.Info.Class == gpu.ClassCPU {
+		return []mnk{{128, 128, 128}, {128, 288, 96}, {128, 96, 384}}
+	}
+	return []mnk{{4096, 4096, 4096}, {4096, 9216, 3072}, {4096, 3072, 3072}, {4096, 12288, 3072}, {4096, 3072, 12288}}
+}
+
+// BenchmarkMatmulSweep times every candidate tile of internal/launch that
+// fits the device (the small Simple fallbacks excepted) and the tile the
+// launch policy picks ("auto"), with GPU timestamps, at each sweep shape in
+// f32 and bf16 storage (in bf16 also the Narrow form of the tiles with
+// 16-byte units), reporting TFLOP/s: the figures behind the default tile
+// in internal/launch. About two minutes on an H200:
+//
+//	go test -c -o .vk/ops.test ./ops && ./.vk/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulSweep' -test.benchtime 1x
+func BenchmarkMatmulSweep(b *testing.B) {
+	d := testDevice(b)
+	var tiles []launch.Tile
+	for _, t := range launch.MatmulCandidates() {
+		if t.Fits(d) && (t.Kind != launch.Simple || t.BM >= 64) {
+			tiles = append(tiles, t)
+		}
+	}
+	for _, s := range sweepShapes(d) {
+		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+			x := randomDevice(b, d, dt, s.m, s.k)
+			w := randomDevice(b, d, dt, s.n, s.k)
+			sp := &matmulSpec{op: "Linear", x: x, w: w}
+			if err := sp.validate(); err != nil {
+				b.Fatal(err)
+			}
+			auto := launch.MatmulTile(d, s.m, s.n, s.k)
+			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+			run := append([]launch.Tile{auto}, tiles...)
+			if dt.Size() == 2 {
+				// 16-byte units against 8-byte packs of 16-bit storage.
+				for _, t := range tiles {
+					if t.Kind == launch.Blocked && t.TN == 8 {
+						t.Narrow = true
+						run = append(run, t)
+					}
+				}
+			}
+			for i, tile := range run {
+				name := tile.String()
+				if i == 0 {
+					name = "auto=" + name
+				}
+				b.Run(fmt.Sprintf("%v/%v/%s", s, dt, name), func(b *testing.B) {
+					tm, _, err := d.Measure(3, 3, matmulRun(sp, tile))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+					b.ReportMetric(flops/tm.Seconds()/1e12, "TFLOP/s")
+				})
+			}
+			x.Release()
+			w.Release()
+		}
+	}
+}
+
+// BenchmarkSkinnyLinear times products of few rows (M = 1 and 16, K = N
+// = 4096 and 8192) with f32, bf16 and FP8 (E4M3, per-row scales, the
+// activations left as they are) weights and x in the weight's dtype (bf16
+// for FP8): every GEMV tile, the tile the launch policy picks ("auto") and
+// the Simple 32x32 tile small products used before the GEMV. It reports
+// the weight's bytes per second and, beside it, a copy of as many bytes.
+//
+//	./.vk/ops.test -test.run '^$' -test.bench 'BenchmarkSkinnyLinear' -test.benchtime 1x
+func BenchmarkSkinnyLinear(b *testing.B) {
+	d := testDevice(b)
+	sizes := []int{4096, 8192}
+	if d.Info.Class == gpu.ClassCPU {
+		sizes = []int{512}
+	}
+	tiles := append(launch.GEMVCandidates(), launch.Tile{Kind: launch.Simple, BM: 32, BN: 32, BK: 16})
+	for _, kn := range sizes {
+		for _, wdt := range []dtype.DType{dtype.F32, dtype.BF16, dtype.FP8E4M3} {
+			w := randomDevice(b, d, wdt, kn, kn)
+			var ws *gpu.Tensor
+			xdt := wdt
+			if wdt == dtype.FP8E4M3 {
+				ws = randomDevice(b, d, dtype.F32, kn, 1)
+				xdt = dtype.BF16
+			}
+			wbytes := float64(kn * kn * wdt.Size())
+			cp := randomDevice(b, d, dtype.F32, int(wbytes)/8) // a copy reads and writes half as many elements each
+			for _, m := range []int{1, 16} {
+				x := randomDevice(b, d, xdt, m, kn)
+				sp := &matmulSpec{op: "Linear", x: x, w: w, wScale: ws}
+				if err := sp.validate(); err != nil {
+					b.Fatal(err)
+				}
+				auto := launch.MatmulTile(d, m, kn, kn)
+				for i, tile := range append([]launch.Tile{auto}, tiles...) {
+					name := tile.String()
+					if i == 0 {
+						name = "auto=" + name
+					}
+					if !tile.Fits(d) {
+						continue
+					}
+					b.Run(fmt.Sprintf("M=%d/K=N=%d/w=%v/%s", m, kn, wdt, name), func(b *testing.B) {
+						c, _, err := d.Measure(3, 10, func() error {
+							y, err := Copy(cp)
+							if err == nil {
+								y.Release()
+							}
+							return err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						tm, _, err := d.Measure(3, 10, matmulRun(sp, tile))
+						if err != nil {
+							b.Fatal(err)
+						}
+						bw, copyBW := wbytes/tm.Seconds()/1e9, wbytes/c.Seconds()/1e9
+						b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+						b.ReportMetric(bw, "weight-GB/s")
+						b.ReportMetric(copyBW, "copy-GB/s")
+						b.ReportMetric(bw/copyBW, "x-copy")
+					})
+				}
+				x.Release()
+			}
+			w.Release()
+			cp.Release()
+			if ws != nil {
+				ws.Release()
+			}
 		}
 	}
 }

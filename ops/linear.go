@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -149,25 +150,41 @@ func (s *matmulSpec) run(t launch.Tile) (*gpu.Tensor, error) {
 	return s.kernel(t).RunOne(s.x.Device())
 }
 
-// kernel declares the product y = epi(x @ wᵀ) with tile t. FP8 operands
-// are decoded by their accessors and scaled as they are staged.
+// kernel declares the product y = epi(x @ wᵀ) with tile t: the kernel
+// the tile's kind names (launch.Simple, launch.Blocked, launch.GEMV).
+// FP8 operands are decoded by the kernels and scaled by their scales.
 func (s *matmulSpec) kernel(t launch.Tile) *kernel.Kernel {
-	vec := launch.PackWidth(s.n)
-	k := &kernel.Kernel{Name: "matmul", Vec: vec, Files: []string{"act", "fp8", "matmul"}, Grid: launch.MatmulGrid(t, s.m, s.n)}
-	k.Uint("WX", t.WX).Uint("WY", t.WY).Uint("BK", t.BK)
+	switch t.Kind {
+	case launch.Blocked:
+		return s.blockedKernel(t)
+	case launch.GEMV:
+		return s.gemvKernel(t, s.x.Device().Features.Subgroups)
+	}
+	return s.simpleKernel(t)
+}
+
+func isHalf(dt dtype.DType) bool { return dt == dtype.F16 || dt == dtype.BF16 }
+func isFP8(dt dtype.DType) bool  { return dt == dtype.FP8E4M3 || dt == dtype.FP8E5M2 }
+
+// operands declares the bindings and uniforms every matmul kernel shares
+// (x, w and their scales, bias, gate and residual, m, n, k, gdiv,
+// gstride) and returns the scalar loads LOAD_A (row gm, column gk) and
+// LOAD_B (row gn) and the epilogue, which sees v, m and n. With
+// wordsW the weight is bound as 16-byte words (w_buf, for an FP8 weight
+// the caller decodes itself).
+func (s *matmulSpec) operands(k *kernel.Kernel, wordsW bool) (loadA, loadB, epilogue string) {
 	k.In("x", s.x).In("w", s.w)
-	loadA, loadB := "ld_x(gm * p.k + gk)", "ld_w(gn * p.k + gk)"
+	loadA, loadB = "ld_x(gm * p.k + gk)", "ld_w(gn * p.k + gk)"
+	if wordsW {
+		k.Words() // the caller decodes it; loadB does not apply
+	}
 	if s.xScale != nil {
 		k.In("xs", s.xScale)
 		loadA += " * ld_xs(gm)"
 	}
 	if s.wScale != nil {
 		k.In("ws", s.wScale)
-		if s.wScale.Numel() == 1 {
-			loadB += " * ld_ws(0u)"
-		} else {
-			loadB += " * ld_ws(gn)"
-		}
+		loadB += " * " + s.wScaleAt("gn")
 	}
 	var epi []string
 	if s.b != nil {
@@ -187,11 +204,396 @@ func (s *matmulSpec) kernel(t launch.Tile) *kernel.Kernel {
 		epi = append(epi, "v = ld_res(m * p.n + n) + rnd1_y(ld_g((m / p.gdiv) * p.gstride + n) * v);")
 	}
 	k.Out("y", s.outDT, s.outShape...)
-	store := "st_y(m * p.n + n, epi(a.x, m, n)); if (n + 1u < p.n) { st_y(m * p.n + n + 1u, epi(a.y, m, n + 1u)); } if (n + 2u < p.n) { st_y(m * p.n + n + 2u, epi(a.z, m, n + 2u)); } if (n + 3u < p.n) { st_y(m * p.n + n + 3u, epi(a.w, m, n + 3u)); }"
-	if vec == 4 {
-		store = "stv_y((m * p.n + n) / 4u, P(epi(a.x, m, n), epi(a.y, m, n + 1u), epi(a.z, m, n + 2u), epi(a.w, m, n + 3u)));"
+	return loadA, loadB, strings.Join(epi, "\n  ")
+}
+
+// wScaleAt is the weight scale of row n (WGSL), one scale or one per row.
+func (s *matmulSpec) wScaleAt(n string) string {
+	if s.wScale.Numel() == 1 {
+		return "ld_ws(0u)"
 	}
-	return k.Snippet("LOAD_A", loadA).Snippet("LOAD_B", loadB).Snippet("EPILOGUE", strings.Join(epi, "\n  ")).Snippet("STORE", store)
+	return "ld_ws(" + n + ")"
+}
+
+func fp8Name(dt dtype.DType) string {
+	if dt == dtype.FP8E5M2 {
+		return "e5m2"
+	}
+	return "e4m3"
+}
+
+// packStores returns WGSL that stores the outputs of row m from column
+// n: a (vec4) in packs of 4 when vec is 4, element by element with
+// bounds tests otherwise (four, from an expression per lane).
+func packStore(vec int, lane func(i int) string) string {
+	if vec == 4 {
+		return fmt.Sprintf("stv_y((m * p.n + n) / 4u, P(%s, %s, %s, %s));", lane(0), lane(1), lane(2), lane(3))
+	}
+	s := "st_y(m * p.n + n, " + lane(0) + ");"
+	for i := 1; i < 4; i++ {
+		s += fmt.Sprintf(" if (n + %du < p.n) { st_y(m * p.n + n + %du, %s); }", i, i, lane(i))
+	}
+	return s
+}
+
+// simpleKernel declares wgsl/matmul.wgsl with tile t.
+func (s *matmulSpec) simpleKernel(t launch.Tile) *kernel.Kernel {
+	d := s.x.Device()
+	vec := launch.PackWidth(s.n)
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Files: []string{"act", "fp8", "matmul"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
+	k.Uint("WX", t.BN/4).Uint("WY", t.BM/4).Uint("BK", t.BK)
+	loadA, loadB, epi := s.operands(k, false)
+	lane := func(i int) string { return fmt.Sprintf("epi(a.%c, m, n + %du)", "xyzw"[i], i) }
+	return k.Snippet("LOAD_A", loadA).Snippet("LOAD_B", loadB).Snippet("EPILOGUE", epi).Snippet("STORE", packStore(vec, lane))
+}
+
+// blockedUnits returns the packs per unit H of the Blocked kernel: 2
+// (16-byte accesses of eight 16-bit elements, stores of eight) when an
+// operand is 16-bit, the shape and register block allow and the tile is
+// not Narrow, else 1.
+func (s *matmulSpec) blockedUnits(t launch.Tile, vec int) int {
+	if !t.Narrow && vec == 4 && s.n%8 == 0 && s.k%8 == 0 && t.TN%8 == 0 && (isHalf(s.x.DType) || isHalf(s.w.DType)) {
+		return 2
+	}
+	return 1
+}
+
+// unitLoad returns the body of a unit loader of binding name (row r,
+// K offset gk, h packs of 4): 16-byte accessors for float storage,
+// exact decoding of FP8 words times scale, zeros when units is false
+// (the loader is then never called).
+func unitLoad(name, r string, dt dtype.DType, h int, units bool, scale string) string {
+	switch {
+	case !units:
+		return "return UV();"
+	case isFP8(dt):
+		var parts []string
+		for i := 0; i < h; i++ {
+			parts = append(parts, fmt.Sprintf("%sx4(%s_buf[i + %du]) * s", fp8Name(dt), name, i))
+		}
+		return fmt.Sprintf("let i = (%s * p.k + gk) / 4u;\n  let s = %s;\n  return UV(%s);", r, scale, strings.Join(parts, ", "))
+	case h == 2:
+		// Element by element: naga tells PU and UV apart.
+		return fmt.Sprintf("let u = ldu_%s((%s * p.k + gk) / 8u);\n  return UV(u[0], u[H - 1u]);", name, r)
+	}
+	return fmt.Sprintf("return UV(ldv_%s((%s * p.k + gk) / 4u));", name, r)
+}
+
+// blockedKernel declares wgsl/matmul_tiled.wgsl with tile t.
+func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
+	d := s.x.Device()
+	vec := launch.PackWidth(s.n)
+	h := s.blockedUnits(t, vec)
+	units := vec == 4 && s.k%(4*h) == 0
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Files: []string{"act", "fp8", "matmul_fp8", "matmul_tiled"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
+	k.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
+	loadA, loadB, epi := s.operands(k, false)
+	xs, ws := "1.0", "1.0"
+	if s.xScale != nil {
+		xs = "ld_xs(gm)"
+	}
+	if s.wScale != nil {
+		ws = s.wScaleAt("gn")
+	}
+	k.Snippet("LOAD_A", loadA).Snippet("LOAD_B", loadB).Snippet("EPILOGUE", epi)
+	k.Snippet("UNIT_A", unitLoad("x", "gm", s.x.DType, h, units, xs))
+	k.Snippet("UNIT_B", unitLoad("w", "gn", s.w.DType, h, units, ws))
+	store4, store8 := "", ""
+	if h == 2 {
+		lane := func(v string, n int) string {
+			return fmt.Sprintf("P(epi(%[1]s.x, m, n + %[2]du), epi(%[1]s.y, m, n + %[3]du), epi(%[1]s.z, m, n + %[4]du), epi(%[1]s.w, m, n + %[5]du))", v, n, n+1, n+2, n+3)
+		}
+		store8 = fmt.Sprintf("stu_y((m * p.n + n) / 8u, PU(%s, %s));", lane("a", 0), lane("b", 4))
+	} else {
+		store4 = packStore(vec, func(i int) string { return fmt.Sprintf("epi(a.%c, m, n + %du)", "xyzw"[i], i) })
+	}
+	k.Snippet("STORE4", store4).Snippet("STORE8", store8)
+	for _, sn := range blockedSnippets(t, h) {
+		k.Snippet(sn.Name, sn.WGSL)
+	}
+	return k
+}
+
+type blockKey struct {
+	t launch.Tile
+	h int
+}
+
+var blockCache sync.Map // blockKey -> []kernel.Snippet
+
+// blockedSnippets returns the hand-unrolled parts of the Blocked kernel
+// for tile t and h packs per unit (cached: they depend on nothing else):
+//
+//	REGS   the TM x TN/4 vec4 accumulators cR_J and the prefetch
+//	       registers ra*, rb* (whole units, ceil(units / WG) of each)
+//	FETCH  loads step k1's units into them; STASH stores them into buffer nb
+//	MMA    one k of the register block: TM/4 vec4 of A, TN/4 of B, TM*TN/4 FMAs
+//	WRITE  stores the block (rows m.., columns n..) in packs of 4 or units of 8,
+//	       row by row
+func blockedSnippets(t launch.Tile, h int) []kernel.Snippet {
+	key := blockKey{t, h}
+	if v, ok := blockCache.Load(key); ok {
+		return v.([]kernel.Snippet)
+	}
+	wg := t.Invocations()
+	upr := t.BK / (4 * h)
+	la, lb := (t.BM*upr+wg-1)/wg, (t.BN*upr+wg-1)/wg
+	var regs, fetch, stash, mma, write strings.Builder
+	for r := 0; r < t.TM; r++ {
+		for j := 0; j < t.TN/4; j++ {
+			fmt.Fprintf(&regs, "var c%d_%d = vec4<f32>(0.0);\n  ", r, j)
+		}
+	}
+	for i := 0; i < la; i++ {
+		fmt.Fprintf(&regs, "var ra%d: UV;\n  ", i)
+		fmt.Fprintf(&fetch, "ra%d = fetch_a(m0, k1, lid + %du);\n    ", i, i*wg)
+		fmt.Fprintf(&stash, "stash_a(nb, lid + %du, ra%d);\n    ", i*wg, i)
+	}
+	for i := 0; i < lb; i++ {
+		fmt.Fprintf(&regs, "var rb%d: UV;\n  ", i)
+		fmt.Fprintf(&fetch, "rb%d = fetch_b(n0, k1, lid + %du);\n    ", i, i*wg)
+		fmt.Fprintf(&stash, "stash_b(nb, lid + %du, rb%d);\n    ", i*wg, i)
+	}
+	for i := 0; i < t.TM/4; i++ {
+		fmt.Fprintf(&mma, "let a%d = As[ai + %du];\n      ", i, i)
+	}
+	for j := 0; j < t.TN/4; j++ {
+		fmt.Fprintf(&mma, "let b%d = Bs[bi + %du];\n      ", j, j)
+	}
+	for r := 0; r < t.TM; r++ {
+		for j := 0; j < t.TN/4; j++ {
+			fmt.Fprintf(&mma, "c%[1]d_%[2]d = fma(vec4<f32>(a%[3]d.%[4]c), b%[2]d, c%[1]d_%[2]d);\n      ", r, j, r/4, "xyzw"[r%4])
+		}
+	}
+	// WRITE: a loop over the rows whose switch copies row r's
+	// accumulators by name (never an index into them), so the epilogue is
+	// emitted TN/4 times rather than TM*TN/4 times.
+	write.WriteString("for (var r = 0u; r < TM; r = r + 1u) {\n")
+	for j := 0; j < t.TN/4; j++ {
+		fmt.Fprintf(&write, "    var o%d: vec4<f32>;\n", j)
+	}
+	write.WriteString("    switch (r) {\n")
+	for r := 0; r < t.TM; r++ {
+		if r == t.TM-1 {
+			write.WriteString("      default: {")
+		} else {
+			fmt.Fprintf(&write, "      case %du: {", r)
+		}
+		for j := 0; j < t.TN/4; j++ {
+			fmt.Fprintf(&write, " o%d = c%d_%d;", j, r, j)
+		}
+		write.WriteString(" }\n")
+	}
+	write.WriteString("    }\n")
+	if h == 2 {
+		for j := 0; j < t.TN/8; j++ {
+			fmt.Fprintf(&write, "    store8(m + r, n + %du, o%d, o%d);\n", 8*j, 2*j, 2*j+1)
+		}
+	} else {
+		for j := 0; j < t.TN/4; j++ {
+			fmt.Fprintf(&write, "    store4(m + r, n + %du, o%d);\n", 4*j, j)
+		}
+	}
+	write.WriteString("  }")
+	trim := func(b *strings.Builder) string { return strings.TrimSpace(b.String()) }
+	sn := []kernel.Snippet{{Name: "REGS", WGSL: trim(&regs)}, {Name: "FETCH", WGSL: trim(&fetch)},
+		{Name: "STASH", WGSL: trim(&stash)}, {Name: "MMA", WGSL: trim(&mma)}, {Name: "WRITE", WGSL: trim(&write)}}
+	blockCache.Store(key, sn)
+	return sn
+}
+
+// gemvKernel declares wgsl/matmul_gemv.wgsl with tile t for the product's
+// m rows (meant for m up to launch.GEMVMaxRows: each invocation keeps
+// t.BN x m accumulators), reducing with subgroup operations when
+// subgroups is true (the device must have them), through workgroup
+// memory alone otherwise.
+func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
+	d := s.x.Device()
+	vec := launch.PackWidth(s.n)
+	nc, wg, mr := t.BN, t.Threads, s.m
+	fp8W := isFP8(s.w.DType)
+	h := 1 // 16-byte units of 16-bit storage need stores of eight columns
+	if vec == 4 && s.n%8 == 0 && s.k%8 == 0 && nc == 8 && (isHalf(s.x.DType) || isHalf(s.w.DType)) {
+		h = 2
+	}
+	ku := 4 * h // K elements per unit: one 16-byte weight access
+	if fp8W {
+		ku = 16
+	}
+	su := min(ku, 8) // elements per sub-unit, the step of the dot products
+	units := vec == 4 && s.k%ku == 0
+	vs := vec // columns per store
+	if h == 2 {
+		vs = 8
+	}
+	nv := nc * mr
+	vc := 1 // values per reduction chunk: a power of two dividing nv
+	for vc*2 <= min(launch.GEMVScratch/wg, wg, 32) && nv%(vc*2) == 0 {
+		vc *= 2
+	}
+	// Named "matmul" like the other matmul kernels (its key names its
+	// files), so that per-kernel breakdowns give the products one row.
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Subgroups: subgroups,
+		Files: []string{"act", "fp8", "matmul_fp8", "matmul_gemv"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
+	k.Uint("WG", wg).Uint("NC", nc).Uint("MR", mr).Uint("KU", ku).Uint("SU", su).Uint("VC", vc).Uint("VS", vs).Bool("UNITS", units)
+	_, _, epi := s.operands(k, fp8W)
+	k.Snippet("EPILOGUE", epi)
+
+	// The weight scale goes on the sums; e4m3x4_fast returns 1/256 of
+	// the values.
+	fastE4M3 := units && s.w.DType == dtype.FP8E4M3
+	wq := "1.0"
+	if fastE4M3 {
+		wq = "256.0"
+	}
+	if s.wScale != nil {
+		k.Snippet("WSCALE", "return "+s.wScaleAt("n")+" * "+wq+";")
+	} else {
+		k.Snippet("WSCALE", "return "+wq+";")
+	}
+
+	// Sub-unit loaders: 16-byte accessors for float storage, exact
+	// decoding for FP8 x (times its row scale).
+	sub := func(name string, dt dtype.DType, scale string) string {
+		switch {
+		case !units:
+			return "return XS();"
+		case isFP8(dt):
+			parts := make([]string, su/4)
+			for i := range parts {
+				parts[i] = fmt.Sprintf("%sx4(%s_buf[e / 4u + %du]) * s", fp8Name(dt), name, i)
+			}
+			return fmt.Sprintf("let s = %s;\n  return XS(%s);", scale, strings.Join(parts, ", "))
+		case h == 2:
+			return fmt.Sprintf("let u = ldu_%s(e / 8u);\n  return XS(u[0], u[H - 1u]);", name)
+		case su == 8:
+			return fmt.Sprintf("return XS(ldv_%[1]s(e / 4u), ldv_%[1]s(e / 4u + 1u));", name)
+		}
+		return fmt.Sprintf("return XS(ldv_%s(e / 4u));", name)
+	}
+	xScale := "1.0"
+	if s.xScale != nil {
+		xScale = "ld_xs(m)"
+	}
+	k.Snippet("XSUB", sub("x", s.x.DType, xScale))
+	if fp8W {
+		k.Snippet("WSUB", "return XS();") // FP8 weights are decoded in UNIT_STEP
+	} else {
+		k.Snippet("WSUB", sub("w", s.w.DType, "1.0"))
+	}
+
+	acc := func(m, c int) string { return fmt.Sprintf("a%d_%d", m, c) }
+	var regs, step, elem, reduce strings.Builder
+	for c := 0; c < nc; c++ {
+		fmt.Fprintf(&regs, "let col%d = min(n0 + %du, p.n - 1u);\n  ", c, c)
+		if fastE4M3 {
+			fmt.Fprintf(&regs, "var nan%d = 0u;\n  ", c)
+		}
+		for m := 0; m < mr; m++ {
+			fmt.Fprintf(&regs, "var %s = 0.0;\n  ", acc(m, c))
+		}
+	}
+
+	// UNIT_STEP: the NC weight units first (an FP8 unit is one 16-byte
+	// word), then per sub-unit the decoded weights and, row by row of x,
+	// its elements and NC dot products.
+	if fp8W {
+		for c := 0; c < nc; c++ {
+			fmt.Fprintf(&step, "let q%d = w_buf[(col%d * p.k) / 16u + u];\n      ", c, c)
+			if fastE4M3 {
+				fmt.Fprintf(&step, "nan%[1]d = nan%[1]d | e4m3x4_nan(q%[1]d.x) | e4m3x4_nan(q%[1]d.y) | e4m3x4_nan(q%[1]d.z) | e4m3x4_nan(q%[1]d.w);\n      ", c)
+			}
+		}
+	}
+	for sb := 0; sb < ku/su; sb++ {
+		step.WriteString("{\n")
+		for c := 0; c < nc; c++ {
+			if fp8W {
+				dec := fp8Name(s.w.DType) + "x4_fast"
+				fmt.Fprintf(&step, "        let w%d = XS(%s(q%d.%c), %s(q%d.%c));\n", c, dec, c, "xyzw"[2*sb], dec, c, "xyzw"[2*sb+1])
+			} else {
+				fmt.Fprintf(&step, "        let w%d = wsub(col%d * p.k + u * KU + %du);\n", c, c, sb*su)
+			}
+		}
+		for m := 0; m < mr; m++ {
+			fmt.Fprintf(&step, "        {\n          let xv = xsub(%du, %du * p.k + u * KU + %du);\n", m, m, sb*su)
+			for c := 0; c < nc; c++ {
+				terms := make([]string, su/4)
+				for q := range terms {
+					terms[q] = fmt.Sprintf("dot(xv[%d], w%d[%d])", q, c, q)
+				}
+				fmt.Fprintf(&step, "          %[1]s = %[1]s + %[2]s;\n", acc(m, c), strings.Join(terms, " + "))
+			}
+			step.WriteString("        }\n")
+		}
+		step.WriteString("      }\n      ")
+	}
+
+	// ELEMENT_STEP: element k of each row of x, then of each weight row.
+	for m := 0; m < mr; m++ {
+		fmt.Fprintf(&elem, "let x%d = ld_x(%du * p.k + k)", m, m)
+		if s.xScale != nil {
+			fmt.Fprintf(&elem, " * ld_xs(%du)", m)
+		}
+		elem.WriteString(";\n      ")
+	}
+	for c := 0; c < nc; c++ {
+		wv := fmt.Sprintf("ld_w(col%d * p.k + k)", c)
+		if fp8W {
+			wv = fmt.Sprintf("%s_decode((w_buf[(col%[2]d * p.k + k) >> 4u][((col%[2]d * p.k + k) >> 2u) & 3u] >> (((col%[2]d * p.k + k) & 3u) * 8u)) & 0xffu)", fp8Name(s.w.DType), c)
+		}
+		fmt.Fprintf(&elem, "{\n        let wv = %s;\n", wv)
+		for m := 0; m < mr; m++ {
+			fmt.Fprintf(&elem, "        %[1]s = fma(x%[2]d, wv, %[1]s);\n", acc(m, c), m)
+		}
+		elem.WriteString("      }\n      ")
+	}
+
+	// REDUCE: a NaN code poisons its column's sums (e4m3x4_fast decodes
+	// it as a number), then VC values at a time: their partials (one per
+	// subgroup or per invocation) into red, summed by reduce_chunk.
+	if fastE4M3 {
+		for c := 0; c < nc; c++ {
+			fmt.Fprintf(&reduce, "if (nan%d != 0u) {", c)
+			for m := 0; m < mr; m++ {
+				fmt.Fprintf(&reduce, " %s = bitcast<f32>(0x7fc00000u | nan%d);", acc(m, c), c)
+			}
+			reduce.WriteString(" }\n  ")
+		}
+	}
+	if k.Subgroups {
+		reduce.WriteString("let nslot = (WG + sg_size - 1u) / sg_size;\n  ")
+	} else {
+		reduce.WriteString("let nslot = WG;\n  ")
+	}
+	for cb := 0; cb < nv; cb += vc {
+		for v := cb; v < cb+vc; v++ {
+			a := acc(v/nc, v%nc)
+			if k.Subgroups {
+				fmt.Fprintf(&reduce, "{ let t = subgroupAdd(%s); if (sg_lane == 0u) { red[%du * WG + lid / sg_size] = t; } }\n  ", a, v-cb)
+			} else {
+				fmt.Fprintf(&reduce, "red[%du * WG + lid] = %s;\n  ", v-cb, a)
+			}
+		}
+		fmt.Fprintf(&reduce, "workgroupBarrier();\n  reduce_chunk(%du, nslot, n0, lid);\n  ", cb)
+	}
+	trim := func(b *strings.Builder) string { return strings.TrimSpace(b.String()) }
+	k.Snippet("REGS", trim(&regs)).Snippet("UNIT_STEP", trim(&step)).Snippet("ELEMENT_STEP", trim(&elem)).Snippet("REDUCE", trim(&reduce))
+
+	// STORE: VS columns of row m from column n, the sums at tot[b ..].
+	lanes := make([]string, vs)
+	for i := range lanes {
+		lanes[i] = fmt.Sprintf("epi(tot[b + %du], m, n + %du)", i, i)
+	}
+	switch vs {
+	case 8:
+		k.Snippet("STORE", fmt.Sprintf("stu_y((m * p.n + n) / 8u, PU(P(%s), P(%s)));", strings.Join(lanes[:4], ", "), strings.Join(lanes[4:], ", ")))
+	case 4:
+		k.Snippet("STORE", fmt.Sprintf("stv_y((m * p.n + n) / 4u, P(%s));", strings.Join(lanes, ", ")))
+	default:
+		k.Snippet("STORE", "st_y(m * p.n + n, "+lanes[0]+");")
+	}
+	return k
 }
 
 // matmul validates s and runs it with the tile the launch policy picks.

@@ -6,6 +6,8 @@
 package launch
 
 import (
+	"fmt"
+
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 )
@@ -73,41 +75,262 @@ const ModulateUnitsPerInvocation = 3
 // invocations per workgroup.
 func Flat(d *gpu.Device, items int) gpu.Grid { return d.Groups((items + 255) / 256) }
 
-// Tile is a matmul tile: WX*WY invocations, a (4*WY) x (4*WX) output
-// tile, BK deep steps through K.
-type Tile struct{ WX, WY, BK int }
+// Kind names the kernel a matmul Tile runs.
+type Kind uint8
 
-// Smem returns the workgroup memory the tile stages (padded rows, see wgsl/matmul.wgsl).
-func (t Tile) Smem() uint32 { return uint32(t.BK*(4*t.WY+1)*4 + t.BK*(t.WX+1)*16) }
+const (
+	// Simple is wgsl/matmul.wgsl: 4x4 accumulators per invocation,
+	// (BM/4)*(BN/4) invocations, BK deep steps through K.
+	Simple Kind = iota
+	// Blocked is wgsl/matmul_tiled.wgsl: a TM x TN register block per
+	// invocation, (BM/TM)*(BN/TN) invocations, operand tiles staged in
+	// workgroup memory (twice, when Double) with 16-byte global loads.
+	Blocked
+	// GEMV is wgsl/matmul_gemv.wgsl, for products of at most
+	// GEMVMaxRows rows: BN output columns per workgroup of Threads
+	// invocations, which split K and reduce.
+	GEMV
+)
 
-// tiles lists matmul tiles from largest to smallest; the first that fits
-// the device's workgroup memory and invocation limits and whose output
-// tile the problem fills (minM rows, minN columns) wins. The last row
-// fits every WebGPU device (the core limits are 16 KiB, 256).
-var tiles = []struct {
-	t          Tile
-	minM, minN int
-}{
-	{Tile{16, 16, 16}, 48, 48}, // 64x64, about 8.2 KiB
-	{Tile{8, 8, 16}, 0, 0},     // 32x32, about 4.2 KiB
-	{Tile{4, 4, 8}, 0, 0},      // 16x16, about 1.1 KiB
+// Tile is one matmul launch configuration: which kernel, its output tile
+// BM x BN (GEMV: BN columns, every row), its K step BK, the register
+// block TM x TN of an invocation (Blocked), double-buffered workgroup
+// memory (Blocked), 16-bit operands in 8-byte packs of four rather than
+// 16-byte units of eight (Blocked, Narrow) and the workgroup size (GEMV;
+// the other kinds derive theirs from the tile).
+type Tile struct {
+	Kind       Kind
+	BM, BN, BK int
+	TM, TN     int
+	Double     bool
+	Narrow     bool
+	Threads    int
 }
 
-// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d.
+// Invocations returns the workgroup size of the tile's kernel.
+func (t Tile) Invocations() int {
+	switch t.Kind {
+	case Blocked:
+		return (t.BM / t.TM) * (t.BN / t.TN)
+	case GEMV:
+		return t.Threads
+	}
+	return (t.BM / 4) * (t.BN / 4)
+}
+
+// Buffers returns how many copies of the operand tiles a Blocked tile
+// stages (1, or 2 when double-buffered).
+func (t Tile) Buffers() int {
+	if t.Double {
+		return 2
+	}
+	return 1
+}
+
+// Smem returns the workgroup memory the tile's kernel declares, in bytes
+// (an upper bound for GEMV, whose scratch depends on the row count).
+func (t Tile) Smem() uint32 {
+	switch t.Kind {
+	case Blocked:
+		// Staged rows are padded by one vec4 (wgsl/matmul_tiled.wgsl).
+		return uint32(t.Buffers() * t.BK * (t.BM/4 + 1 + t.BN/4 + 1) * 16)
+	case GEMV:
+		return uint32(4 * (GEMVScratch + t.Threads + GEMVMaxRows*t.BN))
+	}
+	wx, wy := t.BN/4, t.BM/4
+	return uint32(t.BK*(4*wy+1)*4 + t.BK*(wx+1)*16)
+}
+
+// Fits reports whether the device can launch the tile: workgroup memory,
+// invocations, and the tile's own consistency (see Valid).
+func (t Tile) Fits(d *gpu.Device) bool {
+	l := d.Limits
+	if t.Valid() != nil || t.Smem() > l.MaxWorkgroupMemory || uint32(t.Invocations()) > l.MaxInvocations {
+		return false
+	}
+	// Blocked and GEMV workgroups are one-dimensional; Simple's are
+	// (BN/4, BM/4).
+	x := t.Invocations()
+	if t.Kind == Simple {
+		x = t.BN / 4
+	}
+	return l.MaxWorkgroupSizeX == 0 || uint32(x) <= l.MaxWorkgroupSizeX
+}
+
+// Valid returns an error if the tile's kernel cannot be built from it.
+func (t Tile) Valid() error {
+	pow2 := func(v int) bool { return v > 0 && v&(v-1) == 0 }
+	switch t.Kind {
+	case Simple:
+		if t.BM%4 != 0 || t.BN%4 != 0 || t.BM < 4 || t.BN < 4 || t.BK < 1 {
+			return fmt.Errorf("matmul tile %v: BM and BN must be multiples of 4, BK positive", t)
+		}
+	case Blocked:
+		switch {
+		case t.TM != 4 && t.TM != 8, t.TN != 4 && t.TN != 8:
+			return fmt.Errorf("matmul tile %v: TM and TN must be 4 or 8", t)
+		case t.BM%t.TM != 0 || t.BN%t.TN != 0 || t.BM%32 != 0 || t.BN%32 != 0:
+			return fmt.Errorf("matmul tile %v: BM and BN must be multiples of 32 and of TM, TN", t)
+		case t.BK < 8 || t.BK%8 != 0:
+			return fmt.Errorf("matmul tile %v: BK must be a multiple of 8", t)
+		case t.Invocations() < 32 || t.Invocations() > 1024:
+			return fmt.Errorf("matmul tile %v: %d invocations, want 32 to 1024", t, t.Invocations())
+		}
+	case GEMV:
+		if !pow2(t.Threads) || t.Threads < 32 || t.Threads > 256 || (t.BN != 4 && t.BN != 8) {
+			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 256, BN 4 or 8", t)
+		}
+	default:
+		return fmt.Errorf("matmul tile %v: unknown kind", t)
+	}
+	return nil
+}
+
+// String names the tile, as sub-benchmarks and subtests do:
+// blocked128x128x8/8x8/db, blocked128x128x8/8x8/db/narrow,
+// simple64x64x16, gemv8/128.
+func (t Tile) String() string {
+	switch t.Kind {
+	case Blocked:
+		db := "sb"
+		if t.Double {
+			db = "db"
+		}
+		if t.Narrow {
+			db += "/narrow"
+		}
+		return fmt.Sprintf("blocked%dx%dx%d/%dx%d/%s", t.BM, t.BN, t.BK, t.TM, t.TN, db)
+	case GEMV:
+		return fmt.Sprintf("gemv%d/%d", t.BN, t.Threads)
+	}
+	return fmt.Sprintf("simple%dx%dx%d", t.BM, t.BN, t.BK)
+}
+
+// Groups returns the workgroups a product with an [m,n] output needs.
+func (t Tile) Groups(m, n int) int {
+	g := (n + t.BN - 1) / t.BN
+	if t.Kind != GEMV {
+		g *= (m + t.BM - 1) / t.BM
+	}
+	return g
+}
+
+// GEMVMaxRows is the largest row count (M) a product runs as a GEMV.
+const GEMVMaxRows = 16
+
+// GEMVMaxAccumulators bounds BN x M, the accumulators of a GEMV
+// invocation, in the tiles MatmulTile picks.
+const GEMVMaxAccumulators = 64
+
+// GEMVScratch is the f32 elements of the GEMV's reduction scratch: a
+// chunk of partial sums, one per value and invocation.
+const GEMVScratch = 2048
+
+// matmulDefault is the tile of large products on devices that fit it.
+// >>> THE SHIPPED DEFAULT: set it from BenchmarkMatmulSweep on the H200. <<<
+var matmulDefault = Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true}
+
+// gemvDefault returns the GEMV tile for m rows: eight columns per
+// workgroup while 8*m accumulators fit GEMVMaxAccumulators, four above,
+// 128 invocations. Provisional until the H200 sweep
+// (BenchmarkSkinnyLinear).
+func gemvDefault(m int) Tile {
+	if 8*m <= GEMVMaxAccumulators {
+		return Tile{Kind: GEMV, BN: 8, Threads: 128}
+	}
+	return Tile{Kind: GEMV, BN: 4, Threads: 128}
+}
+
+// matmulOrder lists the tiles in order of preference after the default:
+// the first that fits the device, whose output tile the problem fills
+// (at least minM rows, minN columns) and that gives at least minGroups
+// workgroups wins. The Blocked 128x128 single-buffered tile is the
+// default's stand-in within WebGPU's core limits (16 KiB, 256
+// invocations); the Simple tiles are the fallbacks for small products,
+// and the last fits every WebGPU device.
+var matmulOrder = []struct {
+	t                     Tile
+	minM, minN, minGroups int
+}{
+	{Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}, 96, 96, 96},
+	{Tile{Kind: Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true}, 48, 48, 64},
+	{Tile{Kind: Simple, BM: 64, BN: 64, BK: 16}, 48, 48, 0},
+	{Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}, 0, 0, 0},
+	{Tile{Kind: Simple, BM: 16, BN: 16, BK: 8}, 0, 0, 0},
+}
+
+// MatmulCandidates returns every tile the sweep times and the tests
+// check: the Blocked variants (BM, BN in {64, 128}, BK in {8, 16, 32},
+// TM, TN in {4, 8}, single or double buffered) with at most 8 prefetched
+// 16-byte units per invocation, then the Simple tiles. Not every one
+// fits every device (Fits).
+func MatmulCandidates() []Tile {
+	b := func(bm, bn, bk, tm, tn int, db bool) Tile {
+		return Tile{Kind: Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: db}
+	}
+	return []Tile{
+		b(128, 128, 8, 8, 8, true),   // 256 invocations, 16.5 KiB
+		b(128, 128, 16, 8, 8, true),  // 256, 33 KiB
+		b(128, 128, 8, 8, 8, false),  // 256, 8.3 KiB
+		b(128, 128, 16, 8, 8, false), // 256, 16.5 KiB
+		b(128, 128, 32, 8, 8, false), // 256, 33 KiB
+		b(128, 128, 8, 8, 4, true),   // 512, 16.5 KiB
+		b(128, 128, 16, 8, 4, true),  // 512, 33 KiB
+		b(128, 128, 8, 4, 8, true),   // 512, 16.5 KiB
+		b(128, 128, 8, 4, 4, true),   // 1024, 16.5 KiB
+		b(128, 64, 8, 8, 8, true),    // 128, 12.5 KiB
+		b(128, 64, 16, 8, 8, true),   // 128, 25 KiB
+		b(64, 128, 16, 8, 8, true),   // 128, 25 KiB
+		b(128, 64, 16, 8, 4, true),   // 256, 25 KiB
+		b(64, 64, 8, 8, 8, true),     // 64, 8.5 KiB
+		b(64, 64, 16, 8, 8, true),    // 64, 17 KiB
+		b(64, 64, 16, 4, 4, true),    // 256, 17 KiB
+		b(64, 64, 8, 4, 4, true),     // 256, 8.5 KiB
+		b(64, 64, 32, 4, 4, false),   // 256, 17 KiB
+		{Kind: Simple, BM: 64, BN: 64, BK: 16},
+		{Kind: Simple, BM: 32, BN: 32, BK: 16},
+		{Kind: Simple, BM: 16, BN: 16, BK: 8},
+	}
+}
+
+// GEMVCandidates returns every GEMV tile the skinny benchmark times and
+// the tests check.
+func GEMVCandidates() []Tile {
+	var ts []Tile
+	for _, bn := range []int{4, 8} {
+		for _, th := range []int{64, 128, 256} {
+			ts = append(ts, Tile{Kind: GEMV, BN: bn, Threads: th})
+		}
+	}
+	return ts
+}
+
+// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d: the GEMV
+// up to GEMVMaxRows rows, the default for products that fill it, then
+// the first of matmulOrder that fits.
 func MatmulTile(d *gpu.Device, m, n, k int) Tile {
-	for _, r := range tiles {
-		t := r.t
-		if t.Smem() <= d.Limits.MaxWorkgroupMemory && uint32(t.WX*t.WY) <= d.Limits.MaxInvocations &&
-			m >= r.minM && n >= r.minN {
+	if m <= GEMVMaxRows {
+		if t := gemvDefault(m); t.Fits(d) {
 			return t
 		}
 	}
-	return tiles[len(tiles)-1].t
+	if t := matmulDefault; t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
+		return t
+	}
+	for _, r := range matmulOrder {
+		if r.t.Fits(d) && m >= r.minM && n >= r.minN && r.t.Groups(m, n) >= r.minGroups {
+			return r.t
+		}
+	}
+	return matmulOrder[len(matmulOrder)-1].t
 }
 
 // MatmulGrid is the grid of a product with an [m,n] output and tile t.
-func MatmulGrid(t Tile, m, n int) gpu.Grid {
-	return gpu.Grid{uint32((n + 4*t.WX - 1) / (4 * t.WX)), uint32((m + 4*t.WY - 1) / (4 * t.WY)), 1}
+func MatmulGrid(d *gpu.Device, t Tile, m, n int) gpu.Grid {
+	if t.Kind == GEMV {
+		return d.Groups((n + t.BN - 1) / t.BN)
+	}
+	return gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32((m + t.BM - 1) / t.BM), 1}
 }
 
 // TilesPerSubmission is how many query tiles of an attention launch go

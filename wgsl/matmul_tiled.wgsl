@@ -1,0 +1,215 @@
+// y[M,N] = epilogue(x[M,K] @ w[N,K]ᵀ), both operands K-contiguous, f32
+// accumulation, register-blocked. A workgroup of WG = (BM/TM)*(BN/TN)
+// invocations computes a BM x BN output tile; invocation (tx, ty) keeps a
+// TM x TN block of accumulators in registers: rows ty*TM .. ty*TM+TM-1,
+// columns tx*TN .. tx*TN+TN-1 of the tile (TN/4 vec4 per row).
+//
+// Staging. Per BK step the A tile (BM x BK) and the B tile (BN x BK) are
+// copied into workgroup memory transposed, k-major (As[k][m], Bs[k][n],
+// rows of vec4 padded by one vec4 so that the transposing stores of
+// neighbouring invocations fall in different banks), so the inner loop
+// reads TM/4 vec4 of an A column and TN/4 vec4 of a B column per k and
+// does TM*TN/4 vec4 FMAs with them.
+//  - UNITS (K a multiple of the unit, packs of 4): each invocation
+//    moves whole units of KU = 4*H consecutive K elements, one 16-byte
+//    global access each (UNIT_A/UNIT_B: ldv_ for f32, ldu_ for 16-bit
+//    storage, decoded to f32 here, once per element and workgroup).
+//    Rows past M or N are clamped to the last row (their results are
+//    never stored), units past K are zero: no other bounds tests. The
+//    units of step t+1 are fetched into registers before step t's
+//    products and stashed after them (FETCH, STASH), so global latency
+//    hides behind the arithmetic. With DOUBLE the two steps live in two
+//    buffers and one barrier per step suffices; without, one buffer and
+//    two barriers.
+//  - otherwise every element is loaded on its own through LOAD_A and
+//    LOAD_B with bounds tests and zero fill (the matmul.wgsl contract:
+//    they see gm, gn, gk and decode any storage, FP8 and scales included).
+//
+// Invocation layout. When the invocation grid allows, each group of 32
+// consecutive invocations (a subgroup on NVIDIA) covers 8 columns x 4
+// rows of invocations, so one vec4 read of As or Bs serves 8 or 4 lanes'
+// worth of distinct addresses and the workgroup-memory traffic per k stays
+// well under the FMA rate.
+//
+// The register block is unrolled by hand in generated snippets (REGS,
+// MMA, WRITE, FETCH, STASH; ops/linear.go): acc registers are plain
+// variables, never an array indexed by a loop counter, which could move
+// them to memory. The epilogue (EPILOGUE: bias, activation, gate*y +
+// residual) runs per element in epi(); stores go out as packs of 4
+// (STORE4: stv_y) or units of 8 (STORE8: stu_y, 16-bit storage with H = 2),
+// or element by element with bounds tests when N is not a multiple of 4.
+//
+// Specialised on: BM, BN, BK, TM, TN, DOUBLE, UNITS, the snippets and the
+// dtypes, pack width and units of every buffer.
+
+const TX: u32 = BN / TN;
+const TY: u32 = BM / TM;
+const WG: u32 = TX * TY;
+const KU: u32 = 4u * H;          // K elements per unit
+const UPR: u32 = BK / KU;        // units per staged row
+const NA: u32 = BM * UPR;        // units of an A tile
+const NB: u32 = BN * UPR;        // units of a B tile
+const ASV: u32 = BM / 4u + 1u;   // vec4 per staged k-row of A, padded
+const BSV: u32 = BN / 4u + 1u;
+const NBUF: u32 = select(1u, 2u, DOUBLE);
+const ATILE: u32 = BK * ASV;
+const BTILE: u32 = BK * BSV;
+// 8 x 4 invocations per group of 32 where the grid allows it.
+const LANES8X4: bool = TX % 8u == 0u && TY % 4u == 0u;
+
+alias UV = array<vec4<f32>, H>;
+
+var<workgroup> As: array<vec4<f32>, NBUF * ATILE>;
+var<workgroup> Bs: array<vec4<f32>, NBUF * BTILE>;
+
+// One unit of row gm (gn) at K offset gk: in bounds and unit-aligned.
+fn unit_a(gm: u32, gk: u32) -> UV {
+  {{UNIT_A}}
+}
+fn unit_b(gn: u32, gk: u32) -> UV {
+  {{UNIT_B}}
+}
+
+// Unit e of the A tile at K offset k0: zero past K or past the tile's units.
+fn fetch_a(m0: u32, k0: u32, e: u32) -> UV {
+  let r = e / UPR;
+  let gk = k0 + (e - r * UPR) * KU;
+  if (e >= NA || gk >= p.k) { return UV(); }
+  return unit_a(min(m0 + r, p.m - 1u), gk);
+}
+fn fetch_b(n0: u32, k0: u32, e: u32) -> UV {
+  let r = e / UPR;
+  let gk = k0 + (e - r * UPR) * KU;
+  if (e >= NB || gk >= p.k) { return UV(); }
+  return unit_b(min(n0 + r, p.n - 1u), gk);
+}
+
+// Stores unit e transposed into buffer buf.
+fn stash_a(buf: u32, e: u32, u: UV) {
+  if (e >= NA) { return; }
+  let r = e / UPR;
+  let c = (e - r * UPR) * KU;
+  let i = buf * ATILE + c * ASV + (r >> 2u);
+  let q = r & 3u;
+  As[i][q] = u[0].x;
+  As[i + ASV][q] = u[0].y;
+  As[i + 2u * ASV][q] = u[0].z;
+  As[i + 3u * ASV][q] = u[0].w;
+  if (H == 2u) {
+    As[i + 4u * ASV][q] = u[H - 1u].x;
+    As[i + 5u * ASV][q] = u[H - 1u].y;
+    As[i + 6u * ASV][q] = u[H - 1u].z;
+    As[i + 7u * ASV][q] = u[H - 1u].w;
+  }
+}
+fn stash_b(buf: u32, e: u32, u: UV) {
+  if (e >= NB) { return; }
+  let r = e / UPR;
+  let c = (e - r * UPR) * KU;
+  let i = buf * BTILE + c * BSV + (r >> 2u);
+  let q = r & 3u;
+  Bs[i][q] = u[0].x;
+  Bs[i + BSV][q] = u[0].y;
+  Bs[i + 2u * BSV][q] = u[0].z;
+  Bs[i + 3u * BSV][q] = u[0].w;
+  if (H == 2u) {
+    Bs[i + 4u * BSV][q] = u[H - 1u].x;
+    Bs[i + 5u * BSV][q] = u[H - 1u].y;
+    Bs[i + 6u * BSV][q] = u[H - 1u].z;
+    Bs[i + 7u * BSV][q] = u[H - 1u].w;
+  }
+}
+
+// The element path: step k0 into buffer buf, each element bounds-tested.
+fn stage_elements(buf: u32, m0: u32, n0: u32, k0: u32, lid: u32) {
+  for (var e = lid; e < BM * BK; e = e + WG) {
+    let r = e / BK;
+    let c = e - r * BK;
+    let gm = m0 + r;
+    let gk = k0 + c;
+    var v = 0.0;
+    if (gm < p.m && gk < p.k) { v = {{LOAD_A}}; }
+    As[buf * ATILE + c * ASV + (r >> 2u)][r & 3u] = v;
+  }
+  for (var e = lid; e < BN * BK; e = e + WG) {
+    let r = e / BK;
+    let c = e - r * BK;
+    let gn = n0 + r;
+    let gk = k0 + c;
+    var v = 0.0;
+    if (gn < p.n && gk < p.k) { v = {{LOAD_B}}; }
+    Bs[buf * BTILE + c * BSV + (r >> 2u)][r & 3u] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  var tx = lid % TX;
+  var ty = lid / TX;
+  if (LANES8X4) {
+    let g = lid / 32u;
+    let l = lid % 32u;
+    let gx = max(TX / 8u, 1u);
+    tx = (g % gx) * 8u + (l % 8u);
+    ty = (g / gx) * 4u + l / 8u;
+  }
+  {{REGS}}
+  let nt = (p.k + BK - 1u) / BK;
+  var k1 = 0u;
+  var nb = 0u;
+  if (UNITS) {
+    {{FETCH}}
+    {{STASH}}
+  } else {
+    stage_elements(0u, m0, n0, 0u, lid);
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < nt; t = t + 1u) {
+    let cur = select(0u, t & 1u, DOUBLE);
+    nb = select(0u, cur ^ 1u, DOUBLE);
+    let more = t + 1u < nt;
+    k1 = (t + 1u) * BK;
+    if (UNITS && more) {
+      {{FETCH}}
+    }
+    let abase = cur * ATILE + ty * (TM / 4u);
+    let bbase = cur * BTILE + tx * (TN / 4u);
+    for (var kk = 0u; kk < BK; kk = kk + 1u) {
+      let ai = abase + kk * ASV;
+      let bi = bbase + kk * BSV;
+      {{MMA}}
+    }
+    if (!DOUBLE) { workgroupBarrier(); }
+    if (more) {
+      if (UNITS) {
+        {{STASH}}
+      } else {
+        stage_elements(nb, m0, n0, k1, lid);
+      }
+    }
+    workgroupBarrier();
+  }
+  let m = m0 + ty * TM;
+  let n = n0 + tx * TN;
+  {{WRITE}}
+}
+
+fn epi(a: f32, m: u32, n: u32) -> f32 {
+  var v = a;
+  {{EPILOGUE}}
+  return v;
+}
+
+// Four outputs of row m from column n (n a multiple of 4 when V is 4).
+fn store4(m: u32, n: u32, a: vec4<f32>) {
+  if (m >= p.m || n >= p.n) { return; }
+  {{STORE4}}
+}
+
+// Eight outputs of row m from column n (a multiple of 8; only with H = 2).
+fn store8(m: u32, n: u32, a: vec4<f32>, b: vec4<f32>) {
+  if (m >= p.m || n >= p.n) { return; }
+  {{STORE8}}
+}
