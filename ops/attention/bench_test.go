@@ -97,3 +97,97 @@ func BenchmarkAttention(b *testing.B) {
 		}
 	}
 }
+
+// sweepCase is one problem of BenchmarkAttentionSweep.
+type sweepCase struct {
+	name      string
+	s, h, hk  int
+	causal    bool
+	dt        dtype.DType
+	allTiles  bool // every candidate, else the planner's choice only
+	rowKernel bool // also the row kernel, as the baseline
+}
+
+// BenchmarkAttentionSweep times every tiled candidate (TileCandidates)
+// at S=4096, H=24, D=128 in f32 and bf16, dense, causal and with grouped
+// heads (Hk=8), the row kernel beside them, and the planner's choice at
+// S=16384, reporting TFLOP/s from GPU timestamps (causal counts only the
+// visible query-key pairs). The full sweep is for a real GPU and runs
+// with WEBFUSER_BENCH_ATTENTION=1 (about 1 to 2 minutes on an H200); on
+// a CPU driver a tiny case runs instead, so that the sweep is exercised.
+func BenchmarkAttentionSweep(b *testing.B) {
+	d := testDevice(b)
+	const D = 128
+	var cases []sweepCase
+	tiny := d.Info.Class == gpu.ClassCPU
+	switch {
+	case tiny:
+		cases = []sweepCase{{name: "tiny", s: 128, h: 2, hk: 1, causal: true, dt: dtype.BF16, allTiles: true, rowKernel: true}}
+	case os.Getenv("WEBFUSER_BENCH_ATTENTION") != "1":
+		b.Skip("set WEBFUSER_BENCH_ATTENTION=1 (meant for a real GPU: S=4096 and 16384, D=128, H=24)")
+	default:
+		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+			cases = append(cases,
+				sweepCase{name: "dense", s: 4096, h: 24, hk: 24, dt: dt, allTiles: true, rowKernel: true},
+				sweepCase{name: "causal", s: 4096, h: 24, hk: 24, causal: true, dt: dt, allTiles: true},
+				sweepCase{name: "gqa", s: 4096, h: 24, hk: 8, dt: dt, allTiles: true},
+				sweepCase{name: "dense", s: 16384, h: 24, hk: 24, dt: dt},
+				sweepCase{name: "causal", s: 16384, h: 24, hk: 24, causal: true, dt: dt},
+			)
+		}
+	}
+	for _, c := range cases {
+		rng := rand.New(rand.NewSource(1))
+		q := upload(b, d, randTensor(rng, c.dt, []int{1, c.s, c.h, D}, 1))
+		k := upload(b, d, randTensor(rng, c.dt, []int{1, c.s, c.hk, D}, 1))
+		v := upload(b, d, randTensor(rng, c.dt, []int{1, c.s, c.hk, D}, 1))
+		type run struct {
+			name string
+			set  func(l *call)
+		}
+		runs := []run{{"planner", func(*call) {}}}
+		if c.allTiles {
+			runs = nil
+			for _, cfg := range TileCandidates {
+				cfg := cfg
+				if cfg.fits(d.Limits, D) {
+					runs = append(runs, run{cfg.String(), func(l *call) { l.tile = &cfg }})
+				}
+			}
+		}
+		if c.rowKernel {
+			runs = append(runs, run{"rows", func(l *call) { l.rows = true }})
+		}
+		pairs := float64(c.s) * float64(c.s)
+		if c.causal {
+			pairs = float64(c.s) * float64(c.s+1) / 2
+		}
+		flops := 4 * pairs * float64(c.h) * D
+		for _, r := range runs {
+			name := fmt.Sprintf("%v/%s/S%d/H%d_Hk%d/%s", c.dt, c.name, c.s, c.h, c.hk, r.name)
+			b.Run(name, func(b *testing.B) {
+				var outs []*gpu.Tensor
+				dur, gpuTimed, err := d.Measure(3, 3, func() error {
+					l := &call{op: "Attention", q: q, k: k, v: v, causal: c.causal}
+					r.set(l)
+					o, err := l.run()
+					outs = append(outs, o)
+					return err
+				})
+				for _, o := range outs {
+					o.Release()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				tflops := flops / dur.Seconds() / 1e12
+				b.ReportMetric(tflops, "TFLOP/s")
+				b.ReportMetric(float64(dur.Microseconds())/1000, "ms/op")
+				fmt.Printf("sweep %s on %v: %v, %.2f TFLOP/s (gpu timestamps %v)\n", name, d, dur, tflops, gpuTimed)
+			})
+		}
+		q.Release()
+		k.Release()
+		v.Release()
+	}
+}
