@@ -34,8 +34,13 @@
 // range are zero in K and V and masked in S.
 //
 // The register blocks are unrolled in generated snippets (ops/attention,
-// tiled.go): SDECL, QK, SOFTMAX1, SOFTMAX2, PV, FREGS, FETCH, STASH,
-// ODECL and STORE, and OFN, the output's pack store. Specialised on every constant below, the snippets and the dtypes.
+// tiled.go): ODECL, SDECL, FREGS, FETCH, STASH, QK, SOFTMAX1, SOFTMAX2,
+// PV and STORE, and OFN, the output's pack store. No subgroups: the
+// kernel runs wherever workgroup memory and invocations allow it.
+//
+// Specialised on: DP, BQ, BK, NTX, NTY, WG, DCP, RS, UPC, NC, KC, NV, VS,
+// UPV, PS, STG, NBUF, REDP, CAUSAL, H (16-byte units when 2), the
+// snippets and every buffer's dtype. Strides are in packs of 4.
 
 var<workgroup> stage: array<vec4<f32>, NBUF * STG>;
 var<workgroup> ps: array<vec4<f32>, BQ * PS>;

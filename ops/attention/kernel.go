@@ -143,6 +143,10 @@ func (l *call) run() (*gpu.Tensor, error) {
 	return l.dispatch()
 }
 
+// tiledEverywhere makes the planner use the tiled kernel on CPU drivers
+// too (tests: the golden cases through the tiled kernel on lavapipe).
+var tiledEverywhere bool
+
 // tiles are the kernel's tile sizes for one launch: the tiled kernel's
 // layout when tiled, else the row kernel's sizes.
 type tiles struct {
@@ -211,7 +215,7 @@ func (l *call) plan(sgAvail bool) tiles {
 	// where a configuration fits, on GPUs: CPU drivers keep the row
 	// kernel, since SwiftShader takes from 20 s to minutes to build a
 	// tiled one (RATIONALE.md).
-	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || dev.Info.Class != gpu.ClassCPU) {
+	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || tiledEverywhere || dev.Info.Class != gpu.ClassCPU) {
 		c, ok := TileConfig{}, false
 		if l.tile != nil {
 			c, ok = *l.tile, true

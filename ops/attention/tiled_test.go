@@ -273,8 +273,11 @@ func TestTileChooser(t *testing.T) {
 			t.Error(err)
 		}
 		lay := c.layout(128)
-		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  regs: S %2d O %2d fetch %d units",
-			c, lay.wg, lay.smem(), lay.kc, lay.nc, lay.nv, c.TM*c.TN, 4*c.TM*lay.dj, lay.nr)
+		fma := 2 * c.BQ * c.BK * 128 / lay.wg
+		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
+			c, lay.wg, lay.smem(), lay.kc, lay.nc, lay.nv, fma/lay.barriers(),
+			float64(4*c.TM*c.TN)/float64(c.TM+c.TN), float64(16*c.TM*lay.dj)/float64(c.TM+4*lay.dj),
+			c.TM*c.TN, 4*c.TM*lay.dj, lay.nr)
 	}
 }
 

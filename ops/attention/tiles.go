@@ -36,29 +36,32 @@ func (c TileConfig) Invocations() int { return (c.BQ / c.TM) * (c.BK / c.TN) }
 // planner prefers first. The planner takes the first that fits the
 // device (workgroup memory for the head dimension, invocations) and the
 // call (a block mask's query blocks must be whole tiles). None needs
-// subgroups: the row maxima and sums go through workgroup memory, which
-// costs one barrier and a few loads per tile. The order is a guess from
-// the arithmetic below until BenchmarkAttentionSweep has run on the
-// target (bench/): loads of workgroup memory per FMA (lower is better)
-// and barriers per FMA, at D=128.
+// subgroups: the row maxima go through workgroup memory, one barrier and
+// a few loads per tile. The order is a guess from the arithmetic below
+// (D=128; TestTileChooser prints it) until BenchmarkAttentionSweep has
+// run on the target: FMAs per workgroup barrier and per load of
+// workgroup memory in the two products (higher is better), and the
+// registers an invocation holds for scores (S) and accumulators (O).
 //
-//	config             inv  smem   LDS/FMA (S, PV)  FMA/barrier  fits
-//	64x64/8x4/d16/db   128  41 KiB 1/10.7, 1/16     585          NVIDIA (48 KiB)
-//	64x64/4x4/d16/db   256  41 KiB 1/8, 1/10.7      290          NVIDIA
-//	128x32/8x2/d8/db   256  41 KiB 1/6.4, 1/16      385          NVIDIA
-//	64x128/8x8/d8/sb   128  46 KiB 1/16, 1/16       330          NVIDIA
-//	32x64/4x4/d16/db   128  26 KiB 1/8, 1/10.7      390          32 KiB devices (lavapipe, SwiftShader)
-//	64x64/8x4/d8/sb    128  27 KiB 1/10.7, 1/16     160          32 KiB devices
-//	64x64/4x4/d8/sb    256  27 KiB 1/8, 1/10.7      80           32 KiB devices
-//	32x32/4x4/d8/db     64  12 KiB 1/8, 1/12.8      100          WebGPU core limits (16 KiB, 256)
+//	config            inv  smem    FMA/barrier  FMA/load S, PV  S, O regs  fits
+//	64x64/8x4/d16/db  128  41 KiB  630          10.7, 16        32, 64     48 KiB (NVIDIA)
+//	64x64/8x4/d32/sb  128  39 KiB  630          10.7, 16        32, 64     48 KiB
+//	64x64/4x4/d16/db  256  41 KiB  315           8, 10.7        16, 32     48 KiB
+//	128x32/8x2/d8/db  256  41 KiB  195           6.4, 16        16, 64     48 KiB
+//	64x128/8x8/d8/sb  128  46 KiB  334          16, 16          64, 64     48 KiB
+//	64x32/8x2/d16/db  128  28 KiB  315           6.4, 16        16, 64     32 KiB (Apple, lavapipe, SwiftShader)
+//	32x64/4x4/d16/db  128  26 KiB  240           8, 10.7        16, 32     32 KiB
+//	64x64/8x4/d8/sb   128  27 KiB  167          10.7, 16        32, 64     32 KiB
+//	32x32/4x4/d8/db    64  12 KiB  163           8, 12.8        16, 64     16 KiB, 256 (WebGPU core limits)
 var TileCandidates = []TileConfig{
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 32, Double: false},
 	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
 	{BQ: 128, BK: 32, TM: 8, TN: 2, DC: 8, Double: true},
 	{BQ: 64, BK: 128, TM: 8, TN: 8, DC: 8, Double: false},
+	{BQ: 64, BK: 32, TM: 8, TN: 2, DC: 16, Double: true},
 	{BQ: 32, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 8, Double: false},
-	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 8, Double: false},
 	{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true},
 }
 
@@ -128,6 +131,9 @@ func (c TileConfig) layout(d int) tiledLayout {
 	t.nr = max(ceilDiv((c.BQ+c.BK)*t.upc, t.wg), ceilDiv(t.kc*t.upv, t.wg))
 	return t
 }
+
+// barriers returns the workgroup barriers per key tile.
+func (t tiledLayout) barriers() int { return t.nbuf%2*(t.nc+t.nv) + t.nc + t.nv + 1 }
 
 // smem returns the workgroup memory the kernel declares, in bytes.
 func (t tiledLayout) smem() int { return 16 * (t.nbuf*t.stg + t.BQ*t.ps + t.redp) }
