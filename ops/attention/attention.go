@@ -1,7 +1,9 @@
-// Package attention is WebFuser's attention operator family: a flash-style
-// dense kernel (online softmax, K/V tiles in workgroup memory, f32
+// Package attention is WebFuser's attention operator family: flash-style
+// dense attention (online softmax, K/V tiles in workgroup memory, f32
 // accumulation; BSND or BNSD in and out; grouped heads; cross and causal
-// attention; a subgroup and a portable variant; split-K for decoding),
+// attention) by a register-blocked kernel with a table of tile
+// configurations (TileCandidates) on GPUs, and by a row kernel (subgroup
+// and portable variants, split-K) for decoding and CPU drivers,
 // block-sparse attention over live key blocks only, TeleFuser's radial
 // mask and local sparse attention, and the AttentionConfig dispatch that
 // keeps TeleFuser's backend names.

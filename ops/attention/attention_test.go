@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -59,20 +60,34 @@ func (c attnCase) inputs(rng *rand.Rand) (q, k, v *ref.Tensor) {
 	return
 }
 
-// variants returns the kernel variants to test on d: the portable one
-// always, the subgroup one where the device has subgroups.
-func variants(d *gpu.Device) []bool {
+// variant is one kernel choice a test runs a call with.
+type variant struct {
+	name string
+	set  func(l *call)
+}
+
+// variants returns the kernel variants to test on d: the row kernel
+// without subgroups, with subgroups where the device has them, and the
+// tiled kernel in the planner's choice for d's limits (natively, and
+// under GOOS=js only without -short: SwiftShader takes tens of seconds
+// to build each tiled variant, and TestTiledCandidatesCompile has Tint
+// compile every one).
+func variants(d *gpu.Device) []variant {
+	vs := []variant{{"rows-portable", func(l *call) { l.rows, l.portable = true, true }}}
 	if d.Features.Subgroups {
-		return []bool{true, false}
+		vs = append(vs, variant{"rows-subgroups", func(l *call) { l.rows = true }})
 	}
-	return []bool{true}
+	if runtime.GOOS != "js" || !testing.Short() {
+		vs = append(vs, variant{"tiled", func(l *call) { l.tiled = true }})
+	}
+	return vs
 }
 
 func TestDenseMatchesReference(t *testing.T) {
 	d := testDevice(t)
 	for ci, c := range denseCases() {
-		for _, portable := range variants(d) {
-			t.Run(fmt.Sprintf("%v/portable=%v", c, portable), func(t *testing.T) {
+		for _, vr := range variants(d) {
+			t.Run(fmt.Sprintf("%v/%s", c, vr.name), func(t *testing.T) {
 				rng := rand.New(rand.NewSource(int64(ci)))
 				q, k, v := c.inputs(rng)
 				want, err := ref.Attention(q, k, v, c.causal, float64(c.scale))
@@ -80,7 +95,8 @@ func TestDenseMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				l := &call{op: "Attention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
-					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, scale: c.scale, portable: portable}
+					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, scale: c.scale}
+				vr.set(l)
 				o, err := l.run()
 				if err != nil {
 					t.Fatal(err)
@@ -234,9 +250,10 @@ func TestNoWritesPastOutputs(t *testing.T) {
 		{b: 1, sq: 65, sk: 65, h: 1, hk: 1, d: 4, dt: dtype.BF16},
 	} {
 		for _, sparse := range []bool{false, true} {
-			for _, portable := range variants(d) {
+			for _, vr := range variants(d) {
 				q, k, v := c.inputs(rng)
-				l := &call{op: "Attention", q: upload(t, d, q), k: upload(t, d, k), v: upload(t, d, v), out: c.out, portable: portable}
+				l := &call{op: "Attention", q: upload(t, d, q), k: upload(t, d, k), v: upload(t, d, v), out: c.out}
+				vr.set(l)
 				if sparse {
 					nq, nk := ceilDiv(c.sq, 64), ceilDiv(c.sk, 64)
 					data := make([]uint8, nq*nk)
@@ -256,7 +273,7 @@ func TestNoWritesPastOutputs(t *testing.T) {
 					t.Fatal(err)
 				}
 				if gerr != nil {
-					t.Fatalf("%v sparse=%v portable=%v: %v", c, sparse, portable, gerr)
+					t.Fatalf("%v sparse=%v %s: %v", c, sparse, vr.name, gerr)
 				}
 			}
 		}

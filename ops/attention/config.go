@@ -64,7 +64,7 @@ type Kernel string
 
 // The WGSL implementations.
 const (
-	KernelFlash  Kernel = "flash"        // dense flash-style kernel (attention.wgsl)
+	KernelFlash  Kernel = "flash"        // dense flash-style kernels (attention_tiled.wgsl, attention.wgsl)
 	KernelRadial Kernel = "radial"       // block-sparse kernel with a radial mask
 	KernelLocal  Kernel = "local_sparse" // block-sparse kernel with a local top-k mask
 )

@@ -21,9 +21,12 @@ type call struct {
 	causal   bool
 	scale    float32 // 0: 1/sqrt(D)
 	mask     *BlockMask
-	perm     []int // token order (local sparse), nil for none
-	portable bool  // never use subgroups
-	split    int   // key splits: 0 automatic, 1 none, n forced (dense only)
+	perm     []int       // token order (local sparse), nil for none
+	portable bool        // never use subgroups
+	split    int         // key splits: 0 automatic, 1 none, n forced (dense only)
+	rows     bool        // use the row kernel (attention.wgsl), never the tiled one
+	tiled    bool        // use the tiled kernel where it fits, CPU drivers included
+	tile     *TileConfig // forced tiled configuration (tests, sweeps)
 
 	b, sq, sk, h, hk, d int
 }
@@ -140,8 +143,15 @@ func (l *call) run() (*gpu.Tensor, error) {
 	return l.dispatch()
 }
 
-// tiles are the kernel's tile sizes for one launch.
+// tiledEverywhere makes the planner use the tiled kernel on CPU drivers
+// too (tests: the golden cases through the tiled kernel on lavapipe).
+var tiledEverywhere bool
+
+// tiles are the kernel's tile sizes for one launch: the tiled kernel's
+// layout when tiled, else the row kernel's sizes.
 type tiles struct {
+	tiled              bool
+	lay                tiledLayout
 	sg                 bool
 	t, bq, bk, wg, dpt int
 	nsplit, splitLen   int
@@ -199,6 +209,21 @@ func (l *call) plan(sgAvail bool) tiles {
 		if n > 1 {
 			p.splitLen = ceilDiv(ceilDiv(l.sk, n), p.bk) * p.bk
 			p.nsplit = ceilDiv(l.sk, p.splitLen)
+		}
+	}
+	// Everything the row kernel does not split goes to the tiled kernel
+	// where a configuration fits, on GPUs: CPU drivers keep the row
+	// kernel, since SwiftShader takes from 20 s to minutes to build a
+	// tiled one (RATIONALE.md).
+	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || tiledEverywhere || dev.Info.Class != gpu.ClassCPU) {
+		c, ok := TileConfig{}, false
+		if l.tile != nil {
+			c, ok = *l.tile, true
+		} else {
+			c, ok = l.chooseTile(dev.Limits)
+		}
+		if ok {
+			p.tiled, p.lay = true, c.layout(l.d)
 		}
 	}
 	return p
@@ -309,9 +334,24 @@ func (l *call) dispatch() (*gpu.Tensor, error) {
 		defer t.Release()
 		tok = t
 	}
-	k := l.kernel(pl, rowptr, cols, tok)
+	if pl.tiled && l.tile != nil {
+		if !l.tile.fits(dev.Limits, l.d) {
+			return nil, errorf(l.op, "tile", "configuration %v does not fit the device (%d bytes of workgroup memory, %d invocations)",
+				*l.tile, pl.lay.smem(), pl.lay.wg)
+		}
+		if l.mask != nil && l.mask.BQ%l.tile.BQ != 0 {
+			return nil, errorf(l.op, "tile", "configuration %v: mask query blocks of %d rows are not whole tiles", *l.tile, l.mask.BQ)
+		}
+	}
+	var k *kernel.Kernel
+	bq := pl.bq
+	if pl.tiled {
+		k, bq = l.tiledKernel(pl.lay, rowptr, cols, tok), pl.lay.BQ
+	} else {
+		k = l.kernel(pl, rowptr, cols, tok)
+	}
 	ntiles := int(k.Grid[0])
-	work := pl.bq * l.sk * l.d * l.b * l.h
+	work := bq * l.sk * l.d * l.b * l.h
 	if l.mask != nil {
 		work = work * l.mask.live() / max(1, l.mask.total())
 	}

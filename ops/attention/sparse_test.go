@@ -27,8 +27,8 @@ func TestBlockSparseMatchesReference(t *testing.T) {
 		{attnCase{b: 1, sq: 77, sk: 77, h: 1, hk: 1, d: 12, dt: dtype.F32}, 64, 2, 0.5},
 	}
 	for ci, c := range cases {
-		for _, portable := range variants(d) {
-			t.Run(fmt.Sprintf("%v/bs%d/rank%d/portable=%v", c.attnCase, c.bs, c.rank, portable), func(t *testing.T) {
+		for _, vr := range variants(d) {
+			t.Run(fmt.Sprintf("%v/bs%d/rank%d/%s", c.attnCase, c.bs, c.rank, vr.name), func(t *testing.T) {
 				rng := rand.New(rand.NewSource(int64(ci)))
 				q, k, v := c.inputs(rng)
 				nq, nk := ceilDiv(c.sq, c.bs), ceilDiv(c.sk, c.bs)
@@ -57,7 +57,8 @@ func TestBlockSparseMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				l := &call{op: "BlockSparseAttention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
-					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, mask: m, portable: portable}
+					v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, mask: m}
+				vr.set(l)
 				o, err := l.run()
 				if err != nil {
 					t.Fatal(err)

@@ -1,0 +1,317 @@
+package attention
+
+import (
+	"fmt"
+	"math/rand"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/masks"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// tiledCases are odd shapes for every tiled configuration: Sq and Sk
+// from {1, 7, 77, 300}, D from {32, 64, 80, 128} (and two heads that
+// are not multiples of 8, which take 8-byte units), grouped heads,
+// causal masks, both layouts and the three storage dtypes.
+func tiledCases() []attnCase {
+	f32, f16, bf16 := dtype.F32, dtype.F16, dtype.BF16
+	return []attnCase{
+		{b: 1, sq: 1, sk: 1, h: 2, hk: 2, d: 32, dt: f32},
+		{b: 1, sq: 7, sk: 7, h: 3, hk: 1, d: 64, causal: true, dt: bf16, in: BNSD},
+		{b: 2, sq: 77, sk: 77, h: 4, hk: 2, d: 80, dt: f16, out: BNSD},
+		{b: 1, sq: 300, sk: 300, h: 2, hk: 1, d: 128, causal: true, dt: f32, in: BNSD, out: BNSD},
+		{b: 1, sq: 1, sk: 300, h: 2, hk: 2, d: 128, dt: bf16},
+		{b: 1, sq: 7, sk: 77, h: 2, hk: 1, d: 80, causal: true, dt: f32},
+		{b: 1, sq: 77, sk: 300, h: 2, hk: 2, d: 64, causal: true, dt: f16, in: BNSD},
+		{b: 2, sq: 300, sk: 7, h: 2, hk: 2, d: 32, dt: bf16, out: BNSD},
+		{b: 1, sq: 300, sk: 77, h: 4, hk: 1, d: 128, scale: 0.2, dt: f16},
+		{b: 1, sq: 77, sk: 1, h: 1, hk: 1, d: 64, dt: f32},
+		{b: 1, sq: 7, sk: 300, h: 2, hk: 2, d: 12, dt: bf16},
+		{b: 1, sq: 77, sk: 300, h: 2, hk: 1, d: 36, causal: true, dt: f16, out: BNSD},
+	}
+}
+
+// slowBuild reports whether the test runs on Dawn with -short, where
+// SwiftShader's build of a tiled kernel takes 20 s to minutes: only the
+// smallest candidate runs there, on one case (TestTiledCandidatesCompile
+// still has Tint compile every candidate).
+func slowBuild() bool { return runtime.GOOS == "js" && testing.Short() }
+
+// fitting returns the candidates that fit d for head dimension hd,
+// logging the others: they are checked on devices with more workgroup
+// memory (the NVIDIA machine runs this test too).
+func fitting(t *testing.T, d *gpu.Device, hd int) []TileConfig {
+	var cs []TileConfig
+	all := TileCandidates
+	if slowBuild() {
+		all = all[len(all)-1:]
+	}
+	for _, c := range all {
+		if c.fits(d.Limits, hd) {
+			cs = append(cs, c)
+		} else if _, seen := notRun.LoadOrStore(fmt.Sprint(t.Name(), c), true); !seen {
+			t.Logf("%v (%d bytes at D=%d, %d invocations) does not fit %v: not run here", c, c.layout(hd).smem(), hd, c.Invocations(), d)
+		}
+	}
+	return cs
+}
+
+var notRun sync.Map
+
+func TestTiledCandidatesMatchReference(t *testing.T) {
+	d := testDevice(t)
+	cases := tiledCases()
+	if slowBuild() {
+		cases = cases[1:2]
+	}
+	for ci, c := range cases {
+		rng := rand.New(rand.NewSource(int64(100 + ci)))
+		q, k, v := c.inputs(rng)
+		want, err := ref.Attention(q, k, v, c.causal, float64(c.scale))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gq, gk, gv := upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in))
+		for _, cfg := range fitting(t, d, c.d) {
+			t.Run(fmt.Sprintf("%v/%v", cfg, c), func(t *testing.T) {
+				gputest.Guard(t, d)
+				l := &call{op: "Attention", q: gq, k: gk, v: gv, in: c.in, out: c.out, causal: c.causal, scale: c.scale, tile: &cfg}
+				o, err := l.run()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer o.Release()
+				expectClose(t, o, toLayout(want, c.out))
+			})
+		}
+	}
+}
+
+func TestTiledCandidatesBlockSparse(t *testing.T) {
+	// Live key blocks only, a query block with none (zeros), causal,
+	// blocks of 64 keys inside tiles of 128 and of 32; and local sparse
+	// attention's token order through every candidate.
+	d := testDevice(t)
+	type sc struct {
+		attnCase
+		bq, bk int
+	}
+	cases := []sc{
+		{attnCase{b: 1, sq: 300, sk: 300, h: 2, hk: 1, d: 64, causal: true, dt: dtype.BF16}, 128, 64},
+		{attnCase{b: 2, sq: 200, sk: 330, h: 2, hk: 2, d: 80, dt: dtype.F32, in: BNSD}, 128, 128},
+	}
+	if slowBuild() {
+		t.Skip("SwiftShader's build of a tiled kernel is too slow for -short (see slowBuild)")
+	}
+	for ci, c := range cases {
+		rng := rand.New(rand.NewSource(int64(200 + ci)))
+		q, k, v := c.inputs(rng)
+		nq, nk := ceilDiv(c.sq, c.bq), ceilDiv(c.sk, c.bk)
+		mt := ref.New(dtype.U8, c.h, nq, nk)
+		for i := range mt.Data {
+			if rng.Float64() < 0.5 {
+				mt.Data[i] = 1
+			}
+		}
+		for j := 0; j < nk; j++ {
+			mt.Data[nk+j] = 0
+		}
+		want, err := ref.BlockSparseAttention(q, k, v, mt, c.bq, c.bk, c.causal, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := MaskFromRef(mt, c.bq, c.bk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gq, gk, gv := upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in))
+		for _, cfg := range fitting(t, d, c.d) {
+			t.Run(fmt.Sprintf("%v/%v", cfg, c.attnCase), func(t *testing.T) {
+				gputest.Guard(t, d)
+				l := &call{op: "BlockSparseAttention", q: gq, k: gk, v: gv, in: c.in, causal: c.causal, mask: m, tile: &cfg}
+				o, err := l.run()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer o.Release()
+				expectClose(t, o, want)
+			})
+		}
+	}
+	rng := rand.New(rand.NewSource(7))
+	const f, hh, ww = 2, 16, 16
+	S := f * hh * ww
+	q := randTensor(rng, dtype.F16, []int{1, S, 2, 32}, 1)
+	k := randTensor(rng, dtype.F16, []int{1, S, 1, 32}, 1)
+	v := randTensor(rng, dtype.F16, []int{1, S, 1, 32}, 1)
+	win := [3]int{2, 8, 8}
+	want, wmask, err := ref.LocalSparseAttention(q, k, v, f, hh, ww, 3, 2, win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := MaskFromRef(wmask, 128, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gq, gk, gv := upload(t, d, q), upload(t, d, k), upload(t, d, v)
+	for _, cfg := range fitting(t, d, 32) {
+		t.Run(fmt.Sprintf("%v/local", cfg), func(t *testing.T) {
+			gputest.Guard(t, d)
+			l := &call{op: "LocalSparseAttention", q: gq, k: gk, v: gv, mask: m, tile: &cfg,
+				perm: masks.LocalWindowPerm(f, hh, ww, win)}
+			o, err := l.run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Release()
+			expectClose(t, o, want)
+		})
+	}
+}
+
+// TestTiledCandidatesCompile hands every candidate's kernel in its
+// variants (storage dtypes, heads with 16- and 8-byte units, causal,
+// block-sparse, token order) to the WGSL compiler: naga (and the
+// driver's pipeline build) natively, Tint under GOOS=js. Candidates over
+// this device's limits are compiled too; only where the compile stops
+// short of a pipeline (Tint) may a limit show up.
+func TestTiledCandidatesCompile(t *testing.T) {
+	d := testDevice(t)
+	nt := func(dt dtype.DType, s ...int) *gpu.Tensor {
+		x, err := d.NewTensor(dt, s...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(x.Release)
+		return x
+	}
+	mask, err := NewBlockMask([]int{2, 2}, 128, 128, []uint8{1, 0, 1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, cl := nt(dtype.I32, 3), nt(dtype.I32, 3)
+	tok := nt(dtype.I32, 256)
+	type variantCase struct {
+		dt             dtype.DType
+		hd             int
+		causal, sparse bool
+		tok            bool
+	}
+	vcs := []variantCase{
+		{dtype.F32, 128, false, false, false},
+		{dtype.BF16, 128, true, false, false},
+		{dtype.F16, 80, false, true, true},
+		{dtype.BF16, 12, true, true, false},
+		{dtype.F32, 36, false, false, true},
+	}
+	for _, cfg := range TileCandidates {
+		for _, vc := range vcs {
+			t.Run(fmt.Sprintf("%v/%v/D%d/causal=%v/sparse=%v/tok=%v", cfg, vc.dt, vc.hd, vc.causal, vc.sparse, vc.tok), func(t *testing.T) {
+				x := nt(vc.dt, 1, 256, 2, vc.hd)
+				l := &call{op: "Attention", q: x, k: x, v: x, causal: vc.causal, tile: &cfg}
+				var r, c, tk *gpu.Tensor
+				if vc.sparse {
+					l.mask, r, c = mask, rp, cl
+				}
+				if vc.tok {
+					tk = tok
+				}
+				if err := l.validate(); err != nil {
+					t.Fatal(err)
+				}
+				if err := compileOnly(d, l.tiledKernel(cfg.layout(vc.hd), r, c, tk)); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// TestTileChooser checks the planner's choice by device limits: the
+// first candidate that fits, the WebGPU core limits served for every
+// head dimension, and the row kernel for split decoding and for block
+// masks whose query blocks are not whole tiles.
+func TestTileChooser(t *testing.T) {
+	core := gpu.Limits{MaxWorkgroupMemory: 16384, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
+	nvidia := gpu.Limits{MaxWorkgroupMemory: 49152, MaxInvocations: 1024, MaxWorkgroupSizeX: 1024}
+	small := gpu.Limits{MaxWorkgroupMemory: 32768, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
+	for hd := 4; hd <= MaxHeadDim; hd += 4 {
+		l := &call{d: hd}
+		c, ok := l.chooseTile(core)
+		if !ok {
+			t.Fatalf("D=%d: no candidate fits the WebGPU core limits", hd)
+		}
+		if lay := c.layout(hd); lay.smem() > 16384 || lay.wg > 256 {
+			t.Fatalf("D=%d: %v uses %d bytes, %d invocations", hd, c, lay.smem(), lay.wg)
+		}
+		for _, lim := range []gpu.Limits{nvidia, small} {
+			c, ok := l.chooseTile(lim)
+			if !ok || !c.fits(lim, hd) {
+				t.Fatalf("D=%d: %v, %v for %+v", hd, c, ok, lim)
+			}
+		}
+	}
+	l := &call{d: 128}
+	if c, _ := l.chooseTile(nvidia); c != TileCandidates[0] {
+		t.Errorf("NVIDIA limits: %v, want %v", c, TileCandidates[0])
+	}
+	if c, _ := l.chooseTile(small); c.layout(128).smem() > 32768 || c.Invocations() > 256 {
+		t.Errorf("32 KiB limits: %v", c)
+	}
+	m, _ := NewBlockMask([]int{1, 1}, 16, 16, []uint8{1})
+	l.mask = m
+	if c, ok := l.chooseTile(nvidia); ok {
+		t.Errorf("mask of 16-row blocks: chose %v, want the row kernel", c)
+	}
+	for _, c := range TileCandidates {
+		if err := c.Valid(); err != nil {
+			t.Error(err)
+		}
+		lay := c.layout(128)
+		fma := 2 * c.BQ * c.BK * 128 / lay.wg
+		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
+			c, lay.wg, lay.smem(), lay.kc, lay.nc, lay.nv, fma/lay.barriers(),
+			float64(4*c.TM*c.TN)/float64(c.TM+c.TN), float64(16*c.TM*lay.dj)/float64(c.TM+4*lay.dj),
+			c.TM*c.TN, 4*c.TM*lay.dj, lay.nr)
+	}
+}
+
+func TestTiledPlan(t *testing.T) {
+	// Decoding keeps the row kernel's key splits; the rest is tiled where
+	// a configuration fits.
+	d := testDevice(t)
+	x := func(s ...int) *gpu.Tensor {
+		v, err := d.NewTensor(dtype.F32, s...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Release)
+		return v
+	}
+	dec := &call{op: "Attention", q: x(1, 1, 2, 64), k: x(1, 1000, 2, 64), v: x(1, 1000, 2, 64)}
+	full := &call{op: "Attention", q: x(1, 100, 2, 64), k: x(1, 100, 2, 64), v: x(1, 100, 2, 64)}
+	for _, l := range []*call{dec, full} {
+		if err := l.validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pl := dec.plan(d.Features.Subgroups); pl.tiled || pl.nsplit < 2 {
+		t.Errorf("decode: tiled %v, %d splits", pl.tiled, pl.nsplit)
+	}
+	if pl := full.plan(d.Features.Subgroups); pl.tiled != (d.Info.Class != gpu.ClassCPU) {
+		t.Errorf("S=100 on a %v device: tiled %v", d.Info.Class, pl.tiled)
+	}
+	full.tiled = true
+	if pl := full.plan(d.Features.Subgroups); !pl.tiled {
+		t.Errorf("S=100, tiled wanted: not tiled")
+	}
+	full.tiled, full.rows = false, true
+	if pl := full.plan(d.Features.Subgroups); pl.tiled {
+		t.Errorf("S=100, row kernel wanted: tiled")
+	}
+}
