@@ -120,3 +120,66 @@ func TilesPerSubmission(d *gpu.Device, ntiles, work int) int {
 	}
 	return max(1, min(ntiles, (1<<27)/max(1, work)))
 }
+
+// ---- Memory-bound elementwise kernels: activations, gated units,
+// rotary embeddings, FP8 quantisation and the bf16 fast path of the
+// fused norm+modulate (ops/stream.go, wgsl/units.wgsl,
+// wgsl/rotary_rows.wgsl, wgsl/quantize_rows.wgsl). Each choice below is
+// one line so that the H200 run of ops.BenchmarkMemoryBound, which
+// times every variant, can move it.
+
+// Rounding is how the fast path of a memory-bound kernel rounds f32 to
+// bf16 (both round to nearest even; see wgsl/round_fp.wgsl).
+type Rounding int
+
+// The two bf16 roundings of the fast path.
+const (
+	RoundInt   Rounding = iota // integer operations on the bits, without the NaN test
+	RoundFloat                 // two float additions around a per-value power of two
+)
+
+func (r Rounding) String() string {
+	if r == RoundFloat {
+		return "float"
+	}
+	return "int"
+}
+
+// BF16Rounding picks the fast-path rounding for d. On GPUs integer
+// operations issue at half the float rate (NVIDIA since Volta, the
+// H200 among them), and the integer rounding costs three to four of
+// them per value where the float one costs one or two and three float
+// additions; CPU drivers have no such split.
+func BF16Rounding(d *gpu.Device) Rounding {
+	if d.Info.Class == gpu.ClassCPU {
+		return RoundInt
+	}
+	return RoundFloat
+}
+
+// StreamWorkgroup and StreamUnits shape the flat elementwise kernel
+// (activations): 256 invocations, each with four 16-byte units in
+// flight, the loads issued before any arithmetic.
+const (
+	StreamWorkgroup = 256
+	StreamUnits     = 4
+)
+
+// StreamGrid is the grid of a flat elementwise kernel over n units with
+// workgroups of wg invocations moving nu units each.
+func StreamGrid(d *gpu.Device, n, wg, nu int) gpu.Grid { return d.Groups((n + wg*nu - 1) / (wg * nu)) }
+
+// GatedUnitsPerInvocation is the target units of output per invocation
+// of the row kernels that read two or more units per output unit
+// (gated units, half-split rotary): fewer, since each brings two loads.
+const GatedUnitsPerInvocation = 2
+
+// RowUnitsPerInvocation is the target units per invocation of the
+// other row kernels (an activation with a bias, interleaved rotary,
+// FP8 quantisation, whose row stays in registers).
+const RowUnitsPerInvocation = 4
+
+// QuantizeMaxPacks bounds the packs of a row one quantisation
+// invocation keeps in registers; longer rows take two passes (absmax,
+// then quantisation with the scale known).
+const QuantizeMaxPacks = 32
