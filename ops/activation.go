@@ -111,10 +111,10 @@ func biasActKernel(x, bias *gpu.Tensor, fn Activation, v unitsVariant, rows, n i
 	s.apply = func(f fastOut, checked bool) string { return "v = " + f.act(fn, "v") + ";" }
 	if bias != nil {
 		s.row, s.rows, s.cols, s.xcols = true, rows, n, n
-		s.loads = "let bu = ldu_b(j);"
+		s.loadW = "ws[k] = ldu_b(j);"
 		s.bind = func(k *kernel.Kernel) { k.In("b", bias) }
 		s.apply = func(f fastOut, checked bool) string {
-			return fmt.Sprintf("v = %s;\n        v = %s;", f.rnd(checked, "y", x.DType, "v + bu[h]"), f.act(fn, "v"))
+			return fmt.Sprintf("v = %s;\n        v = %s;", f.rnd(checked, "y", x.DType, "v + wu[h]"), f.act(fn, "v"))
 		}
 	}
 	return s.kernel()
@@ -146,7 +146,7 @@ func GatedActivation(x *gpu.Tensor, fn Activation) (*gpu.Tensor, error) {
 func gatedKernel(x *gpu.Tensor, fn Activation, v unitsVariant, rows, n int) *kernel.Kernel {
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), n)
 	s := &unitsSpec{name: "gated_activation", x: x, yShape: shape, row: true, rows: rows, cols: n, xcols: 2 * n, v: v}
-	s.loads = "let wu = ldu_x(xb + p.cu + j);"
+	s.loadW = "ws[k] = ldu_x(xb + p.cu + j);"
 	// TeleFuser rounds the activation to the storage dtype before the product.
 	s.apply = func(f fastOut, checked bool) string {
 		return fmt.Sprintf("v = %s * wu[h];", f.rnd(checked, "y", x.DType, f.act(fn, "v")))

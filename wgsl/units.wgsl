@@ -5,8 +5,8 @@
 //   ROWS false: p.n units in one flat range; workgroup g takes units
 //     g*WG*NU .. (g+1)*WG*NU-1, its invocations stepping by WG.
 //   ROWS true: one workgroup per row of y; unit j < p.cu of row r reads
-//     x at r*p.xs + j (LOADS may read more of the row, as a gated unit
-//     reads its second half) and writes y at r*p.cu + j.
+//     x at r*p.xs + j (LOAD_W may read a second operand into ws: a gated
+//     unit's second half, a bias) and writes y at r*p.cu + j.
 // The fast pass applies APPLY_FAST to each pack v and keeps the result
 // in registers. For bf16 outputs it rounds without a per-lane NaN test
 // and adds what it keeps to nan_sum; if that sum is NaN, the invocation
@@ -34,15 +34,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     xb = yb;
     lim = min(p.n - yb, WG * NU);
   }
+  // All loads first, so that every unit of the invocation is in flight
+  // before any arithmetic; ws holds a second operand where LOAD_W reads
+  // one (a gated unit's value half, a bias).
+  var xs: array<PU, NU>;
+  var ws: array<PU, NU>;
+  for (var k = 0u; k < NU; k = k + 1u) {
+    let j = lid + k * WG;
+    if (j < lim) {
+      xs[k] = ldu_x(xb + j);
+      {{LOAD_W}}
+    }
+  }
   var r: array<P, NU * H>;
   nan_sum = 0.0;
   for (var k = 0u; k < NU; k = k + 1u) {
     let j = lid + k * WG;
     if (j < lim) {
-      let xu = ldu_x(xb + j);
-      {{LOADS}}
+      let wu = ws[k];
       for (var h = 0u; h < H; h = h + 1u) {
-        var v = xu[h];
+        var v = xs[k][h];
         {{APPLY_FAST}}
         r[k * H + h] = v;
       }
@@ -61,11 +72,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     for (var k = 0u; k < NU; k = k + 1u) {
       let j = lid + k * WG;
       if (j < lim) {
-        let xu = ldu_x(xb + j);
-        {{LOADS}}
+        xs[k] = ldu_x(xb + j);
+        {{LOAD_W}}
+        let wu = ws[k];
         var u: PU;
         for (var h = 0u; h < H; h = h + 1u) {
-          var v = xu[h];
+          var v = xs[k][h];
           {{APPLY_CHECKED}}
           u[h] = v;
         }
