@@ -71,6 +71,13 @@ func measureBW(b *testing.B, d *gpu.Device, x *gpu.Tensor, bytes float64, run fu
 // go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x
 func BenchmarkMemoryBound(b *testing.B) {
 	d := testDevice(b)
+	// The fast paths' float-pipe roundings rely on the compiler keeping
+	// them: check them bit for bit on this device before timing anything.
+	for _, check := range []func(*gpu.Device) error{checkFloatPipeRounding, checkFP8FiniteEncoder} {
+		if err := check(d); err != nil {
+			b.Fatal(err)
+		}
+	}
 	shape := benchShape(d)
 	B, C := shape[0], shape[2]
 	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {

@@ -77,7 +77,7 @@ func (f fastOut) rnd(checked bool, name string, dt dtype.DType, v string) string
 type unitsVariant struct {
 	wg, nu int             // flat kernel: workgroup size and units per invocation; row kernel: nu is the target units per invocation; 0: launch's
 	units  int             // packs per unit, 1 or 2 (where sizes allow); 0: launch.Packing's
-	round  launch.Rounding // the bf16 fast path's rounding, where setRound
+	round  launch.Rounding // how intermediate bf16 values round, where setRnd
 	setRnd bool
 }
 
@@ -98,6 +98,7 @@ func (v unitsVariant) name() string {
 	return strings.Join(parts, "/")
 }
 
+// rounding is the variant's rounding of intermediate bf16 values on d.
 func (v unitsVariant) rounding(d *gpu.Device) launch.Rounding {
 	if v.setRnd {
 		return v.round
@@ -176,6 +177,7 @@ func (s *unitsSpec) kernel() *kernel.Kernel {
 		Snippet("STORE_FAST", f.store("yb + j"))
 }
 
+// joinLine puts a WGSL statement on a line of its own after a snippet.
 func joinLine(s string) string {
 	if s == "" {
 		return ""

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -113,22 +114,40 @@ func roundSweep() []float32 {
 // NaN (which sends a kernel to its checked path). It also shows that the
 // compiler did not fold the rounding away.
 func TestFloatPipeRoundingIsExact(t *testing.T) {
-	d := testDevice(t)
+	if err := checkFloatPipeRounding(testDevice(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFP8FiniteEncoderIsExact runs the float-pipe FP8 encoder of the
+// quantisation fast path over fp8Sweep's finite values: every code must
+// be internal/dtype's (values past the largest finite saturate).
+func TestFP8FiniteEncoderIsExact(t *testing.T) {
+	if err := checkFP8FiniteEncoder(testDevice(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFloatPipeRounding is TestFloatPipeRoundingIsExact's check, which
+// BenchmarkMemoryBound also runs on the device it times.
+func checkFloatPipeRounding(d *gpu.Device) error {
 	in := roundSweep()
 	x, err := d.Upload(dtype.F32, []int{len(in)}, in)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	defer x.Release()
 	k := elementwise(d, "probe_round", 4, len(in)/4, "round_fp").Snippet("BODY", "stv_y(i, bf16x4_round_fp(ldv_x(i), p.zero));")
 	y, err := k.In("x", x).Out("y", dtype.F32, len(in)).U32("zero", 0).RunOne(d)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	defer y.Release()
 	got, err := y.Float32()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	bad := 0
+	var bad []string
 	for i, f := range in {
 		g := math.Float32bits(got[i])
 		b := math.Float32bits(f)
@@ -144,22 +163,18 @@ func TestFloatPipeRoundingIsExact(t *testing.T) {
 			ok = g == want
 		}
 		if !ok {
-			if bad < 10 {
-				t.Errorf("bf16x4_round_fp(%g [%#08x]) = %#08x, want %#08x", f, b, g, want)
-			}
-			bad++
+			bad = append(bad, fmt.Sprintf("bf16x4_round_fp(%g [%#08x]) = %#08x, want %#08x", f, b, g, want))
 		}
 	}
-	if bad > 0 {
-		t.Fatalf("%d of %d values wrong", bad, len(in))
+	if len(bad) > 0 {
+		return fmt.Errorf("float-pipe bf16 rounding: %d of %d values wrong, e.g. %s", len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
 	}
+	return nil
 }
 
-// TestFP8FiniteEncoderIsExact runs the float-pipe FP8 encoder of the
-// quantisation fast path over fp8Sweep's finite values: every code must
-// be internal/dtype's (values past the largest finite saturate).
-func TestFP8FiniteEncoderIsExact(t *testing.T) {
-	d := testDevice(t)
+// checkFP8FiniteEncoder is TestFP8FiniteEncoderIsExact's check, which
+// BenchmarkMemoryBound also runs on the device it times.
+func checkFP8FiniteEncoder(d *gpu.Device) error {
 	for _, f := range fp8Formats {
 		var xs []float32
 		for _, v := range fp8Sweep(f) {
@@ -169,18 +184,20 @@ func TestFP8FiniteEncoderIsExact(t *testing.T) {
 		}
 		x, err := d.Upload(dtype.F32, []int{len(xs)}, xs)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		k := elementwise(d, "probe_fp8_finite", 1, len(xs), "fp8").Snippet("BODY", fmt.Sprintf("y_buf[i] = %s_encode_finite(ld_x(i));", fp8Prefix(f)))
 		y, err := k.In("x", x).Out("y", dtype.I32, len(xs)).RunOne(d)
+		x.Release()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		b, err := y.Bytes()
+		y.Release()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		bad := 0
+		var bad []string
 		for i, v := range xs {
 			got := binary.LittleEndian.Uint32(b[4*i:])
 			want := uint32(dtype.Encode(f, []float32{v})[0])
@@ -188,16 +205,14 @@ func TestFP8FiniteEncoderIsExact(t *testing.T) {
 				continue
 			}
 			if got != want {
-				if bad < 5 {
-					t.Errorf("%v: encode(%g [%#08x]) = %#02x, want %#02x", f, v, math.Float32bits(v), got, want)
-				}
-				bad++
+				bad = append(bad, fmt.Sprintf("encode(%g [%#08x]) = %#02x, want %#02x", v, math.Float32bits(v), got, want))
 			}
 		}
-		if bad > 0 {
-			t.Fatalf("%v: %d of %d codes differ", f, bad, len(xs))
+		if len(bad) > 0 {
+			return fmt.Errorf("%v finite encoder: %d of %d codes differ, e.g. %s", f, len(bad), len(xs), strings.Join(bad[:min(len(bad), 5)], "; "))
 		}
 	}
+	return nil
 }
 
 // TestActivationUnitsVariants runs the activation kernels in every

@@ -138,6 +138,7 @@ const (
 	RoundFloat                 // two float additions around a per-value power of two
 )
 
+// String names the rounding: "int" or "float".
 func (r Rounding) String() string {
 	if r == RoundFloat {
 		return "float"
