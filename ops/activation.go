@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
-	"github.com/webfuser/webfuser/internal/launch"
+	"github.com/webfuser/webfuser/internal/kernel"
 )
 
 // Activation names an elementwise function of the activation kernel.
@@ -94,24 +94,30 @@ func biasAct(op string, x, bias *gpu.Tensor, fn Activation) (*gpu.Tensor, error)
 	if err := checkAct(op, fn); err != nil {
 		return nil, err
 	}
-	_, n, err := lastDimOf(op, "x", x)
+	rows, n, err := lastDimOf(op, "x", x)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkVector(op, "bias", bias, n); err != nil {
 		return nil, err
 	}
-	vec := launch.PackWidth(n)
-	packs := x.Numel() / vec
-	in := "ldv_x(i)"
-	k := elementwise(x.Device(), "activation", vec, packs, "act").In("x", x)
+	return biasActKernel(x, bias, fn, unitsVariant{}, rows, n).RunOne(x.Device())
+}
+
+// biasActKernel declares the activation of x (with bias, a row kernel
+// over rows of n; without, a flat kernel).
+func biasActKernel(x, bias *gpu.Tensor, fn Activation, v unitsVariant, rows, n int) *kernel.Kernel {
+	s := &unitsSpec{name: "activation", x: x, yShape: x.Shape, n: x.Numel(), v: v}
+	s.apply = func(f fastOut, checked bool) string { return "v = " + f.act(fn, "v") + ";" }
 	if bias != nil {
-		k.In("b", bias).U32("cols", n/vec)
-		in = "rnd_y(ldv_x(i) + ldv_b(i % p.cols))"
+		s.row, s.rows, s.cols, s.xcols = true, rows, n, n
+		s.loadW = "ws[k] = ldu_b(j);"
+		s.bind = func(k *kernel.Kernel) { k.In("b", bias) }
+		s.apply = func(f fastOut, checked bool) string {
+			return fmt.Sprintf("v = %s;\n        v = %s;", f.rnd(checked, "y", x.DType, "v + wu[h]"), f.act(fn, "v"))
+		}
 	}
-	k.Out("y", x.DType, x.Shape...)
-	k.Snippet("BODY", fmt.Sprintf("let v = %s;\n  stv_y(i, %s);", in, lanes(vec, fn.wgslFn()+"(%s)", "v")))
-	return k.RunOne(x.Device())
+	return s.kernel()
 }
 
 // GatedActivation computes y = act(x[..., :N]) * x[..., N:] for x
@@ -132,16 +138,18 @@ func GatedActivation(x *gpu.Tensor, fn Activation) (*gpu.Tensor, error) {
 	if n2%2 != 0 {
 		return nil, errorf(op, "x", "last dimension %d is odd; a gated unit splits it in two halves", n2)
 	}
-	n := n2 / 2
+	return gatedKernel(x, fn, unitsVariant{}, rows, n2/2).RunOne(x.Device())
+}
+
+// gatedKernel declares the gated unit over rows of x [rows, 2n]: one
+// workgroup per row, the gate's unit at column j and the value's at n+j.
+func gatedKernel(x *gpu.Tensor, fn Activation, v unitsVariant, rows, n int) *kernel.Kernel {
 	shape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), n)
-	vec := launch.PackWidth(n)
-	packs := rows * n / vec
+	s := &unitsSpec{name: "gated_activation", x: x, yShape: shape, row: true, rows: rows, cols: n, xcols: 2 * n, v: v}
+	s.loadW = "ws[k] = ldu_x(xb + p.cu + j);"
 	// TeleFuser rounds the activation to the storage dtype before the product.
-	body := fmt.Sprintf(`let r = i / p.cols;
-  let c = i - r * p.cols;
-  let g = ldv_x(2u * r * p.cols + c);
-  let u = ldv_x(2u * r * p.cols + p.cols + c);
-  stv_y(i, rnd_y(%s) * u);`, lanes(vec, fn.wgslFn()+"(%s)", "g"))
-	k := elementwise(x.Device(), "gated_activation", vec, packs, "act").Snippet("BODY", body)
-	return k.In("x", x).Out("y", x.DType, shape...).U32("cols", n/vec).RunOne(x.Device())
+	s.apply = func(f fastOut, checked bool) string {
+		return fmt.Sprintf("v = %s * wu[h];", f.rnd(checked, "y", x.DType, f.act(fn, "v")))
+	}
+	return s.kernel()
 }

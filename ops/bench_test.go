@@ -64,12 +64,20 @@ func measureBW(b *testing.B, d *gpu.Device, x *gpu.Tensor, bytes float64, run fu
 	b.ReportMetric(bw/copyBW, "x-copy")
 }
 
-// BenchmarkMemoryBound times the norm and modulate kernels, and the
-// launch variants of modulate, each next to a copy of the same bytes
-// (the figures behind internal/launch). On a GPU:
+// BenchmarkMemoryBound times the norm and modulate kernels, the
+// activations, gated units, rotary embeddings and FP8 quantisation, and
+// the launch variants of each, next to a copy of the same bytes (the
+// figures behind internal/launch). On a GPU:
 // go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x
 func BenchmarkMemoryBound(b *testing.B) {
 	d := testDevice(b)
+	// The fast paths' float-pipe roundings rely on the compiler keeping
+	// them: check them bit for bit on this device before timing anything.
+	for _, check := range []func(*gpu.Device) error{checkFloatPipeRounding, checkFP8FiniteEncoder} {
+		if err := check(d); err != nil {
+			b.Fatal(err)
+		}
+	}
 	shape := benchShape(d)
 	B, C := shape[0], shape[2]
 	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
@@ -79,11 +87,7 @@ func BenchmarkMemoryBound(b *testing.B) {
 		sh := randomDevice(b, d, dt, B, C)
 		nb := float64(x.Numel() * dt.Size())
 		bc, _ := shapes.ModulateBroadcast(shape, sc.Shape)
-		cases := []struct {
-			name  string
-			bytes float64
-			run   func() (*gpu.Tensor, error)
-		}{
+		cases := []benchCase{
 			{"rms_norm", 2 * nb, func() (*gpu.Tensor, error) { return RMSNormForward(x, w, nil, 1e-6) }},
 			{"layer_norm", 2 * nb, func() (*gpu.Tensor, error) { return LayerNormForward(x, w, w, 1e-6) }},
 			{"rms_norm+modulate", 2 * nb, func() (*gpu.Tensor, error) {
@@ -93,14 +97,11 @@ func BenchmarkMemoryBound(b *testing.B) {
 		}
 		for _, v := range []modulateVariant{{}, {rows: true, wg: 64}, {rows: true, wg: 128}, {rows: true, wg: 256}, {rows: true, units: 1}} {
 			v := v
-			cases = append(cases, struct {
-				name  string
-				bytes float64
-				run   func() (*gpu.Tensor, error)
-			}{fmt.Sprintf("modulate[B,C]/rows=%v/wg=%d/units=%d", v.rows, v.wg, v.units), 2 * nb, func() (*gpu.Tensor, error) {
+			cases = append(cases, benchCase{fmt.Sprintf("modulate[B,C]/rows=%v/wg=%d/units=%d", v.rows, v.wg, v.units), 2 * nb, func() (*gpu.Tensor, error) {
 				return modulateKernel(x, sc, sh, 1, bc, bc, v).RunOne(d)
 			}})
 		}
+		cases = append(cases, streamCases(b, d, dt, x, w, sc, sh)...)
 		for _, c := range cases {
 			b.Run(fmt.Sprintf("%v/%s", dt, c.name), func(b *testing.B) { measureBW(b, d, x, c.bytes, c.run) })
 		}
@@ -153,7 +154,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 			if err := sp.validate(); err != nil {
 				b.Fatal(err)
 			}
-			auto := launch.MatmulTile(d, s.m, s.n, s.k)
+			auto := launch.MatmulTile(d, s.m, s.n, s.k, dt.Size())
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 			run := append([]launch.Tile{auto}, tiles...)
 			if dt.Size() == 2 {
@@ -217,7 +218,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 				if err := sp.validate(); err != nil {
 					b.Fatal(err)
 				}
-				auto := launch.MatmulTile(d, m, kn, kn)
+				auto := launch.MatmulTile(d, m, kn, kn, xdt.Size())
 				for i, tile := range append([]launch.Tile{auto}, tiles...) {
 					name := tile.String()
 					if i == 0 {
@@ -257,4 +258,127 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 			}
 		}
 	}
+}
+
+// benchCase is one kernel call BenchmarkMemoryBound times.
+type benchCase = struct {
+	name  string
+	bytes float64
+	run   func() (*gpu.Tensor, error)
+}
+
+// streamCases are the activations, gated units, rotary embeddings, FP8
+// quantisation and the fused norm+modulate, each with its launch
+// variants, at the benchmark shape x [B,L,C]: launch's choice first
+// (the name without a variant), then one row per variant.
+func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.Tensor) []benchCase {
+	shape := x.Shape
+	B, L, C := shape[0], shape[1], shape[2]
+	nb := float64(x.Numel() * dt.Size())
+	rows := B * L
+	var cases []benchCase
+	add := func(name string, bytes float64, run func() (*gpu.Tensor, error)) {
+		cases = append(cases, benchCase{name, bytes, run})
+	}
+	float, integer := launch.RoundFloat, launch.RoundInt
+	rnd := func(r launch.Rounding) unitsVariant { return unitsVariant{round: r, setRnd: true} }
+	for _, v := range []normVariant{{setRnd: true, round: integer}, {setRnd: true, round: float}, {wg: 64, setRnd: true, round: float}, {wg: 128, setRnd: true, round: float}} {
+		v := v
+		name := fmt.Sprintf("rms_norm+modulate/round=%v", v.round)
+		if v.wg != 0 {
+			name += fmt.Sprintf("/wg=%d", v.wg)
+		}
+		add(name, 2*nb, func() (*gpu.Tensor, error) {
+			s := &normSpec{op: "bench", kind: KindRMSNorm, x: x, w: w, eps: 1e-6, mod: &ModulateArgs{Scale: sc, Shift: sh, Constant: 1}, variant: v}
+			if err := s.validate(); err != nil {
+				return nil, err
+			}
+			return s.run()
+		})
+	}
+	for _, fn := range []Activation{ActGELU, ActGELUTanh, ActSiLU} {
+		fn := fn
+		add(fn.String(), 2*nb, func() (*gpu.Tensor, error) { return Activate(x, fn) })
+		for _, v := range []unitsVariant{{nu: 1}, {nu: 2}, {nu: 8}, {wg: 128}, {units: 1}, {units: 2}} {
+			v := v
+			add(fn.String()+"/"+v.name(), 2*nb, func() (*gpu.Tensor, error) {
+				return biasActKernel(x, nil, fn, v, 0, 0).RunOne(d)
+			})
+		}
+	}
+	for _, fn := range []Activation{ActGELU, ActGELUTanh, ActSiLU} {
+		fn := fn
+		name := map[Activation]string{ActGELU: "geglu", ActGELUTanh: "geglu_tanh", ActSiLU: "swiglu"}[fn]
+		add(name, 1.5*nb, func() (*gpu.Tensor, error) { return GatedActivation(x, fn) })
+		for _, v := range []unitsVariant{rnd(integer), rnd(float), {nu: 1}, {nu: 4}, {units: 1}} {
+			v := v
+			add(name+"/"+v.name(), 1.5*nb, func() (*gpu.Tensor, error) {
+				return gatedKernel(x, fn, v, rows, C/2).RunOne(d)
+			})
+		}
+	}
+	hd := 128
+	for C%hd != 0 {
+		hd /= 2
+	}
+	xr, err := x.Reshape(B, L, C/hd, hd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cos := randomDevice(b, d, dt, L, hd/2)
+	sin := randomDevice(b, d, dt, L, hd/2)
+	tables := float64(2 * L * hd / 2 * dt.Size())
+	for _, il := range []bool{true, false} {
+		il := il
+		name := "rotary"
+		if !il {
+			name = "rotary_half"
+		}
+		add(name, 2*nb+tables, func() (*gpu.Tensor, error) { return ApplyRotaryEmb(xr, cos, sin, il) })
+		for _, want := range []int{1, 2, 4, 8} {
+			want := want
+			add(fmt.Sprintf("%s/want=%d", name, want), 2*nb+tables, func() (*gpu.Tensor, error) {
+				return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{want: want}).RunOne(d)
+			})
+		}
+	}
+	f3, h3, w3 := 1, 1, L
+	for f3*f3*f3*4 <= L && L%(f3*2) == 0 {
+		f3 *= 2
+	}
+	for h3 = 1; h3*h3*2 <= L/f3 && (L/f3)%(h3*2) == 0; h3 *= 2 {
+	}
+	w3 = L / f3 / h3
+	cos3, sin3, err := RotaryTables3D(d, dt, f3, h3, w3, hd, 10000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	add("rotary_3d", 2*nb+tables, func() (*gpu.Tensor, error) { return ApplyRotaryEmb(xr, cos3, sin3, true) })
+	x2, err := x.Reshape(rows, C)
+	if err != nil {
+		b.Fatal(err)
+	}
+	qbytes := nb + float64(x.Numel()) + 4*float64(rows)
+	quant := func(g Granularity, v quantVariant) func() (*gpu.Tensor, error) {
+		return func() (*gpu.Tensor, error) {
+			q, s, err := quantizeRows(x2, g, dtype.FP8E4M3, v)
+			if err == nil {
+				s.Release()
+			}
+			return q, err
+		}
+	}
+	add("quantize_fp8", qbytes, func() (*gpu.Tensor, error) {
+		q, s, err := QuantizeFP8(x2, PerToken, dtype.FP8E4M3)
+		if err == nil {
+			s.Release()
+		}
+		return q, err
+	})
+	for _, v := range []quantVariant{{want: 1}, {want: 2}, {want: 8}} {
+		add(fmt.Sprintf("quantize_fp8/want=%d", v.want), qbytes, quant(PerToken, v))
+	}
+	add("quantize_fp8/two_pass", qbytes, quant(PerToken, quantVariant{twoPass: true}))
+	add("quantize_fp8/per_tensor", qbytes, quant(PerTensor, quantVariant{}))
+	return cases
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // Granularity says how many values share one FP8 scale.
@@ -66,6 +67,9 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
 	}
 	d := x.Device()
 	m, k := x.Shape[0], x.Shape[1]
+	if m > 0 && k > 0 && k*x.DType.Size()%16 == 0 {
+		return quantizeRows(x, g, format, quantVariant{})
+	}
 	qmax := fp8Max(format)
 	if g == PerToken {
 		scale, err = absmax(x, m, k, true, qmax).RunOne(d)
@@ -89,7 +93,7 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
     let e = 4u * i + j;
     if (e < p.total) {
       let s = ld_s(select(e / p.k, 0u, p.per_tensor != 0u));
-      word = word | (%s(div_rn(ld_x(e), s)) << (8u * j));
+      word = word | (%s(fp8_div(ld_x(e), s)) << (8u * j));
     }
   }
   let nv = p.total - 4u * i;
@@ -102,6 +106,96 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
 		return nil, nil, err
 	}
 	return q, scale, nil
+}
+
+// quantVariant is a launch shape of the row quantisation kernel; the
+// zero value takes internal/launch's choices.
+type quantVariant struct {
+	want    int  // target units per invocation; 0: launch's
+	twoPass bool // absmax first, then the quantisation with the scale known, even where the row fits
+}
+
+// quantizeRows quantises x [M,K] whose rows are whole 16-byte words with
+// wgsl/quantize_rows.wgsl: per token, one fused pass that keeps each row
+// in registers between its absmax and its codes where the row fits
+// (launch.QuantizeMaxPacks); otherwise, and per tensor, the absmax
+// kernel first and a pass with the scale known.
+func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVariant) (q, scale *gpu.Tensor, err error) {
+	d := x.Device()
+	m, k := x.Shape[0], x.Shape[1]
+	qmax := fp8Max(format)
+	up := 4 / x.DType.Size() // packs of four per 16-byte unit
+	cu := k / (4 * up)
+	want := launch.RowUnitsPerInvocation
+	if v.want != 0 {
+		want = v.want
+	}
+	wg, np := launch.Row(d, cu, want)
+	fused := g == PerToken && np*up <= launch.QuantizeMaxPacks && !v.twoPass
+	if !fused {
+		np = max(1, min(np, launch.QuantizeMaxPacks/up))
+		if g == PerToken {
+			scale, err = absmax(x, m, k, true, qmax).RunOne(d)
+		} else {
+			var rowMax *gpu.Tensor
+			if rowMax, err = absmax(x, m, k, false, qmax).RunOne(d); err == nil {
+				scale, err = absmax(rowMax, 1, m, true, qmax).RunOne(d)
+				rowMax.Release()
+			}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	sg := fused && d.Features.Subgroups
+	red := "rowmax_tree"
+	if sg {
+		red = "rowmax_subgroup"
+	}
+	enc := fp8Encoder(format)
+	kn := &kernel.Kernel{Name: "quantize_rows", Subgroups: sg, Files: []string{"fp8", red, "quantize_rows"}, Grid: d.Groups(m)}
+	kn.Uint("WG", wg).Uint("NP", np).Uint("UP", up).Bool("FUSED", fused).Const("QMAX", fmt.Sprintf("%g", qmax))
+	kn.In("x", x).Words()
+	if !fused {
+		kn.In("sin", scale)
+		idx := "row"
+		if g == PerTensor {
+			idx = "0u"
+		}
+		kn.Snippet("SCALE_IN", "s = ld_sin("+idx+");").Snippet("SCALE_OUT", "")
+	} else {
+		kn.Snippet("SCALE_IN", "").Snippet("SCALE_OUT", "if (lid == 0u) { st_s(row, s); }")
+	}
+	kn.Out("q", format, x.Shape...)
+	if fused {
+		kn.Out("s", dtype.F32, m, 1)
+	}
+	kn.U32("rows", m).U32("cu", cu)
+	kn.Snippet("LOAD_UNIT", loadUnit(x.DType)).Snippet("ENCODE", enc).Snippet("ENCODE_FINITE", enc+"_finite")
+	outs, err := kn.Run(d)
+	if err != nil {
+		if scale != nil {
+			scale.Release()
+		}
+		return nil, nil, err
+	}
+	if fused {
+		return outs[0], outs[1], nil
+	}
+	return outs[0], scale, nil
+}
+
+// loadUnit is WGSL for load_unit(i), unit i of x_buf (raw 16-byte
+// words) as UP packs of four f32.
+func loadUnit(dt dtype.DType) string {
+	const head = "fn load_unit(i: u32) -> array<vec4<f32>, UP> {"
+	switch dt {
+	case dtype.BF16:
+		return head + " let w = x_buf[i]; return array<vec4<f32>, UP>(bf16x4_to_f32(w.xy), bf16x4_to_f32(w.zw)); }"
+	case dtype.F16:
+		return head + " let w = x_buf[i]; return array<vec4<f32>, UP>(f16x4_to_f32(w.xy), f16x4_to_f32(w.zw)); }"
+	}
+	return head + " return array<vec4<f32>, UP>(bitcast<vec4<f32>>(x_buf[i])); }"
 }
 
 // absmax declares the row absmax of x viewed as [rows, cols], written to

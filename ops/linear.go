@@ -601,7 +601,7 @@ func matmul(s *matmulSpec) (*gpu.Tensor, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	return s.run(launch.MatmulTile(s.x.Device(), s.m, s.n, s.k))
+	return s.run(launch.MatmulTile(s.x.Device(), s.m, s.n, s.k, s.x.DType.Size()))
 }
 
 // LinearForward computes y = x @ weightᵀ + bias for x [..., K], weight

@@ -330,7 +330,7 @@ func TestMatmulTileChoice(t *testing.T) {
 	tiny := &gpu.Device{Limits: gpu.Limits{MaxWorkgroupMemory: 4 << 10, MaxInvocations: 64, MaxWorkgroupSizeX: 64, MaxGroupsPerDim: 65535}}
 	for _, d := range []*gpu.Device{big, core, tiny, testDevice(t)} {
 		for _, s := range []mnk{{1, 4096, 4096}, {8, 3072, 3072}, {16, 64, 8192}, {17, 3072, 3072}, {77, 33, 19}, {512, 3072, 3072}, {4096, 4096, 4096}, {32760, 3072, 12288}} {
-			tile := launch.MatmulTile(d, s.m, s.n, s.k)
+			tile := launch.MatmulTile(d, s.m, s.n, s.k, s.x.DType.Size())
 			if !tile.Fits(d) {
 				t.Errorf("%v on %+v: %v does not fit", s, d.Limits, tile)
 			}

@@ -227,7 +227,7 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 		return d.NewOutput(x.DType, T, D)
 	}
 	t := launch.MoETile
-	bm := 4 * t.WY
+	bm := t.BM
 	maxTiles := (T*K+bm-1)/bm + E
 	sk := &kernel.Kernel{Name: "moe_sort", Files: []string{"moe_sort"}, Grid: gpu.Grid{1, 1, 1}}
 	sk.Uint("NE", E).Uint("BM", bm).In("idx", indices).Out("perm", dtype.I32, T*K).Out("tiles", dtype.I32, 1+3*maxTiles).U32("n", T*K)
@@ -239,8 +239,8 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	defer perm.Release()
 	defer tiles.Release()
 	gemm := func(name string, n, k int, dual bool) *kernel.Kernel {
-		g := &kernel.Kernel{Name: name, Files: []string{"act", "moe_gemm"}, Grid: gpu.Grid{uint32((n + 4*t.WX - 1) / (4 * t.WX)), uint32(maxTiles), 1}}
-		return g.Uint("WX", t.WX).Uint("WY", t.WY).Uint("BK", t.BK).Bool("DUAL", dual)
+		g := &kernel.Kernel{Name: name, Files: []string{"act", "moe_gemm"}, Grid: gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32(maxTiles), 1}}
+		return g.Uint("WX", t.BN/4).Uint("WY", t.BM/4).Uint("BK", t.BK).Bool("DUAL", dual)
 	}
 	// Gate and up in one pass: h = act(x w1ᵀ) * (x w3ᵀ), f32 storage of values rounded to x's dtype.
 	g1 := gemm("moe_gemm_gate_up", I, D, true)

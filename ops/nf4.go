@@ -270,10 +270,10 @@ func (l *LinearNF4) gemv(x *gpu.Tensor, m int, act Activation, outShape []int) *
 // tiled declares the product on wgsl/matmul.wgsl, decoding the weight as
 // it stages it (nf4.wgsl).
 func (l *LinearNF4) tiled(x *gpu.Tensor, m int, act Activation, outShape []int) *kernel.Kernel {
-	t := launch.MatmulTile(x.Device(), m, l.Out, l.In)
+	t := launch.NF4Tile(x.Device(), m, l.Out)
 	vec := launch.PackWidth(l.Out)
-	k := &kernel.Kernel{Name: "nf4_matmul", Vec: vec, Files: []string{"act", "nf4", "matmul"}, Grid: launch.MatmulGrid(t, m, l.Out)}
-	k.Uint("WX", t.WX).Uint("WY", t.WY).Uint("BK", t.BK).Const("NF4_TABLE", nf4TableWGSL())
+	k := &kernel.Kernel{Name: "nf4_matmul", Vec: vec, Files: []string{"act", "nf4", "matmul"}, Grid: launch.MatmulGrid(x.Device(), t, m, l.Out)}
+	k.Uint("WX", t.BN/4).Uint("WY", t.BM/4).Uint("BK", t.BK).Const("NF4_TABLE", nf4TableWGSL())
 	k.In("x", x).In("w", l.Weight).In("am", l.Absmax)
 	epi := l.epilogue(k, act)
 	k.Out("y", x.DType, outShape...)

@@ -48,6 +48,15 @@ type normSpec struct {
 	bs, bh  shapes.Broadcast
 	rows, d int
 	outDT   dtype.DType
+	variant normVariant
+}
+
+// normVariant is a launch shape of the fused norm+modulate kernel; the
+// zero value takes internal/launch's choices.
+type normVariant struct {
+	wg     int             // workgroup size; 0: launch.Row's
+	round  launch.Rounding // the bf16 fast path's rounding, where setRnd
+	setRnd bool
 }
 
 func (s *normSpec) validate() error {
@@ -120,6 +129,9 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	vec, units := launch.Packing(s.d, s.x.DType)
 	du := s.d / (vec * units)
 	wg, np := launch.Row(dev, du, launch.NormUnitsPerInvocation(vec, s.x.DType))
+	if s.variant.wg != 0 {
+		wg, np = s.variant.wg, (du+s.variant.wg-1)/s.variant.wg
+	}
 	if np*units > launch.MaxRegisterPacks {
 		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*launch.MaxRegisterPacks*vec)
 	}
@@ -159,12 +171,33 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 		modulateUniforms(k, s.x.Shape[1], s.mod.Constant, s.bs, s.bh)
 	}
 	k.Out("y", s.outDT, s.x.Shape...)
-	// $U marks the roundings: checked in one output pass, unchecked in the other.
 	body := strings.Join(out, "\n        ")
 	k.Snippet("MOD_BASES", bases).
 		Snippet("UNIT_LOADS", strings.Join(loads, "\n      ")).
-		Snippet("OUTPUT_CHECKED", strings.ReplaceAll(body, "$U", "")).
-		Snippet("OUTPUT_UNCHECKED", strings.ReplaceAll(body, "$U", "_unchecked")+checkOutput(s.outDT))
+		Snippet("OUTPUT_CHECKED", strings.ReplaceAll(body, "$U", ""))
+	if s.mod == nil {
+		// $U marks the roundings: checked in one output pass, unchecked in the other.
+		k.Snippet("OUTPUT_UNCHECKED", strings.ReplaceAll(body, "$U", "_unchecked")+checkOutput(s.outDT)).
+			Snippet("STORE_FAST", "stu_y_unchecked(base + j, u);")
+		return k, nil
+	}
+	// The fused norm+modulate rounds three times per value; on its fast
+	// path the two intermediate roundings may use the float pipe.
+	mode := launch.BF16Rounding(dev)
+	if s.variant.setRnd {
+		mode = s.variant.round
+	}
+	f := newFastOut(s.outDT, vec, mode)
+	fast := body
+	for _, name := range []string{"w", "y"} {
+		dt := s.outDT
+		if name == "w" && s.w != nil {
+			dt = s.w.DType
+		}
+		fast = strings.ReplaceAll(fast, "rnd_"+name+"$U(y)", f.rnd(false, name, dt, "y"))
+	}
+	f.declare(k)
+	k.Snippet("OUTPUT_UNCHECKED", fast+joinLine(f.keep("y"))).Snippet("STORE_FAST", f.store("base + j"))
 	return k, nil
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/internal/rope"
 )
 
@@ -50,6 +52,9 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 	d := x.Device()
 	if err := tables.check(op, d); err != nil {
 		return nil, err
+	}
+	if (interleaved && D%8 == 0) || (!interleaved && D%16 == 0) {
+		return rotaryRowsKernel(x, cos, sin, interleaved, width, rotaryVariant{}).RunOne(d)
 	}
 	ce := 1
 	if width == D && interleaved {
@@ -118,6 +123,54 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 		k.U32("d", D).U32("half", half)
 	}
 	return k.RunOne(d)
+}
+
+// rotaryVariant is a launch shape of the row rotary kernel; the zero
+// value takes internal/launch's choices.
+type rotaryVariant struct {
+	want int // target work units per invocation; 0: launch's
+}
+
+// rotaryRowsKernel declares the row rotary kernel (wgsl/rotary_rows.wgsl)
+// for x [B,S,H,D] with D a multiple of 8 (interleaved) or 16
+// (half-split) and tables [S, width]: one workgroup per token, units of
+// eight values, and the token's table row found once per invocation.
+func rotaryRowsKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int, v rotaryVariant) *kernel.Kernel {
+	d := x.Device()
+	S, H, D := x.Shape[1], x.Shape[2], x.Shape[3]
+	rows := x.Shape[0] * S
+	ud := D / 8 // x units per head
+	uh, want := ud, launch.RowUnitsPerInvocation
+	if !interleaved {
+		uh, want = ud/2, launch.GatedUnitsPerInvocation
+	}
+	if v.want != 0 {
+		want = v.want
+	}
+	cu := H * uh
+	wg, np := launch.Row(d, cu, want)
+	f := newFastOut(x.DType, 4, launch.RoundInt) // no intermediate roundings
+	rp := 2
+	var table string
+	ts := width / 8 // table units per row
+	switch {
+	case !interleaved:
+		rp = 4
+		table = "cu8 = ldu_cos(p.ts * t + c); su8 = ldu_sin(p.ts * t + c);"
+	case width == D: // full width: pair i reads column 2i
+		table = `let cw = ldu_cos(p.ts * t + c); let sw = ldu_sin(p.ts * t + c);
+    cq = P(cw[0].x, cw[0].z, cw[1].x, cw[1].z); sq = P(sw[0].x, sw[0].z, sw[1].x, sw[1].z);`
+	default:
+		ts = width / 4 // table packs per row
+		table = "cq = ldv_cos(p.ts * t + c); sq = ldv_sin(p.ts * t + c);"
+	}
+	k := &kernel.Kernel{Name: "rotary_rows", Vec: 4, Units: 2, Files: []string{"rotary_rows"}, Grid: d.Groups(rows)}
+	k.Uint("WG", wg).Uint("NP", max(np, 1)).Uint("UD", ud).Uint("UH", max(uh, 1)).Uint("RP", rp).
+		Bool("HALF", !interleaved).Bool("FIXED", wg%max(uh, 1) == 0)
+	k.In("x", x).In("cos", cos).In("sin", sin).Out("y", x.DType, x.Shape...)
+	k.U32("rows", rows).U32("s", max(S, 1)).U32("cu", cu).U32("xu", H*ud).U32("ts", ts)
+	return k.Snippet("TABLE", table).Snippet("KEEP", f.keep("v")).
+		Snippet("STORE_FN", "fn store_fast(i: u32, u: PU) { "+f.store("i")+" }")
 }
 
 // RotaryTables3D builds Wan-style 3-D rotary tables for a grid of frames

@@ -97,7 +97,6 @@ func loadErr(name string, kind error, format string, args ...any) error {
 }
 
 func isFloat(dt DType) bool { return dt == F32 || dt == F16 || dt == BF16 }
-func isFP8(dt DType) bool   { return dt == FP8E4M3 || dt == FP8E5M2 }
 
 // LoadState checks a state dict against spec and uploads every
 // parameter to d once, in the dtype it is stored in, straight from the

@@ -1,7 +1,10 @@
 // Activation functions in f32 (no bindings). erf_f32 follows a
 // piecewise minimax form (|x| <= 0.9277: odd polynomial in x; above:
-// 1 - exp(poly)), within about one f32 ulp of erf when exp is exact;
-// erfc_big returns 1 - erf for arguments above 0.9277 without cancellation.
+// 1 - exp(poly)), within about one f32 ulp of erf when exp is exact.
+// Every function is branch-free: the memory-bound kernels apply them to
+// eight values per invocation, and a branch whose lanes disagree (as
+// they do on any real activation) runs both sides anyway, plus the
+// branching; selects keep each side's cost to one pass.
 fn erf_poly_big(t: f32) -> f32 {
   let s = t * t;
   var r = fma(-1.72853470e-5, t, 3.83197126e-4);
@@ -13,12 +16,8 @@ fn erf_poly_big(t: f32) -> f32 {
   r = fma(r, t, -t);
   return r;
 }
-fn erf_f32(a: f32) -> f32 {
-  let t = abs(a);
-  if (t > 0.927734375) {
-    let e = 1.0 - exp(erf_poly_big(min(t, 10.0)));
-    return select(e, -e, a < 0.0);
-  }
+// erf for |a| <= 0.927734375.
+fn erf_poly_small(a: f32) -> f32 {
   let s = a * a;
   var r = -5.96761703e-4;
   r = fma(r, s, 4.99119423e-3);
@@ -28,29 +27,38 @@ fn erf_f32(a: f32) -> f32 {
   r = fma(r, s, 1.28379166e-1);
   return fma(r, a, a);
 }
-// erfc of a non-negative argument.
-fn erfc_pos(t: f32) -> f32 {
-  if (t > 0.927734375) { return exp(erf_poly_big(min(t, 10.0))); }
-  return 1.0 - erf_f32(t);
+fn erf_f32(a: f32) -> f32 {
+  let t = abs(a);
+  let e = 1.0 - exp(erf_poly_big(min(t, 10.0)));
+  return select(erf_poly_small(a), select(e, -e, a < 0.0), t > 0.927734375);
 }
+// GELU as x * Φ(x): Φ = 0.5 + 0.5 erf(x/√2) where the small polynomial
+// holds, else from erfc(|x|/√2) = exp(poly): 1 - erfc/2 above zero and
+// erfc/2 below it, which keeps the negative tail free of cancellation.
 fn act_gelu(x: f32) -> f32 {
-  if (x < 0.0) { return 0.5 * x * erfc_pos(-x * 0.70710678118654752); }
-  return 0.5 * x * (1.0 + erf_f32(x * 0.70710678118654752));
+  let a = x * 0.70710678118654752;
+  let t = abs(a);
+  let e = 0.5 * exp(erf_poly_big(min(t, 10.0)));
+  let big = select(1.0 - e, e, x < 0.0);
+  return x * select(fma(0.5, erf_poly_small(a), 0.5), big, t > 0.927734375);
 }
+// 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)), with
+// u = sqrt(2/π) (x + 0.044715 x³): one exp and one division, and no
+// cancellation in the negative tail. The infinities come out as
+// PyTorch's formula gives them: +inf at +inf, NaN at -inf.
 fn act_gelu_tanh(x: f32) -> f32 {
-  let u = clamp(0.79788456080286536 * (x + 0.044715 * x * x * x), -15.0, 15.0);
-  return 0.5 * x * (1.0 + tanh(u));
+  let u2 = x * fma(x * x, -0.07135481627260025, -1.5957691216057308); // -2u
+  return x / (1.0 + exp(u2));
 }
 fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 fn act_fp32_silu(x: f32) -> f32 { return act_silu(x); }
-fn act_approx_gelu(x: f32) -> f32 { return x * act_sigmoid(1.702 * x); }
+fn act_approx_gelu(x: f32) -> f32 { return x / (1.0 + exp(-1.702 * x)); }
 fn act_relu(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }
 fn act_mish(x: f32) -> f32 {
   // tanh(softplus(x)) = n(n+2) / (n(n+2) + 2) with n = e^x; 1 past x = 20.
-  if (x > 20.0) { return x; }
-  let n = exp(x);
+  let n = exp(min(x, 20.0));
   let q = n * (n + 2.0);
-  return x * q / (q + 2.0);
+  return select(x * q / (q + 2.0), x, x > 20.0);
 }
 fn act_none(x: f32) -> f32 { return x; }

@@ -11,9 +11,11 @@
 // The output pass rounds without the per-lane NaN test (the integer work
 // of bf16 rounding bounds these kernels on a fast GPU) and sums what it
 // rounded; if that sum is NaN, the invocation recomputes its outputs
-// from x with the checked rounding before it stores anything.
+// from x with the checked rounding before it stores anything. The fused
+// norm+modulate may round its intermediate values on the float pipe
+// instead (round_fp.wgsl, ops/stream.go).
 //
-// Specialised on: WG, NP, H, LAYER, MOD, SUBGROUPS, the operands present
+// Specialised on: WG, NP, H, LAYER, MOD, SUBGROUPS, the snippets, the operands present
 // and the dtypes and pack width of every buffer.
 
 @compute @workgroup_size(WG)
@@ -82,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
       if (j < p.du) {
         var u: PU;
         for (var h = 0u; h < H; h = h + 1u) { u[h] = r[k * H + h]; }
-        stu_y_unchecked(base + j, u);
+        {{STORE_FAST}}
       }
     }
   } else {

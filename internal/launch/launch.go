@@ -227,8 +227,19 @@ const GEMVMaxAccumulators = 64
 const GEMVScratch = 2048
 
 // matmulDefault is the tile of large products on devices that fit it.
-// >>> THE SHIPPED DEFAULT: set it from BenchmarkMatmulSweep on the H200. <<<
-var matmulDefault = Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true}
+// matmulDefault returns the shipped tile for operands of elemBytes
+// bytes, set from BenchmarkMatmulSweep on the H200 (2026-11-28,
+// bench/results/2026-11-28-h200-matmul-sweep.txt): for f32,
+// 128x64x16 with 8x4 registers, double-buffered, 35.6-36.1 TFLOP/s on
+// the block's shapes (the 128x128x8/8x8 tile gave 25.5); for 16-bit
+// storage, 128x128x16 with 8x8 registers in 8-byte packs, 33.8-34.9
+// (the f32 tile gave 26.9-29.0 there).
+func matmulDefault(elemBytes int) Tile {
+	if elemBytes == 2 {
+		return Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true}
+	}
+	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true}
+}
 
 // gemvDefault returns the GEMV tile for m rows: eight columns per
 // workgroup while 8*m accumulators fit GEMVMaxAccumulators, four above,
@@ -305,16 +316,17 @@ func GEMVCandidates() []Tile {
 	return ts
 }
 
-// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d: the GEMV
-// up to GEMVMaxRows rows, the default for products that fill it, then
-// the first of matmulOrder that fits.
-func MatmulTile(d *gpu.Device, m, n, k int) Tile {
+// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d whose x
+// is stored in elemBytes-byte elements: the GEMV up to GEMVMaxRows rows,
+// the default for products that fill it, then the first of matmulOrder
+// that fits.
+func MatmulTile(d *gpu.Device, m, n, k, elemBytes int) Tile {
 	if m <= GEMVMaxRows {
 		if t := gemvDefault(m); t.Fits(d) {
 			return t
 		}
 	}
-	if t := matmulDefault; t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
+	if t := matmulDefault(elemBytes); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
 		return t
 	}
 	for _, r := range matmulOrder {
@@ -343,3 +355,67 @@ func TilesPerSubmission(d *gpu.Device, ntiles, work int) int {
 	}
 	return max(1, min(ntiles, (1<<27)/max(1, work)))
 }
+
+// ---- Memory-bound elementwise kernels: activations, gated units,
+// rotary embeddings, FP8 quantisation and the bf16 fast path of the
+// fused norm+modulate (ops/stream.go, wgsl/units.wgsl,
+// wgsl/rotary_rows.wgsl, wgsl/quantize_rows.wgsl). Each choice below is
+// one line so that the H200 run of ops.BenchmarkMemoryBound, which
+// times every variant, can move it.
+
+// Rounding is how the fast path of a memory-bound kernel rounds f32 to
+// bf16 (both round to nearest even; see wgsl/round_fp.wgsl).
+type Rounding int
+
+// The two bf16 roundings of the fast path.
+const (
+	RoundInt   Rounding = iota // integer operations on the bits, without the NaN test
+	RoundFloat                 // two float additions around a per-value power of two
+)
+
+// String names the rounding: "int" or "float".
+func (r Rounding) String() string {
+	if r == RoundFloat {
+		return "float"
+	}
+	return "int"
+}
+
+// BF16Rounding picks the fast-path rounding for d. On GPUs integer
+// operations issue at half the float rate (NVIDIA since Volta, the
+// H200 among them), and the integer rounding costs three to four of
+// them per value where the float one costs one or two and three float
+// additions; CPU drivers have no such split.
+func BF16Rounding(d *gpu.Device) Rounding {
+	if d.Info.Class == gpu.ClassCPU {
+		return RoundInt
+	}
+	return RoundFloat
+}
+
+// StreamWorkgroup and StreamUnits shape the flat elementwise kernel
+// (activations): 256 invocations, each with four 16-byte units in
+// flight, the loads issued before any arithmetic.
+const (
+	StreamWorkgroup = 256
+	StreamUnits     = 4
+)
+
+// StreamGrid is the grid of a flat elementwise kernel over n units with
+// workgroups of wg invocations moving nu units each.
+func StreamGrid(d *gpu.Device, n, wg, nu int) gpu.Grid { return d.Groups((n + wg*nu - 1) / (wg * nu)) }
+
+// GatedUnitsPerInvocation is the target units of output per invocation
+// of the row kernels that read two or more units per output unit
+// (gated units, half-split rotary): fewer, since each brings two loads.
+const GatedUnitsPerInvocation = 2
+
+// RowUnitsPerInvocation is the target units per invocation of the
+// other row kernels (an activation with a bias, interleaved rotary,
+// FP8 quantisation, whose row stays in registers).
+const RowUnitsPerInvocation = 4
+
+// QuantizeMaxPacks bounds the packs of a row one quantisation
+// invocation keeps in registers; longer rows take two passes (absmax,
+// then quantisation with the scale known).
+const QuantizeMaxPacks = 32

@@ -1,5 +1,7 @@
 package launch
 
+import "github.com/webfuser/webfuser/gpu"
+
 // Launch choices of the TeleFuser-parity kernels (ops/nf4.go, ops/moe.go).
 // They sit beside launch.go's and follow its rule: keyed on sizes and
 // device properties, never on names. Not yet swept on the H200: the
@@ -25,4 +27,16 @@ func NF4GEMV(m int) (wg, nr int) {
 // invocations, 16 deep. Tiles hold the rows of one expert, so a smaller
 // tile wastes fewer rows at the end of each expert's run than the 64 x 64
 // matmul tile.
-var MoETile = Tile{WX: 8, WY: 8, BK: 16}
+var MoETile = Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}
+
+// NF4Tile is the tile of the NF4 matmul, which decodes its weight while
+// staging it on wgsl/matmul.wgsl: the first Simple tile of matmulOrder
+// that fits the device and that the product fills.
+func NF4Tile(d *gpu.Device, m, n int) Tile {
+	for _, r := range matmulOrder {
+		if r.t.Kind == Simple && r.t.Fits(d) && m >= r.minM && n >= r.minN {
+			return r.t
+		}
+	}
+	return matmulOrder[len(matmulOrder)-1].t
+}

@@ -1,0 +1,94 @@
+// FP8 quantisation over rows of x [M,K], x read as raw 16-byte words
+// (four f32 or eight 16-bit values: UP packs of four, decoded by
+// load_unit), q written as words of four codes (lane 0 in the low byte).
+// One workgroup per row; each invocation holds NP units of it in
+// registers.
+//   FUSED: the row fits (WG*NP >= p.cu): the absolute maximum is reduced
+//     over the workgroup as f32 bits (so a NaN wins, then an infinity),
+//     the scale written to s, and the row encoded from the registers:
+//     x is read once.
+//   not FUSED: the scale comes from sin (PER_TENSOR: its element 0),
+//     and the row is walked in chunks of WG*NP units.
+// Fast path: x / scale by a reciprocal with one residual correction (as
+// exact as div_rn), then the float-pipe encoder. It needs a finite scale
+// and finite values: an invocation that holds a NaN or an infinity (its
+// sum of x is not finite) or meets a non-finite scale encodes with
+// fp8_encode instead.
+//
+// Specialised on: WG, NP, UP, FUSED, QMAX, the snippets (the format's
+// encoders, x's decoding, where the scale goes or comes from) and
+// SUBGROUPS.
+
+{{LOAD_UNIT}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32 {{SG_PARAMS}}) {
+  {{SG_INIT}}
+  let row = wid.y * nw.x + wid.x;
+  if (row >= p.rows) { return; }
+  let xb = row * p.cu;
+  for (var c0 = 0u; c0 < p.cu; c0 = c0 + WG * NP) {
+    var r: array<vec4<f32>, NP * UP>;
+    var m = vec4<f32>(0.0);
+    var acc = vec4<f32>(0.0);
+    for (var k = 0u; k < NP; k = k + 1u) {
+      let j = c0 + lid + k * WG;
+      var u: array<vec4<f32>, UP>;
+      if (j < p.cu) { u = load_unit(xb + j); }
+      for (var h = 0u; h < UP; h = h + 1u) {
+        r[k * UP + h] = u[h];
+        m = max(m, abs(u[h]));
+        acc = acc + u[h];
+      }
+    }
+    let clean = fp8_finite(acc.x + acc.y + acc.z + acc.w);
+    var s: f32;
+    if (FUSED) {
+      var mb = bitcast<u32>(max(max(m.x, m.y), max(m.z, m.w)));
+      if (!clean) {
+        // A NaN or an infinity here: the maximum on the bits, where a NaN
+        // is above infinity, which is above every number.
+        mb = 0u;
+        for (var i = 0u; i < NP * UP; i = i + 1u) {
+          let b = bitcast<vec4<u32>>(r[i]) & vec4<u32>(0x7fffffffu);
+          mb = max(mb, max(max(b.x, b.y), max(b.z, b.w)));
+        }
+      }
+      s = fp8_scale(reduce_max_u32(mb, lid), QMAX);
+      {{SCALE_OUT}}
+    } else {
+      {{SCALE_IN}}
+    }
+    if (clean && fp8_finite(s)) {
+      var inv = 1.0 / s;
+      inv = fma(fma(-s, inv, 1.0), inv, inv);
+      for (var k = 0u; k < NP; k = k + 1u) {
+        let j = c0 + lid + k * WG;
+        if (j < p.cu) {
+          for (var h = 0u; h < UP; h = h + 1u) {
+            let x = r[k * UP + h];
+            let q0 = x * inv;
+            let q = fma(fma(-q0, vec4<f32>(s), x), vec4<f32>(inv), q0);
+            q_buf[(xb + j) * UP + h] = {{ENCODE_FINITE}}(q.x) | ({{ENCODE_FINITE}}(q.y) << 8u) |
+                                     ({{ENCODE_FINITE}}(q.z) << 16u) | ({{ENCODE_FINITE}}(q.w) << 24u);
+          }
+        }
+      }
+    } else {
+      for (var k = 0u; k < NP; k = k + 1u) {
+        let j = c0 + lid + k * WG;
+        if (j < p.cu) {
+          for (var h = 0u; h < UP; h = h + 1u) {
+            let x = r[k * UP + h];
+            var w = 0u;
+            for (var l = 0u; l < 4u; l = l + 1u) {
+              w = w | ({{ENCODE}}(fp8_div(x[l], s)) << (8u * l));
+            }
+            q_buf[(xb + j) * UP + h] = w;
+          }
+        }
+      }
+    }
+  }
+}
