@@ -329,8 +329,12 @@ func TestMatmulTileChoice(t *testing.T) {
 	core := &gpu.Device{Limits: gpu.Limits{MaxWorkgroupMemory: 16 << 10, MaxInvocations: 256, MaxWorkgroupSizeX: 256, MaxGroupsPerDim: 65535}}
 	tiny := &gpu.Device{Limits: gpu.Limits{MaxWorkgroupMemory: 4 << 10, MaxInvocations: 64, MaxWorkgroupSizeX: 64, MaxGroupsPerDim: 65535}}
 	for _, d := range []*gpu.Device{big, core, tiny, testDevice(t)} {
-		for _, s := range []mnk{{1, 4096, 4096}, {8, 3072, 3072}, {16, 64, 8192}, {17, 3072, 3072}, {77, 33, 19}, {512, 3072, 3072}, {4096, 4096, 4096}, {32760, 3072, 12288}} {
-			tile := launch.MatmulTile(d, s.m, s.n, s.k, s.x.DType.Size())
+		for _, sz := range []struct {
+			s  mnk
+			eb int
+		}{{mnk{1, 4096, 4096}, 4}, {mnk{8, 3072, 3072}, 2}, {mnk{16, 64, 8192}, 4}, {mnk{17, 3072, 3072}, 2}, {mnk{77, 33, 19}, 4}, {mnk{512, 3072, 3072}, 2}, {mnk{4096, 4096, 4096}, 4}, {mnk{4096, 4096, 4096}, 2}, {mnk{32760, 3072, 12288}, 4}} {
+			s := sz.s
+			tile := launch.MatmulTile(d, s.m, s.n, s.k, sz.eb)
 			if !tile.Fits(d) {
 				t.Errorf("%v on %+v: %v does not fit", s, d.Limits, tile)
 			}
