@@ -182,7 +182,10 @@ func runGPU(d *gpu.Device, run GPURunner, c *Case) (map[string]*ref.Tensor, erro
 // and records the largest errors in res. Float outputs pass when
 // |got - want| <= atol + rtol*|want|; FP8 outputs when the two values are
 // at most one FP8 unit apart (the spec's rule), so +0, -0 and the two
-// sides of zero are neighbours.
+// sides of zero are neighbours; integer quantisation codes (an I32
+// output named q) likewise when at most one code apart: the division
+// before the rounding may be one f32 step off where a device's fma is
+// not fused (the H200 gave 2 codes of 2 cases one off, 2026-11-28).
 func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result) error {
 	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) || len(got.Data) != len(want.Data) {
 		return fmt.Errorf("%s: shape %v, want %v", name, got.Shape, want.Shape)
@@ -202,6 +205,10 @@ func compare(name string, got, want *ref.Tensor, atol, rtol float64, res *Result
 		}
 		within = func(g, w, _ float64) bool { d := step(g) - step(w); return d >= -1 && d <= 1 }
 		rule = "more than one FP8 unit apart"
+	}
+	if want.DType == dtype.I32 && name == "q" {
+		within = func(_, _, diff float64) bool { return diff <= 1 }
+		rule = "more than one code apart"
 	}
 	bad := -1
 	for i, w := range want.Data {

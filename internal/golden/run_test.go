@@ -48,3 +48,20 @@ var (
 	badOffsets = []byte(`{"__metadata__":{"op":"rms_norm"},"out.y":{"dtype":"F32","shape":[2],"data_offsets":[0,800]}}`)
 	noOp       = []byte(`{"out.y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}`)
 )
+
+func TestCompareIntCodesOneApart(t *testing.T) {
+	want := ref.New(dtype.I32, 3)
+	want.Data = []float64{63, -5, 0}
+	for _, c := range []struct {
+		name string
+		got  []float64
+		ok   bool
+	}{{"q", []float64{64, -5, 0}, true}, {"q", []float64{65, -5, 0}, false}, {"idx", []float64{64, -5, 0}, false}} {
+		got := ref.New(dtype.I32, 3)
+		got.Data = c.got
+		err := compare(c.name, got, want, 0, 0, &Result{})
+		if (err == nil) != c.ok {
+			t.Errorf("%s %v: err %v, want ok %v", c.name, c.got, err, c.ok)
+		}
+	}
+}
