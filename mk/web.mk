@@ -20,7 +20,7 @@ WEB_WAZERO := $(CURDIR)/bin/wazero
 WEB_WAZERO_VERSION := v1.12.0
 # Packages tested as GOOS=js in node, and the golden cases `webfuser verify` runs there.
 WEB_DAWN_PKGS ?= ./gpu/ ./ops/... ./models/... ./web/demo/
-WEB_DAWN_FLAGS ?= -short
+WEB_DAWN_FLAGS ?= -short -timeout 25m
 WEB_GOLDEN ?= testdata/golden
 WEB_WASIP1_PKGS ?= ./ops/ref/ ./internal/dtype/ ./wgsl/
 
