@@ -1,6 +1,7 @@
 package attention_test
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,7 +21,16 @@ func TestGoldenThroughTiledKernel(t *testing.T) {
 		t.Skip("SwiftShader's build of a tiled kernel is too slow for -short")
 	}
 	d := gputest.Device(t)
-	files, err := golden.Files([]string{filepath.Join("..", "..", "testdata", "golden", "attention")})
+	// The cases sit at the repository root: found from the package
+	// folder (go test) or from the root (a test binary run there).
+	dir := filepath.Join("testdata", "golden", "attention")
+	for _, up := range []string{".", "..", filepath.Join("..", "..")} {
+		if _, err := os.Stat(filepath.Join(up, dir)); err == nil {
+			dir = filepath.Join(up, dir)
+			break
+		}
+	}
+	files, err := golden.Files([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (c TileConfig) Invocations() int { return (c.BQ / c.TM) * (c.BK / c.TN) }
 // workgroup memory in the two products (higher is better), and the
 // registers an invocation holds for scores (S) and accumulators (O).
 //
-//	config            inv  smem    FMA/barrier  FMA/load S, PV  S, O regs  fits
+//	config            inv  smem    FMA/barrier  FMA/load S, PV  S, O regs  needs
 //	64x64/8x4/d16/db  128  41 KiB  630          10.7, 16        32, 64     48 KiB (NVIDIA)
 //	64x64/8x4/d32/sb  128  39 KiB  630          10.7, 16        32, 64     48 KiB
 //	64x64/4x4/d16/db  256  41 KiB  315           8, 10.7        16, 32     48 KiB
