@@ -379,6 +379,7 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		add(fmt.Sprintf("quantize_fp8/want=%d", v.want), qbytes, quant(PerToken, v))
 	}
 	add("quantize_fp8/two_pass", qbytes, quant(PerToken, quantVariant{twoPass: true}))
+	add("quantize_fp8/approx_div", qbytes, quant(PerToken, quantVariant{approx: true}))
 	add("quantize_fp8/per_tensor", qbytes, quant(PerTensor, quantVariant{}))
 	return cases
 }

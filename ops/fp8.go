@@ -113,6 +113,7 @@ func QuantizeFP8(x *gpu.Tensor, g Granularity, format dtype.DType) (q, scale *gp
 type quantVariant struct {
 	want    int  // target units per invocation; 0: launch's
 	twoPass bool // absmax first, then the quantisation with the scale known, even where the row fits
+	approx  bool // x times the reciprocal scale without the residual correction (codes may be one unit off near ties; benchmarks only)
 }
 
 // quantizeRows quantises x [M,K] whose rows are whole 16-byte words with
@@ -154,7 +155,7 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 	}
 	enc := fp8Encoder(format)
 	kn := &kernel.Kernel{Name: "quantize_rows", Subgroups: sg, Files: []string{"fp8", red, "quantize_rows"}, Grid: d.Groups(m)}
-	kn.Uint("WG", wg).Uint("NP", np).Uint("UP", up).Bool("FUSED", fused).Const("QMAX", fmt.Sprintf("%g", qmax))
+	kn.Uint("WG", wg).Uint("NP", np).Uint("UP", up).Bool("FUSED", fused).Bool("EXACT", !v.approx).Const("QMAX", fmt.Sprintf("%.1f", qmax))
 	kn.In("x", x).Words()
 	if !fused {
 		kn.In("sin", scale)

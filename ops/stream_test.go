@@ -482,7 +482,7 @@ func TestQuantizeRowsVariants(t *testing.T) {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 16}, {2, 24}, {5, 8}, {1, 4}, {7, 3072}, {2, 40}, {3, 12}, {4, 2056}} {
 				for _, g := range []Granularity{PerToken, PerTensor} {
-					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}}, 3) {
+					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}}, 3, 4) {
 						if g == PerTensor && v != (quantVariant{}) {
 							continue
 						}

@@ -7,15 +7,16 @@
 //     over the workgroup as f32 bits (so a NaN wins, then an infinity),
 //     the scale written to s, and the row encoded from the registers:
 //     x is read once.
-//   not FUSED: the scale comes from sin (PER_TENSOR: its element 0),
+//   not FUSED: the scale comes from sin (per tensor: its element 0),
 //     and the row is walked in chunks of WG*NP units.
 // Fast path: x / scale by a reciprocal with one residual correction (as
-// exact as div_rn), then the float-pipe encoder. It needs a finite scale
+// exact as div_rn; without EXACT, a benchmark variant, the product alone,
+// whose codes may be one unit off near ties), then the float-pipe encoder. It needs a finite scale
 // and finite values: an invocation that holds a NaN or an infinity (its
 // sum of x is not finite) or meets a non-finite scale encodes with
 // fp8_encode instead.
 //
-// Specialised on: WG, NP, UP, FUSED, QMAX, the snippets (the format's
+// Specialised on: WG, NP, UP, FUSED, EXACT, QMAX, the snippets (the format's
 // encoders, x's decoding, where the scale goes or comes from) and
 // SUBGROUPS.
 
@@ -68,8 +69,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
         if (j < p.cu) {
           for (var h = 0u; h < UP; h = h + 1u) {
             let x = r[k * UP + h];
-            let q0 = x * inv;
-            let q = fma(fma(-q0, vec4<f32>(s), x), vec4<f32>(inv), q0);
+            var q = x * inv;
+            if (EXACT) { q = fma(fma(-q, vec4<f32>(s), x), vec4<f32>(inv), q); }
             q_buf[(xb + j) * UP + h] = {{ENCODE_FINITE}}(q.x) | ({{ENCODE_FINITE}}(q.y) << 8u) |
                                      ({{ENCODE_FINITE}}(q.z) << 16u) | ({{ENCODE_FINITE}}(q.w) << 24u);
           }
