@@ -222,7 +222,7 @@ func fp8Name(dt dtype.DType) string {
 	return "e4m3"
 }
 
-// packStores returns WGSL that stores the outputs of row m from column
+// packStore returns WGSL that stores the outputs of row m from column
 // n: a (vec4) in packs of 4 when vec is 4, element by element with
 // bounds tests otherwise (four, from an expression per lane).
 func packStore(vec int, lane func(i int) string) string {
