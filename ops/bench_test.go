@@ -133,8 +133,8 @@ func sweepShapes(d *gpu.Device) []mnk {
 // BenchmarkMatmulSweep times every candidate tile of internal/launch that
 // fits the device (the small Simple fallbacks excepted) and the tile the
 // launch policy picks ("auto"), with GPU timestamps, at each sweep shape in
-// f32 and bf16 storage (in bf16 also the Narrow form of the tiles with
-// 16-byte units), reporting TFLOP/s: the figures behind the default tile
+// f32 and bf16 storage (also the picked tile without raster groups, and in
+// bf16 the Narrow form of the tiles with 16-byte units), reporting TFLOP/s: the figures behind the default tile
 // in internal/launch. About two minutes on an H200:
 //
 //	go test -c -o .vk/ops.test ./ops && ./.vk/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulSweep' -test.benchtime 1x
@@ -157,6 +157,10 @@ func BenchmarkMatmulSweep(b *testing.B) {
 			auto := launch.MatmulTile(d, s.m, s.n, s.k, dt.Size())
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 			run := append([]launch.Tile{auto}, tiles...)
+			if t := auto; t.Kind == launch.Blocked {
+				t.Group = 1 // the grid's own order, against raster groups
+				run = append(run, t)
+			}
 			if dt.Size() == 2 {
 				// 16-byte units against 8-byte packs of 16-bit storage.
 				for _, t := range tiles {

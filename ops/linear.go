@@ -222,7 +222,7 @@ func fp8Name(dt dtype.DType) string {
 	return "e4m3"
 }
 
-// packStores returns WGSL that stores the outputs of row m from column
+// packStore returns WGSL that stores the outputs of row m from column
 // n: a (vec4) in packs of 4 when vec is 4, element by element with
 // bounds tests otherwise (four, from an expression per lane).
 func packStore(vec int, lane func(i int) string) string {
@@ -287,6 +287,7 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 	units := vec == 4 && s.k%(4*h) == 0
 	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Files: []string{"act", "fp8", "matmul_fp8", "matmul_tiled"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
 	k.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
+	k.Uint("GROUP", max(t.Group, 1))
 	loadA, loadB, epi := s.operands(k, false)
 	xs, ws := "1.0", "1.0"
 	if s.xScale != nil {
@@ -410,7 +411,13 @@ func blockedSnippets(t launch.Tile, h int) []kernel.Snippet {
 func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	d := s.x.Device()
 	vec := launch.PackWidth(s.n)
+	// Rows: m up to 4, then rounded up to a multiple of 4 (rows past m
+	// read row m-1 and are never stored), so that few row counts share
+	// few pipelines.
 	nc, wg, mr := t.BN, t.Threads, s.m
+	if mr > 4 {
+		mr = (mr + 3) / 4 * 4
+	}
 	fp8W := isFP8(s.w.DType)
 	h := 1 // 16-byte units of 16-bit storage need stores of eight columns
 	if vec == 4 && s.n%8 == 0 && s.k%8 == 0 && nc == 8 && (isHalf(s.x.DType) || isHalf(s.w.DType)) {
@@ -484,6 +491,9 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 
 	acc := func(m, c int) string { return fmt.Sprintf("a%d_%d", m, c) }
 	var regs, step, elem, reduce strings.Builder
+	for m := 0; m < mr; m++ {
+		fmt.Fprintf(&regs, "let row%d = min(%du, p.m - 1u);\n  ", m, m)
+	}
 	for c := 0; c < nc; c++ {
 		fmt.Fprintf(&regs, "let col%d = min(n0 + %du, p.n - 1u);\n  ", c, c)
 		if fastE4M3 {
@@ -516,7 +526,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 			}
 		}
 		for m := 0; m < mr; m++ {
-			fmt.Fprintf(&step, "        {\n          let xv = xsub(%du, %du * p.k + u * KU + %du);\n", m, m, sb*su)
+			fmt.Fprintf(&step, "        {\n          let xv = xsub(row%d, row%d * p.k + u * KU + %du);\n", m, m, sb*su)
 			for c := 0; c < nc; c++ {
 				terms := make([]string, su/4)
 				for q := range terms {
@@ -531,9 +541,9 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 
 	// ELEMENT_STEP: element k of each row of x, then of each weight row.
 	for m := 0; m < mr; m++ {
-		fmt.Fprintf(&elem, "let x%d = ld_x(%du * p.k + k)", m, m)
+		fmt.Fprintf(&elem, "let x%d = ld_x(row%d * p.k + k)", m, m)
 		if s.xScale != nil {
-			fmt.Fprintf(&elem, " * ld_xs(%du)", m)
+			fmt.Fprintf(&elem, " * ld_xs(row%d)", m)
 		}
 		elem.WriteString(";\n      ")
 	}

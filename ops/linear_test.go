@@ -56,16 +56,31 @@ type mnk struct{ m, n, k int }
 
 func (s mnk) String() string { return fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k) }
 
+// path says which staging path of the matmul kernels the shape takes: 0
+// element by element (N or K not a multiple of 4), 2 units of eight
+// (both multiples of 8; for 16-bit storage), 1 units of four.
+func (s mnk) path() int {
+	switch {
+	case s.n%4 != 0 || s.k%4 != 0:
+		return 0
+	case s.n%8 == 0 && s.k%8 == 0:
+		return 2
+	}
+	return 1
+}
+
 // tileShapes are the shapes every Simple and Blocked tile runs: element
 // paths (N or K not a multiple of 4), 16-byte units with stores of four
 // (N = 12, K = 100: four-element units) and of eight (N = 48), partial
-// tiles in M, N and K, and several K steps.
-var tileShapes = []mnk{{77, 33, 19}, {1, 3, 2}, {5, 12, 40}, {130, 67, 259}, {70, 48, 40}, {130, 136, 100}}
+// tiles in M, N and K, several K steps, and more rows of tiles than a
+// raster group (M = 600).
+var tileShapes = []mnk{{77, 33, 19}, {1, 3, 2}, {5, 12, 40}, {130, 67, 259}, {70, 48, 40}, {130, 136, 100}, {600, 72, 24}}
 
 // gemvShapes are the GEMV's: at most 16 rows (fewer for tiles of
 // eight columns, launch.GEMVMaxAccumulators), the same paths, and a K
-// long enough that invocations take several units (K = 2064).
-var gemvShapes = []mnk{{1, 3, 2}, {5, 12, 40}, {16, 33, 19}, {3, 67, 259}, {16, 48, 40}, {1, 136, 100}, {3, 24, 2064}}
+// long enough that invocations take several units (K = 2064); row counts
+// that the kernel pads (5 and 13 run as 8 and 16).
+var gemvShapes = []mnk{{1, 3, 2}, {5, 12, 40}, {13, 33, 19}, {3, 67, 259}, {16, 48, 40}, {1, 136, 100}, {3, 24, 2064}}
 
 // epilogueCase is one epilogue of the matmul kernels.
 type epilogueCase struct {
@@ -192,13 +207,14 @@ func runKernel(t *testing.T, sp *matmulSpec, k *kernel.Kernel, want *ref.Tensor,
 }
 
 // TestLinearEveryTile runs every candidate tile of internal/launch (the
-// Blocked variants the sweep times, one of them Narrow too, the Simple
-// fallbacks and the GEMV variants) on odd shapes in f32, f16 and bf16 into guarded outputs,
-// with the epilogues in turn (each tile meets each epilogue in each
-// dtype), and with FP8 weights (per-row and single scales, E4M3 and
-// E5M2) and FP8 activations. Tiles the device cannot launch are skipped.
-// With -short (node + Dawn, where each pipeline takes seconds to
-// build) it runs shortTileCases instead: each kernel's paths once.
+// Blocked variants the sweep times, one of them also Narrow with raster
+// groups of three tile rows, the Simple fallbacks and the GEMV variants)
+// on odd shapes in f32, f16 and bf16 into guarded outputs, with the
+// epilogues in turn (each tile meets every epilogue), and with FP8
+// weights (per-row and single scales, E4M3 and E5M2) and FP8
+// activations. Tiles the device cannot launch are skipped. With -short
+// (node + Dawn, where each pipeline takes seconds to build) it runs
+// shortTileCases instead: each kernel's paths once.
 func TestLinearEveryTile(t *testing.T) {
 	d := testDevice(t)
 	if testing.Short() {
@@ -216,7 +232,7 @@ func TestLinearEveryTile(t *testing.T) {
 		}
 		return
 	}
-	narrow := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true, Narrow: true}
+	narrow := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true, Narrow: true, Group: 3}
 	for ti, tile := range append(append(launch.MatmulCandidates(), narrow), launch.GEMVCandidates()...) {
 		t.Run(tile.String(), func(t *testing.T) {
 			if !tile.Fits(d) {
@@ -228,11 +244,14 @@ func TestLinearEveryTile(t *testing.T) {
 				shapes = gemvShapes
 			}
 			for di, dt := range floatStorage {
-				for si, s := range shapes {
+				for _, s := range shapes {
 					if tile.Kind == launch.GEMV {
 						s.m = min(s.m, launch.GEMVMaxAccumulators/tile.BN) // the rows the launch policy gives it
 					}
-					e := epilogueCases[(ti+di+si)%len(epilogueCases)]
+					// One epilogue per tile, dtype and path, so that the
+					// shapes of a path share a pipeline; over its dtypes and
+					// paths each tile meets every epilogue.
+					e := epilogueCases[(ti+3*di+s.path())%len(epilogueCases)]
 					t.Run(fmt.Sprintf("%v/%v/%s", dt, s, e.name), func(t *testing.T) { checkTile(t, tile, dt, s, e) })
 				}
 			}
@@ -262,8 +281,8 @@ var shortTileCases = func() []struct {
 	epi  epilogueCase
 	fp8  fp8Case
 } {
-	blocked := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true}
-	small := launch.Tile{Kind: launch.Blocked, BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, Double: true}
+	blocked := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true, Group: launch.MatmulGroup}
+	small := launch.Tile{Kind: launch.Blocked, BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, Double: true, Group: 2}
 	gemv8 := launch.Tile{Kind: launch.GEMV, BN: 8, Threads: 128}
 	gemv4 := launch.Tile{Kind: launch.GEMV, BN: 4, Threads: 64}
 	type c = struct {

@@ -1,4 +1,5 @@
-// y[M,N] = epilogue(x[M,K] @ w[N,K]ᵀ) for few rows (M = MR <= 16): the
+// y[M,N] = epilogue(x[M,K] @ w[N,K]ᵀ) for few rows (M <= MR <= 16; rows
+// past M repeat row M-1 and are not stored): the
 // weight is read once, at memory speed, and each of its elements meets
 // every row of x in registers. A workgroup of WG invocations computes NC
 // output columns (all MR rows): the invocations split K and each keeps
@@ -88,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let j = i - m * (NC / VS);
     let n = n0 + j * VS;
     let b = m * NC + j * VS;
-    if (n < p.n) {
+    if (m < p.m && n < p.n) {
       {{STORE}}
     }
   }

@@ -39,7 +39,8 @@
 // (STORE4: stv_y) or units of 8 (STORE8: stu_y, 16-bit storage with H = 2),
 // or element by element with bounds tests when N is not a multiple of 4.
 //
-// Specialised on: BM, BN, BK, TM, TN, DOUBLE, UNITS, the snippets and the
+// Specialised on: BM, BN, BK, TM, TN, DOUBLE, UNITS, GROUP (tile rows
+// per raster group; 1 keeps the grid's own order), the snippets and the
 // dtypes, pack width and units of every buffer.
 
 const TX: u32 = BN / TN;
@@ -143,9 +144,20 @@ fn stage_elements(buf: u32, m0: u32, n0: u32, k0: u32, lid: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let m0 = wid.y * BM;
-  let n0 = wid.x * BN;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  // Raster order: workgroups are numbered x first, and consecutive
+  // numbers take GROUP tile rows at a time, column by column, so the
+  // workgroups resident together share A and B panels in L2.
+  let tiles_m = nwg.y;
+  let tiles_n = nwg.x;
+  let pid = wid.x + wid.y * tiles_n;
+  let per_group = GROUP * tiles_n;
+  let first = (pid / per_group) * GROUP;
+  let rows = min(tiles_m - first, GROUP);
+  let q = pid - (pid / per_group) * per_group;
+  let m0 = (first + q % rows) * BM;
+  let n0 = (q / rows) * BN;
   var tx = lid % TX;
   var ty = lid / TX;
   if (LANES8X4) {

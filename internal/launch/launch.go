@@ -96,14 +96,18 @@ const (
 // BM x BN (GEMV: BN columns, every row), its K step BK, the register
 // block TM x TN of an invocation (Blocked), double-buffered workgroup
 // memory (Blocked), 16-bit operands in 8-byte packs of four rather than
-// 16-byte units of eight (Blocked, Narrow) and the workgroup size (GEMV;
-// the other kinds derive theirs from the tile).
+// 16-byte units of eight (Blocked, Narrow), the rows of output tiles per
+// raster group (Blocked: consecutive workgroups take Group tile rows
+// column by column, so that those resident together share operand
+// panels in L2; 0 or 1 keeps the grid's row order) and the workgroup
+// size (GEMV; the other kinds derive theirs from the tile).
 type Tile struct {
 	Kind       Kind
 	BM, BN, BK int
 	TM, TN     int
 	Double     bool
 	Narrow     bool
+	Group      int
 	Threads    int
 }
 
@@ -187,7 +191,7 @@ func (t Tile) Valid() error {
 }
 
 // String names the tile, as sub-benchmarks and subtests do:
-// blocked128x128x8/8x8/db, blocked128x128x8/8x8/db/narrow,
+// blocked128x128x8/8x8/db/g8, blocked128x128x8/8x8/db/narrow/g8,
 // simple64x64x16, gemv8/128.
 func (t Tile) String() string {
 	switch t.Kind {
@@ -198,6 +202,9 @@ func (t Tile) String() string {
 		}
 		if t.Narrow {
 			db += "/narrow"
+		}
+		if t.Group > 1 {
+			db += fmt.Sprintf("/g%d", t.Group)
 		}
 		return fmt.Sprintf("blocked%dx%dx%d/%dx%d/%s", t.BM, t.BN, t.BK, t.TM, t.TN, db)
 	case GEMV:
@@ -215,6 +222,10 @@ func (t Tile) Groups(m, n int) int {
 	return g
 }
 
+// MatmulGroup is the raster group (Tile.Group) of the Blocked tiles:
+// eight rows of output tiles.
+const MatmulGroup = 8
+
 // GEMVMaxRows is the largest row count (M) a product runs as a GEMV.
 const GEMVMaxRows = 16
 
@@ -226,7 +237,6 @@ const GEMVMaxAccumulators = 64
 // chunk of partial sums, one per value and invocation.
 const GEMVScratch = 2048
 
-// matmulDefault is the tile of large products on devices that fit it.
 // matmulDefault returns the shipped tile for operands of elemBytes
 // bytes, set from BenchmarkMatmulSweep on the H200 (2026-11-28,
 // bench/results/2026-11-28-h200-matmul-sweep.txt): for f32,
@@ -236,9 +246,9 @@ const GEMVScratch = 2048
 // (the f32 tile gave 26.9-29.0 there).
 func matmulDefault(elemBytes int) Tile {
 	if elemBytes == 2 {
-		return Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true}
+		return Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
 	}
-	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true}
+	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: MatmulGroup}
 }
 
 // gemvDefault returns the GEMV tile for m rows: eight columns per
@@ -263,8 +273,8 @@ var matmulOrder = []struct {
 	t                     Tile
 	minM, minN, minGroups int
 }{
-	{Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8}, 96, 96, 96},
-	{Tile{Kind: Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true}, 48, 48, 64},
+	{Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Group: MatmulGroup}, 96, 96, 96},
+	{Tile{Kind: Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true, Group: MatmulGroup}, 48, 48, 64},
 	{Tile{Kind: Simple, BM: 64, BN: 64, BK: 16}, 48, 48, 0},
 	{Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}, 0, 0, 0},
 	{Tile{Kind: Simple, BM: 16, BN: 16, BK: 8}, 0, 0, 0},
@@ -277,7 +287,7 @@ var matmulOrder = []struct {
 // fits every device (Fits).
 func MatmulCandidates() []Tile {
 	b := func(bm, bn, bk, tm, tn int, db bool) Tile {
-		return Tile{Kind: Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: db}
+		return Tile{Kind: Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: db, Group: MatmulGroup}
 	}
 	return []Tile{
 		b(128, 128, 8, 8, 8, true),   // 256 invocations, 16.5 KiB
