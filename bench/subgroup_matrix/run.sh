@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs each variant of repro.js in its own node process under a timeout and
+# writes a markdown summary to $OUT/subgroup_matrix.md, full logs to
+# $OUT/subgroup_matrix_logs/<variant>.txt.
+#   bash bench/subgroup_matrix/run.sh                  # every variant, in priority order
+#   bash bench/subgroup_matrix/run.sh base plain u8    # just these
+# Environment: NODE (node binary, default node), OUT (default /tmp/out),
+# SM_TIMEOUT (seconds per variant, default 15; big gets 3x), SM_BUDGET (stop
+# starting variants after this many seconds, default 400), DAWN_FLAGS (extra
+# create() flags for every variant, e.g. backend=null to check the WGSL here).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+NODE=${NODE:-node}
+OUT=${OUT:-/tmp/out}
+per=${SM_TIMEOUT:-15}
+budget=${SM_BUDGET:-400}
+logs=$OUT/subgroup_matrix_logs
+md=$OUT/subgroup_matrix.md
+mkdir -p "$logs"
+ulimit -c 0 2>/dev/null || true
+
+# Most telling first: the control, the base, then one change at a time.
+all="plain base submits1 then_plain pipeline_only loadstore zero dispatch2 dispatch10 submits10 big
+barrier workgroup u8 m16n8 second_pipeline async_pipeline destroy wait_done padded
+no_robustness coop_robust stride_elems no_memory_model subgroups dump"
+if [ $# -gt 0 ]; then variants="$*"; else variants=$all; fi
+
+now() { date +%s.%N; }
+start=$(now)
+{
+  echo "# Subgroup-matrix reproducer ($(date -u +%Y-%m-%dT%H:%MZ))"
+  echo
+  echo "node: $("$NODE" --version 2>&1), webgpu: $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "${WEBGPU_PKG:-$here/../../node_modules/webgpu/package.json}" 2>/dev/null | head -1)"
+  echo "${DAWN_FLAGS:+DAWN_FLAGS: $DAWN_FLAGS}"
+  echo
+  echo "Each variant runs in its own process (timeout ${per}s). exit: 0 ok, 1 wrong values or WebGPU error, 3 feature absent, 124 timeout (hang), 128+n signal n."
+  echo
+  echo "| variant | what changes | exit | outcome | rounds ok | s | last step | first error / result |"
+  echo "|---|---|---|---|---|---|---|---|"
+} >"$md"
+
+details=""
+for v in $variants; do
+  elapsed=$(echo "$(now) - $start" | bc)
+  if [ "$(echo "$elapsed > $budget" | bc)" = 1 ]; then
+    echo "| $v | | | skipped (budget ${budget}s spent) | | | | |" >>"$md"
+    continue
+  fi
+  t=$per
+  [ "$v" = big ] && t=$((per * 3))
+  log=$logs/$v.txt
+  t0=$(now)
+  timeout -k 5 "$t" "$NODE" "$here/repro.js" --variant "$v" >"$log" 2>&1
+  rc=$?
+  dt=$(printf '%.1f' "$(echo "$(now) - $t0" | bc)")
+  case $rc in
+  0) outcome=ok ;;
+  1) outcome=FAIL ;;
+  2) outcome="bad usage" ;;
+  3) outcome="feature absent" ;;
+  124) outcome="HANG (timeout ${t}s)" ;;
+  137) outcome="HANG (killed after timeout)" ;;
+  *) if [ "$rc" -gt 128 ]; then outcome="CRASH SIG$(kill -l $((rc - 128)) 2>/dev/null)"; else outcome="exit $rc"; fi ;;
+  esac
+  result=$(grep -m1 '^RESULT' "$log" | cut -c8-)
+  # After RESULT: did the process die on the way out?
+  if grep -q '^RESULT ok' "$log" && [ "$rc" != 0 ]; then outcome="$outcome after RESULT ok"; fi
+  why=$(grep -m1 '^VARIANT' "$log" | sed 's/^VARIANT [^:]*: //')
+  rounds_ok=$(grep -c '^ROUND [0-9]* ok' "$log")
+  rounds_all=$(grep -c '^ROUND' "$log")
+  last=$(grep '^STEP' "$log" | tail -1 | cut -c6-)
+  err=$(grep -v 'LOST reason=destroyed' "$log" | grep -m1 -E '^(ERROR|UNCAPTURED|LOST|COMPILE error)|Assertion|Segmentation|terminate called|FATAL|Fatal|Error:' | cut -c1-160)
+  [ -z "$err" ] && err=$result
+  err=${err//|/\\|}
+  why=${why//|/\\|}
+  echo "| $v | $why | $rc | $outcome | $rounds_ok/$rounds_all | $dt | $last | $err |" >>"$md"
+  echo "$v: $outcome ($dt s) rounds $rounds_ok/$rounds_all; $err"
+  if [ "$outcome" != ok ] && [ "$outcome" != "feature absent" ]; then
+    details+=$'\n'"### $v (exit $rc)"$'\n\n```\n'"$(grep -v '^PARAMS\|^FEATURES' "$log" | tail -n 14 | cut -c1-300)"$'\n```\n'
+  fi
+done
+
+{
+  echo
+  first=$(ls "$logs"/*.txt 2>/dev/null | head -1)
+  if [ -n "$first" ]; then
+    echo "Adapter (from $(basename "$first")):"
+    echo
+    echo '```'
+    grep -m1 '^ADAPTER' "$first"
+    grep '^CONFIG' "$first"
+    grep -m1 '^FEATURES' "$first" | cut -c1-600
+    echo '```'
+  fi
+  if [ -n "$details" ]; then
+    echo
+    echo "## Tails of the runs that did not end ok"
+    echo "$details"
+  fi
+  echo
+  echo "Total $(printf '%.0f' "$(echo "$(now) - $start" | bc)") s."
+} >>"$md"
+echo "summary: $md"
