@@ -67,6 +67,7 @@ const VARIANTS = {
   stride_elems: { toggles: ['vulkan_cooperative_matrix_stride_is_matrix_elements'], why: 'toggle vulkan_cooperative_matrix_stride_is_matrix_elements (Mali stride workaround)' },
   no_memory_model: { disable: ['use_vulkan_memory_model'], why: 'disable toggle use_vulkan_memory_model' },
   subgroups: { features: ['subgroups'], why: 'also request the subgroups feature' },
+  f16_nvidia: { toggles: ['vulkan_enable_f16_on_nvidia'], why: 'toggle vulkan_enable_f16_on_nvidia (does shader-f16 and an f16 config appear?)' },
   dump: { rounds: 1, toggles: ['dump_shaders', 'disable_symbol_renaming'], why: 'dump the generated shaders (SPIR-V) to the log' },
 };
 

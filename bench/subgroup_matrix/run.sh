@@ -22,10 +22,10 @@ ulimit -c 0 2>/dev/null || true
 # Most telling first: the control, the base, then one change at a time.
 all="plain base submits1 then_plain pipeline_only loadstore zero dispatch2 dispatch10 submits10 big
 barrier workgroup u8 m16n8 second_pipeline async_pipeline destroy wait_done padded
-no_robustness coop_robust stride_elems no_memory_model subgroups dump"
+no_robustness coop_robust stride_elems no_memory_model subgroups f16_nvidia dump"
 if [ $# -gt 0 ]; then variants="$*"; else variants=$all; fi
 
-now() { date +%s.%N; }
+now() { echo $(($(date +%s%N) / 1000000)); } # ms; no bc on the device
 start=$(now)
 {
   echo "# Subgroup-matrix reproducer ($(date -u +%Y-%m-%dT%H:%MZ))"
@@ -41,8 +41,7 @@ start=$(now)
 
 details=""
 for v in $variants; do
-  elapsed=$(echo "$(now) - $start" | bc)
-  if [ "$(echo "$elapsed > $budget" | bc)" = 1 ]; then
+  if [ $(($(now) - start)) -gt $((budget * 1000)) ]; then
     echo "| $v | | | skipped (budget ${budget}s spent) | | | | |" >>"$md"
     continue
   fi
@@ -52,7 +51,8 @@ for v in $variants; do
   t0=$(now)
   timeout -k 5 "$t" "$NODE" "$here/repro.js" --variant "$v" >"$log" 2>&1
   rc=$?
-  dt=$(printf '%.1f' "$(echo "$(now) - $t0" | bc)")
+  ms=$(($(now) - t0))
+  dt=$((ms / 1000)).$((ms % 1000 / 100))
   case $rc in
   0) outcome=ok ;;
   1) outcome=FAIL ;;
@@ -82,7 +82,8 @@ done
 
 {
   echo
-  first=$(ls "$logs"/*.txt 2>/dev/null | head -1)
+  first=$logs/base.txt
+  [ -f "$first" ] || first=$(ls "$logs"/*.txt 2>/dev/null | head -1)
   if [ -n "$first" ]; then
     echo "Adapter (from $(basename "$first")):"
     echo
@@ -91,6 +92,14 @@ done
     grep '^CONFIG' "$first"
     grep -m1 '^FEATURES' "$first" | cut -c1-600
     echo '```'
+    if [ -f "$logs/f16_nvidia.txt" ]; then
+      echo
+      echo "With vulkan_enable_f16_on_nvidia:"
+      echo
+      echo '```'
+      grep '^CONFIG\|^FEATURES' "$logs/f16_nvidia.txt" | cut -c1-600
+      echo '```'
+    fi
   fi
   if [ -n "$details" ]; then
     echo
@@ -98,6 +107,6 @@ done
     echo "$details"
   fi
   echo
-  echo "Total $(printf '%.0f' "$(echo "$(now) - $start" | bc)") s."
+  echo "Total $((($(now) - start) / 1000)) s."
 } >>"$md"
 echo "summary: $md"
