@@ -238,6 +238,7 @@ async function main() {
   const v = VARIANTS[args.variant];
   if (!v) { console.log(`unknown variant ${args.variant}; --list shows them`); return 2; }
   const p = { ...BASE, ...v };
+  if (process.env.SM_SIZE) p.size = Number(process.env.SM_SIZE); // run.sh's second pass at 4096
   console.log(`VARIANT ${args.variant}: ${v.why}`);
   console.log(`PARAMS ${JSON.stringify(p)}`);
 

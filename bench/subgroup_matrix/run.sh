@@ -23,6 +23,10 @@ ulimit -c 0 2>/dev/null || true
 all="plain base submits1 then_plain pipeline_only loadstore zero dispatch2 dispatch10 submits10 big
 barrier workgroup u8 m16n8 second_pipeline async_pipeline destroy wait_done padded
 no_robustness coop_robust stride_elems no_memory_model subgroups f16_nvidia dump"
+# If base passes at 64^3 but big (4096^3) fails, the one-change variants are
+# run again at 4096^3 (as NAME@4096) so that they vary a failing base.
+again="submits1 then_plain loadstore zero dispatch2 barrier workgroup u8 m16n8 padded no_robustness
+coop_robust stride_elems wait_done destroy"
 if [ $# -gt 0 ]; then variants="$*"; else variants=$all; fi
 
 now() { echo $(($(date +%s%N) / 1000000)); } # ms; no bc on the device
@@ -40,16 +44,21 @@ start=$(now)
 } >"$md"
 
 details=""
-for v in $variants; do
+second=0
+while :; do
+for tok in $variants; do
+  v=${tok%@*}
+  size=""
+  [ "$tok" != "$v" ] && size=${tok#*@}
   if [ $(($(now) - start)) -gt $((budget * 1000)) ]; then
-    echo "| $v | | | skipped (budget ${budget}s spent) | | | | |" >>"$md"
+    echo "| $tok | | | skipped (budget ${budget}s spent) | | | | |" >>"$md"
     continue
   fi
   t=$per
-  [ "$v" = big ] && t=$((per * 3))
-  log=$logs/$v.txt
+  [ "$v" = big ] || [ -n "$size" ] && t=$((per * 3))
+  log=$logs/$tok.txt
   t0=$(now)
-  timeout -k 5 "$t" "$NODE" "$here/repro.js" --variant "$v" >"$log" 2>&1
+  SM_SIZE=$size timeout -k 5 "$t" "$NODE" "$here/repro.js" --variant "$v" >"$log" 2>&1
   rc=$?
   ms=$(($(now) - t0))
   dt=$((ms / 1000)).$((ms % 1000 / 100))
@@ -73,11 +82,23 @@ for v in $variants; do
   [ -z "$err" ] && err=$result
   err=${err//|/\\|}
   why=${why//|/\\|}
-  echo "| $v | $why | $rc | $outcome | $rounds_ok/$rounds_all | $dt | $last | $err |" >>"$md"
-  echo "$v: $outcome ($dt s) rounds $rounds_ok/$rounds_all; $err"
+  [ -n "$size" ] && why="$why, at ${size}^3"
+  echo "| $tok | $why | $rc | $outcome | $rounds_ok/$rounds_all | $dt | $last | $err |" >>"$md"
+  echo "$tok: $outcome ($dt s) rounds $rounds_ok/$rounds_all; $err"
   if [ "$outcome" != ok ] && [ "$outcome" != "feature absent" ]; then
-    details+=$'\n'"### $v (exit $rc)"$'\n\n```\n'"$(grep -v '^PARAMS\|^FEATURES' "$log" | tail -n 14 | cut -c1-300)"$'\n```\n'
+    details+=$'\n'"### $tok (exit $rc)"$'\n\n```\n'"$(grep -v '^PARAMS\|^FEATURES' "$log" | tail -n 14 | cut -c1-300)"$'\n```\n'
   fi
+done
+  # Second pass at 4096^3 when only the big case fails.
+  if [ $second = 0 ] && [ $# = 0 ] && grep -q '^RESULT ok' "$logs/base.txt" 2>/dev/null &&
+    [ -f "$logs/big.txt" ] && ! grep -q '^RESULT ok' "$logs/big.txt"; then
+    second=1
+    variants=$(for x in $again; do printf '%s@4096 ' "$x"; done)
+    echo "base passes at 64^3 and big fails: the one-change variants again at 4096^3"
+    echo "| | **base passes, big fails: again at 4096^3** | | | | | | |" >>"$md"
+    continue
+  fi
+  break
 done
 
 {
