@@ -338,6 +338,7 @@ async function main() {
     }
     const err = await device.popErrorScope();
     if (err) { console.log(`ERROR pipeline ${kind}: ${err.message}`); return null; }
+    if (!pl) return null;
     const bg = device.createBindGroup({
       layout: pl.getBindGroupLayout(0),
       entries: [
