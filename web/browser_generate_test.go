@@ -24,7 +24,7 @@ import (
 // clip. The screenshot of the playing clip goes to the artifacts folder
 // as generate.png. The clip must hold the red shape in every frame. It
 // takes 3 steps (2 in -short mode) instead of the page's 8: SwiftShader
-// needs 23 to 31 s a step on a loaded 2-core machine.
+// needs 23 to 35 s a step on a loaded 2-core machine.
 func TestBrowserGenerates(t *testing.T) {
 	exe := chromiumPath(t)
 	weights := filepath.Join("..", "testdata", "models", "videodit.safetensors")
