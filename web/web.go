@@ -13,6 +13,10 @@
 //	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/static/
 //
 // (make wasm does both.)
+//
+// The page's generator fetches the video DiT's weights from WeightsURL;
+// WithWeights serves a file there (cmd/webfuser serves
+// testdata/models/videodit.safetensors).
 package web
 
 import (
@@ -21,6 +25,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -108,4 +113,34 @@ func (h *handler) compress() {
 	if zw.Close() == nil {
 		h.gz[Module] = buf.Bytes()
 	}
+}
+
+// WeightsURL is the path, relative to the page, from which the page
+// fetches the video DiT's weights (app.js names the same path).
+const WeightsURL = "models/videodit.safetensors"
+
+// WithWeights serves the safetensors file at path under /WeightsURL,
+// with range requests, and everything else from h. A missing file is a
+// 404 that says how to get one.
+func WithWeights(h http.Handler, path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/"+WeightsURL {
+			h.ServeHTTP(w, r)
+			return
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			http.Error(w, "the server has no video DiT weights ("+err.Error()+"): run `webfuser serve` from the repository root or pass --weights", http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			http.Error(w, "the weights are not a regular file", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, WeightsURL, st.ModTime(), f)
+	})
 }

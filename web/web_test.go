@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -68,5 +69,40 @@ func TestHandlerServesWasm(t *testing.T) {
 	body, _ = io.ReadAll(zr)
 	if string(body) != string(module) {
 		t.Fatalf("gzip: %d bytes after decompression, want %d", len(body), len(module))
+	}
+}
+
+func TestWithWeights(t *testing.T) {
+	dir := t.TempDir()
+	weights := dir + "/w.safetensors"
+	data := []byte("0123456789abcdef")
+	if err := os.WriteFile(weights, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	page := web.NewHandler(fstest.MapFS{"index.html": {Data: []byte("<html>page")}})
+	tests := []struct {
+		name, file, path, rng string
+		code                  int
+		want                  string
+	}{
+		{"whole file", weights, "/" + web.WeightsURL, "", 200, string(data)},
+		{"a range", weights, "/" + web.WeightsURL, "bytes=4-7", 206, "4567"},
+		{"other paths go to the page", weights, "/", "", 200, "<html>page"},
+		{"missing weights", dir + "/none.safetensors", "/" + web.WeightsURL, "", 404, "no video DiT weights"},
+		{"a folder is not weights", dir, "/" + web.WeightsURL, "", 404, "not a regular file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tc.path, nil)
+			if tc.rng != "" {
+				r.Header.Set("Range", tc.rng)
+			}
+			w := httptest.NewRecorder()
+			web.WithWeights(page, tc.file).ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("GET %s: %d %q, want %d with %q", tc.path, w.Code, body, tc.code, tc.want)
+			}
+		})
 	}
 }

@@ -21,13 +21,18 @@ var serveTimeouts = timeouts{readHeader: 10 * time.Second, read: 30 * time.Secon
 
 type timeouts struct{ readHeader, read, write, idle time.Duration }
 
-// serve serves the browser demo (the page and its embedded wasm build).
+// serve serves the browser demo (the page and its embedded wasm build)
+// and the video DiT weights its generator fetches.
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	weights := fs.String("weights", defaultWeights, "the video DiT state dict the page's generator fetches")
 	fs.Parse(args)
 	if fs.NArg() != 0 {
 		return fmt.Errorf("serve: unexpected arguments %v", fs.Args())
+	}
+	if _, err := os.Stat(*weights); err != nil {
+		fmt.Fprintf(os.Stderr, "webfuser: %v: the page's generator will have no weights (run from the repository root or pass --weights)\n", err)
 	}
 	if !web.Built(web.Assets()) {
 		fmt.Fprintln(os.Stderr, "webfuser: built without the wasm module; run `make wasm` and rebuild to serve the demo")
@@ -36,7 +41,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %v", err)
 	}
-	return serveOn(ln, newServer(web.Handler(), serveTimeouts), os.Stdout)
+	return serveOn(ln, newServer(web.WithWeights(web.Handler(), *weights), serveTimeouts), os.Stdout)
 }
 
 // newServer is the demo's http.Server with every timeout set.

@@ -31,8 +31,9 @@ var (
 	aString = attrBound{kind: kindString}
 	aEps    = floatIn(0, 1)
 	aScale  = floatIn(-1e30, 1e30)
-	aDim    = intIn(1, 1<<16) // a block size, head count or window side
-	aCount  = intIn(0, 1<<24) // a token or frame count
+	aDim    = intIn(1, 1<<16)  // a block size, head count or window side
+	aCount  = intIn(0, 1<<24)  // a token or frame count
+	aTheta  = floatIn(1, 1e12) // a rotary base
 )
 
 // attrBounds lists, per operator, every attribute its runners read with
@@ -61,6 +62,10 @@ var attrBounds = map[string]map[string]attrBound{
 	"local_sparse_attention": {"frames": aCount, "height": aCount, "width": aCount, "topk": aCount,
 		"local_range": aCount, "window": {kindInts3, 1, 1 << 16}},
 	"dit_block": {"num_heads": aDim, "mlp_ratio": floatIn(0, 1024), "activation_fn": aString, "eps": aEps},
+	"wan_block": {"num_heads": aDim, "eps": aEps, "grid": {kindInts3, 1, 1 << 16}, "rope_theta": aTheta},
+	"video_dit": {"frames": aDim, "height": aDim, "width": aDim, "channels": aDim, "patch": {kindInts3, 1, 1 << 16},
+		"dim": aDim, "ffn_dim": aDim, "num_heads": aDim, "layers": aDim, "freq_dim": aDim, "shapes": aDim,
+		"colors": aDim, "directions": aDim, "eps": aEps, "rope_theta": aTheta},
 }
 
 // checkAttrs checks every attribute the case's op lists for its kind and
@@ -192,6 +197,30 @@ func checkSizes(c *Case, in map[string][]int) error {
 		}
 		if x := in["x"]; len(x) == 3 {
 			s.work("attention", x[0], x[1], x[1], x[2])
+		}
+	case "wan_block":
+		for _, w := range []string{"self_attn.q.weight", "self_attn.k.weight", "self_attn.v.weight", "self_attn.o.weight",
+			"cross_attn.q.weight", "cross_attn.o.weight", "ffn.0.weight", "ffn.2.weight"} {
+			linear(w, "x", wrows(w))
+		}
+		for _, w := range []string{"cross_attn.k.weight", "cross_attn.v.weight"} {
+			linear(w, "context", wrows(w))
+		}
+		if x, ctx := in["x"], in["context"]; len(x) == 3 && len(ctx) == 3 {
+			s.work("self-attention", x[0], x[1], x[1], x[2])
+			s.work("cross-attention", x[0], x[1], ctx[1], x[2])
+		}
+	case "video_dit":
+		p := c.Read()
+		layers, ffn := p.Int("layers", 0), p.Int("ffn_dim", 0)
+		linear("patch_embedding", "x", wrows("patch_embedding.weight"))
+		if r, _, ok := rows("x"); ok {
+			dim := wrows("patch_embedding.weight")
+			s.alloc("ffn", r, ffn)
+			s.work("ffn", layers, r, ffn, dim)
+			if x := in["x"]; len(x) == 3 {
+				s.work("attention", layers, x[0], x[1], x[1], dim)
+			}
 		}
 	case "attention":
 		attn()

@@ -177,7 +177,8 @@ func numelOf(shape []int) int {
 
 // matrixOps use the looser f32 tolerance of products and softmax.
 var matrixOps = map[string]bool{"linear": true, "feed_forward": true, "linear_fp8": true, "attention": true,
-	"block_sparse_attention": true, "local_sparse_attention": true, "ada_layer_norm_continuous": true, "dit_block": true}
+	"block_sparse_attention": true, "local_sparse_attention": true, "ada_layer_norm_continuous": true, "dit_block": true,
+	"wan_block": true, "video_dit": true}
 
 // defaultTol returns the spec's tolerance for the case's widest-rounding output.
 func defaultTol(c *Case) (float64, float64) {

@@ -5,6 +5,13 @@
 // browser test waits for it. A file the visitor chooses is checked for
 // size here, before it is read, and then handed to the module
 // (webfuserCheckFile), whose verdict ends in globalThis.webfuserFile.
+// The Generate button hands the chosen class, seed, steps and guidance to
+// the module (webfuserGenerate), which fetches the video DiT's weights
+// from weightsURL once, samples on the GPU and reports each step; the
+// clip then plays in a canvas, its frames side by side below, and
+// globalThis.webfuserClip holds its description ({class, name, seed,
+// steps, ms, ...} or {error}); globalThis.webfuserProgress lists the
+// steps reported so far.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +37,111 @@ function rowId(name) {
 	return "op-" + name.replace(/[^A-Za-z0-9]/g, "_");
 }
 
+// The video DiT's weights, served by `webfuser serve` (web.WeightsURL).
+const weightsURL = "models/videodit.safetensors";
+const clipScale = 8; // canvas pixels per clip pixel
+let player = 0; // the interval that plays the clip
+
+function setGenStatus(text, cls) {
+	const s = $("gen-status");
+	s.textContent = text;
+	s.className = cls || "";
+}
+
+function fillSelect(sel, names) {
+	sel.innerHTML = names.map((n, i) => `<option value="${i}">${esc(n)}</option>`).join("");
+}
+
+function startGenerate(e) {
+	if (e) e.preventDefault();
+	if (typeof globalThis.webfuserGenerate !== "function") return setGenStatus("the WebAssembly module is not running", "bad");
+	const num = (id) => Number($(id).value);
+	const req = {
+		weights: weightsURL, shape: num("gen-shape"), color: num("gen-color"), direction: num("gen-direction"),
+		seed: num("gen-seed"), steps: num("gen-steps"), cfg: num("gen-cfg"),
+	};
+	globalThis.webfuserClip = undefined;
+	globalThis.webfuserProgress = [];
+	$("generate").disabled = true;
+	$("gen-progress").max = req.steps > 0 ? req.steps : 1;
+	$("gen-progress").value = 0;
+	setGenStatus("starting…", "pending");
+	globalThis.webfuserGenerate(req);
+}
+
+// showClip draws every frame side by side in the strip and plays them in
+// the big canvas, 8 frames a second, looping.
+function showClip(meta, rgba) {
+	const { frames, width: w, height: h } = meta;
+	const frame = (f) => new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset + f * w * h * 4, w * h * 4), w, h);
+	const small = document.createElement("canvas");
+	small.width = w;
+	small.height = h;
+	const sctx = small.getContext("2d");
+	const clip = $("clip"), strip = $("strip");
+	clip.width = w * clipScale;
+	clip.height = h * clipScale;
+	const stripScale = 3, gap = 4;
+	strip.width = frames * (w * stripScale + gap) - gap;
+	strip.height = h * stripScale;
+	const cctx = clip.getContext("2d"), tctx = strip.getContext("2d");
+	cctx.imageSmoothingEnabled = false;
+	tctx.imageSmoothingEnabled = false;
+	tctx.fillStyle = "#8c959f";
+	tctx.fillRect(0, 0, strip.width, strip.height);
+	for (let f = 0; f < frames; f++) {
+		sctx.putImageData(frame(f), 0, 0);
+		tctx.drawImage(small, f * (w * stripScale + gap), 0, w * stripScale, h * stripScale);
+	}
+	let f = 0;
+	const draw = () => {
+		sctx.putImageData(frame(f), 0, 0);
+		cctx.drawImage(small, 0, 0, clip.width, clip.height);
+		f = (f + 1) % frames;
+	};
+	clearInterval(player);
+	draw();
+	player = setInterval(draw, 125);
+}
+
 globalThis.webfuserUI = {
+	classes(json) {
+		const c = JSON.parse(json);
+		fillSelect($("gen-shape"), c.shapes);
+		fillSelect($("gen-color"), c.colors);
+		fillSelect($("gen-direction"), c.directions);
+		const q = new URLSearchParams(location.search);
+		for (const k of ["shape", "color", "direction", "seed", "steps", "cfg"]) {
+			if (q.has(k)) $("gen-" + k).value = q.get(k);
+		}
+		$("generate").disabled = false;
+		setGenStatus("choose a class and press Generate", "");
+	},
+	genStatus(json) {
+		setGenStatus(JSON.parse(json), "pending");
+	},
+	genProgress(json) {
+		const p = JSON.parse(json);
+		(globalThis.webfuserProgress = globalThis.webfuserProgress || []).push(p);
+		$("gen-progress").max = p.steps;
+		$("gen-progress").value = p.step;
+		setGenStatus(`step ${p.step} of ${p.steps}: ${p.ms} ms (${(p.totalMs / 1000).toFixed(1)} s so far)`, "pending");
+	},
+	clip(json, rgba) {
+		const meta = JSON.parse(json);
+		showClip(meta, rgba);
+		setGenStatus(`${meta.name}, seed ${meta.seed}: ${meta.steps} steps, guidance ${meta.cfg}, sampled in ` +
+			`${(meta.ms / 1000).toFixed(1)} s (${(meta.ms / meta.steps).toFixed(0)} ms a step)`, "ok");
+		$("generate").disabled = false;
+		globalThis.webfuserClip = meta;
+	},
+	genError(json) {
+		const e = JSON.parse(json);
+		setGenStatus("generation failed: " + e.error, "bad");
+		$("generate").disabled = false;
+		globalThis.webfuserClip = { error: e.error };
+	},
+
 	status(json) {
 		setStatus(JSON.parse(json));
 	},
@@ -150,6 +261,7 @@ async function checkFile(file) {
 
 function fatal(msg) {
 	setStatus(msg, "bad");
+	setGenStatus(msg, "bad");
 	globalThis.webfuserDone = { passed: 0, failed: 0, skipped: 0, error: msg };
 }
 
@@ -160,6 +272,7 @@ async function start() {
 		reps: Number(q.get("reps")) || 0,
 		filter: q.get("filter") || "",
 	};
+	$("gen-form").addEventListener("submit", startGenerate);
 	$("rerun").addEventListener("click", () => globalThis.webfuserRerun && globalThis.webfuserRerun());
 	$("file-limit").textContent = (maxFileBytes / 2 ** 20) + " MB";
 	$("file").addEventListener("change", (e) => {

@@ -5,6 +5,8 @@
 // visitor's GPU through navigator.gpu, runs every entry of web/demo's
 // table on it and against the CPU reference, and hands each result to
 // the page (web/static/app.js) as JSON through globalThis.webfuserUI.
+// webfuserGenerate samples a clip from the video DiT (models/videodit),
+// its weights fetched from the server once, on the same GPU.
 package main
 
 import (
@@ -14,8 +16,11 @@ import (
 	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/safetensors"
+	"github.com/webfuser/webfuser/models/videodit"
 	"github.com/webfuser/webfuser/web/demo"
 )
 
@@ -155,6 +160,123 @@ func checkFile(name string, data js.Value) {
 	}
 }
 
+// The video DiT, loaded on first use and kept with the device.
+var (
+	modelMu sync.Mutex
+	model   *videodit.Model
+)
+
+// maxWeightBytes bounds the weights the page fetches (the trained model
+// is about 20 MB).
+const maxWeightBytes = 256 << 20
+
+// loadModel fetches the weights at url and binds them on d, once.
+func loadModel(d *gpu.Device, url string) (*videodit.Model, error) {
+	modelMu.Lock()
+	defer modelMu.Unlock()
+	if model != nil {
+		return model, nil
+	}
+	send("genStatus", "fetching the weights ("+url+")…")
+	sd, err := safetensors.Fetch(url, maxWeightBytes)
+	if err != nil {
+		return nil, err
+	}
+	defer sd.Close()
+	send("genStatus", "uploading the weights to the GPU…")
+	m, err := videodit.Load(d, sd)
+	if err != nil {
+		return nil, err
+	}
+	model = m
+	return model, nil
+}
+
+// generate samples a clip on the device and hands it to the page through
+// webfuserUI.clip(meta JSON, RGBA bytes), reporting each step through
+// webfuserUI.genProgress and any failure through webfuserUI.genError.
+func generate(url string, r demo.GenerateRequest) {
+	fail := func(err error) {
+		msg := err.Error()
+		var ge *gpu.Error
+		if errors.As(err, &ge) {
+			msg = ge.Msg
+		}
+		send("genError", map[string]string{"error": msg})
+	}
+	send("genStatus", "waiting for the GPU…")
+	busy <- struct{}{}
+	defer func() { <-busy }()
+	d, err := device()
+	if err != nil {
+		fail(err)
+		return
+	}
+	m, err := loadModel(d, url)
+	if err != nil {
+		fail(err)
+		return
+	}
+	send("genStatus", fmt.Sprintf("sampling %s, seed %d: %d steps…", m.Config.ClassName(m.Config.Class(r.Shape, r.Color, r.Direction)), r.Seed, r.Steps))
+	var total time.Duration
+	clip, err := demo.Generate(m, r, func(step, steps int, took time.Duration) {
+		total += took
+		send("genProgress", map[string]any{"step": step, "steps": steps, "ms": took.Milliseconds(), "totalMs": total.Milliseconds()})
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	meta, _ := json.Marshal(clip)
+	arr := js.Global().Get("Uint8Array").New(len(clip.RGBA))
+	js.CopyBytesToJS(arr, clip.RGBA)
+	js.Global().Get("webfuserUI").Call("clip", string(meta), arr)
+}
+
+// generateArgs reads webfuserGenerate's one argument, an object
+// {weights, shape, color, direction, seed, steps, cfg}.
+func generateArgs(v js.Value) (string, demo.GenerateRequest, error) {
+	r := demo.GenerateRequest{Steps: demo.DefaultSteps, CFG: demo.DefaultCFG}
+	if v.Type() != js.TypeObject {
+		return "", r, fmt.Errorf("webfuserGenerate takes one object")
+	}
+	url := v.Get("weights")
+	if url.Type() != js.TypeString || url.String() == "" {
+		return "", r, fmt.Errorf("webfuserGenerate: no weights URL")
+	}
+	num := func(name string, dst *float64) error {
+		f := v.Get(name)
+		if f.Type() == js.TypeUndefined {
+			return nil
+		}
+		if f.Type() != js.TypeNumber || f.Float() != f.Float() {
+			return fmt.Errorf("webfuserGenerate: %s is not a number", name)
+		}
+		*dst = f.Float()
+		return nil
+	}
+	var shape, color, dir, seed, steps float64
+	steps = float64(r.Steps)
+	for _, f := range []struct {
+		n string
+		p *float64
+	}{{"shape", &shape}, {"color", &color}, {"direction", &dir}, {"seed", &seed}, {"steps", &steps}, {"cfg", &r.CFG}} {
+		if err := num(f.n, f.p); err != nil {
+			return "", r, err
+		}
+	}
+	for _, f := range []struct {
+		n string
+		v float64
+	}{{"shape", shape}, {"color", color}, {"direction", dir}, {"seed", seed}, {"steps", steps}} {
+		if f.v != float64(int64(f.v)) || f.v < 0 || f.v > 1<<53 {
+			return "", r, fmt.Errorf("webfuserGenerate: %s %v is not a whole number in [0, 2^53]", f.n, f.v)
+		}
+	}
+	r.Shape, r.Color, r.Direction, r.Seed, r.Steps = int(shape), int(color), int(dir), uint64(seed), int(steps)
+	return url.String(), r, nil
+}
+
 func main() {
 	// A JavaScript callback must not block on a promise: it starts a
 	// goroutine and returns at once.
@@ -169,6 +291,20 @@ func main() {
 		go checkFile(args[0].String(), args[1])
 		return nil
 	}))
+	js.Global().Set("webfuserGenerate", js.FuncOf(func(this js.Value, args []js.Value) any {
+		var v js.Value
+		if len(args) > 0 {
+			v = args[0]
+		}
+		url, r, err := generateArgs(v)
+		if err != nil {
+			send("genError", map[string]string{"error": err.Error()})
+			return nil
+		}
+		go generate(url, r)
+		return nil
+	}))
+	send("classes", demo.ClassesOf(videodit.DefaultConfig))
 	run()
 	select {} // keep the callbacks and the device alive
 }
