@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -81,5 +82,43 @@ func TestRotaryTables3D(t *testing.T) {
 	// Token w=1: the width part is pairs 6 and 7 with angles 1 and 1e-2.
 	if math.Abs(float64(v[8+6])-math.Cos(1)) > 1e-6 || math.Abs(float64(v[8+7])-math.Cos(0.01)) > 1e-6 || v[8+0] != 1 {
 		t.Errorf("uneven split wrong: %v", v[8:])
+	}
+}
+
+// TestRotaryFlatKernel runs the flat rotary kernel, which f32 takes and
+// BenchmarkMemoryBound times against the row kernel for every dtype,
+// on heads that take packs of four (D%4, interleaved; D%8, half-split)
+// and pairs, with many heads and both table widths, every storage dtype,
+// into guarded outputs, against ops/ref.
+func TestRotaryFlatKernel(t *testing.T) {
+	d := testDevice(t)
+	shapes := [][]int{{2, 5, 3, 16}, {1, 3, 24, 128}, {2, 3, 5, 12}, {1, 7, 2, 6}}
+	for _, dt := range floatStorage {
+		for _, shape := range shapes {
+			for _, il := range []bool{true, false} {
+				for _, full := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v", dt, shape, il, full), func(t *testing.T) {
+						rng := rand.New(rand.NewSource(int64(shape[2]*shape[3] + 1)))
+						x := randTensor(rng, dt, shape, 1, 0)
+						w := shape[3] / 2
+						if full {
+							w = shape[3]
+						}
+						c, s := angleTables(rng, shape[1], w)
+						want, err := ref.Rotary(x, c, s, il)
+						if err != nil {
+							t.Fatal(err)
+						}
+						gx, gc, gs := upload(t, d, x), upload(t, d, c), upload(t, d, s)
+						gputest.Guard(t, d)
+						y, err := rotaryFlatKernel(gx, gc, gs, il, w).RunOne(d)
+						if err != nil {
+							t.Fatal(err)
+						}
+						expectClose(t, y, want, tolFor(dt))
+					})
+				}
+			}
+		}
 	}
 }
