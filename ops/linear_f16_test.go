@@ -233,7 +233,7 @@ func BenchmarkMatmulF16Math(b *testing.B) {
 					name = "f16-products"
 				}
 				b.Run(fmt.Sprintf("%v/%v/%s/%v", s, dt, name, tile), func(b *testing.B) {
-					tm, _, err := d.Measure(3, 3, matmulRun(sp, tile))
+					tm, err := warmMeasure(d, matmulRun(sp, tile))
 					if err != nil {
 						b.Fatal(err)
 					}

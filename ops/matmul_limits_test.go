@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -165,7 +166,7 @@ func BenchmarkMatmulLimits(b *testing.B) {
 		for _, p := range limitProbes {
 			k := probeKernel(sp, tile, p)
 			b.Run(fmt.Sprintf("%v/%v/%s", s, tile, p.name), func(b *testing.B) {
-				tm, _, err := d.Measure(3, 3, func() error {
+				tm, err := warmMeasure(d, func() error {
 					y, err := k.RunOne(d)
 					if err == nil {
 						y.Release()
@@ -261,4 +262,18 @@ func shiftFMA(line string, r int) string {
 	lane := lanes[(strings.IndexByte(lanes, m[3][0])+r)%4]
 	rot := lanes[r%4:] + lanes[:r%4]
 	return fmt.Sprintf("%s = fma(vec4<f32>(%s.%c), %s.%s, %s);", m[1], m[2], lane, m[4], rot, m[5])
+}
+
+// warmMeasure keeps the GPU busy with run for at least 300 ms of wall
+// time (an idle H200 drops its SM clock within a second, and the
+// compiles and read-backs between sub-benchmarks idle it), then measures
+// it as the sweeps do: Measure(3, 3, run).
+func warmMeasure(d *gpu.Device, run func() error) (time.Duration, error) {
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		if _, _, err := d.Measure(1, 10, run); err != nil {
+			return 0, err
+		}
+	}
+	tm, _, err := d.Measure(3, 3, run)
+	return tm, err
 }
