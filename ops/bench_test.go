@@ -111,13 +111,7 @@ func BenchmarkMemoryBound(b *testing.B) {
 // matmulRun returns a Measure callback that runs s with tile and
 // releases the output.
 func matmulRun(s *matmulSpec, tile launch.Tile) func() error {
-	return func() error {
-		y, err := s.run(tile)
-		if err == nil {
-			y.Release()
-		}
-		return err
-	}
+	return released(func() (*gpu.Tensor, error) { return s.run(tile) })
 }
 
 // sweepShapes are the products BenchmarkMatmulSweep times: 4096³ and the

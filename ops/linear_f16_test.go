@@ -124,23 +124,17 @@ func TestLinearF16MathRounds(t *testing.T) {
 					if err := sp.validate(); err != nil {
 						t.Fatal(err)
 					}
-					y, err := sp.run(tile)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := y.Float32()
-					if err != nil {
-						t.Fatal(err)
-					}
 					want := c.exact
 					if half {
 						want = c.f16
 					}
-					for i, v := range got {
-						if v != want {
-							t.Errorf("y[%d] = %v, want %v", i, v, want)
+					runGuarded(t, d, sp.kernel(tile), func(got []float32) {
+						for i, v := range got {
+							if v != want {
+								t.Errorf("y[%d] = %v, want %v", i, v, want)
+							}
 						}
-					}
+					})
 				})
 			}
 		}

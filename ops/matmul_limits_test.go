@@ -166,13 +166,7 @@ func BenchmarkMatmulLimits(b *testing.B) {
 		for _, p := range limitProbes {
 			k := probeKernel(sp, tile, p)
 			b.Run(fmt.Sprintf("%v/%v/%s", s, tile, p.name), func(b *testing.B) {
-				tm, err := warmMeasure(d, func() error {
-					y, err := k.RunOne(d)
-					if err == nil {
-						y.Release()
-					}
-					return err
-				})
+				tm, err := warmMeasure(d, released(func() (*gpu.Tensor, error) { return k.RunOne(d) }))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -281,4 +275,16 @@ func warmMeasure(d *gpu.Device, run func() error) (time.Duration, error) {
 	}
 	tm, _, err := d.Measure(3, 3, run)
 	return tm, err
+}
+
+// released turns a call that returns a tensor into a Measure callback
+// that releases it.
+func released(run func() (*gpu.Tensor, error)) func() error {
+	return func() error {
+		y, err := run()
+		if err == nil {
+			y.Release()
+		}
+		return err
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -22,29 +23,15 @@ func angleTables(rng *rand.Rand, s, w int) (*ref.Tensor, *ref.Tensor) {
 }
 
 func TestRotaryMatchesReference(t *testing.T) {
-	d := testDevice(t)
 	shapes := [][]int{{2, 5, 3, 16}, {1, 7, 2, 6}, {1, 3, 1, 8}, {2, 4, 3, 2}}
 	for _, dt := range floatStorage {
 		for _, shape := range shapes {
 			for _, il := range []bool{true, false} {
 				for _, full := range []bool{false, true} {
 					t.Run(fmt.Sprintf("%v/%v/interleaved=%v/full=%v", dt, shape, il, full), func(t *testing.T) {
-						rng := rand.New(rand.NewSource(int64(shape[3])))
-						x := randTensor(rng, dt, shape, 1, 0)
-						w := shape[3] / 2
-						if full {
-							w = shape[3]
-						}
-						c, s := angleTables(rng, shape[1], w)
-						want, err := ref.Rotary(x, c, s, il)
-						if err != nil {
-							t.Fatal(err)
-						}
-						y, err := ApplyRotaryEmb(upload(t, d, x), upload(t, d, c), upload(t, d, s), il)
-						if err != nil {
-							t.Fatal(err)
-						}
-						expectClose(t, y, want, tolFor(dt))
+						checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, _ int) (*gpu.Tensor, error) {
+							return ApplyRotaryEmb(x, c, s, il)
+						})
 					})
 				}
 			}
@@ -98,27 +85,39 @@ func TestRotaryFlatKernel(t *testing.T) {
 			for _, il := range []bool{true, false} {
 				for _, full := range []bool{false, true} {
 					t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v", dt, shape, il, full), func(t *testing.T) {
-						rng := rand.New(rand.NewSource(int64(shape[2]*shape[3] + 1)))
-						x := randTensor(rng, dt, shape, 1, 0)
-						w := shape[3] / 2
-						if full {
-							w = shape[3]
-						}
-						c, s := angleTables(rng, shape[1], w)
-						want, err := ref.Rotary(x, c, s, il)
-						if err != nil {
-							t.Fatal(err)
-						}
-						gx, gc, gs := upload(t, d, x), upload(t, d, c), upload(t, d, s)
-						gputest.Guard(t, d)
-						y, err := rotaryFlatKernel(gx, gc, gs, il, w).RunOne(d)
-						if err != nil {
-							t.Fatal(err)
-						}
-						expectClose(t, y, want, tolFor(dt))
+						checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
+							return rotaryFlatKernel(x, c, s, il, w).RunOne(d)
+						})
 					})
 				}
 			}
 		}
 	}
+}
+
+// checkRotary rotates random x of the given shape and dtype by random
+// angle tables [S, D/2] (or [S, D] when full) with run, which gets the
+// uploads and the table width, into guarded outputs, and compares the
+// result with ops/ref.
+func checkRotary(t *testing.T, dt dtype.DType, shape []int, il, full bool, run func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error)) {
+	t.Helper()
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(int64(shape[3])))
+	x := randTensor(rng, dt, shape, 1, 0)
+	w := shape[3] / 2
+	if full {
+		w = shape[3]
+	}
+	c, s := angleTables(rng, shape[1], w)
+	want, err := ref.Rotary(x, c, s, il)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gx, gc, gs := upload(t, d, x), upload(t, d, c), upload(t, d, s)
+	gputest.Guard(t, d)
+	y, err := run(gx, gc, gs, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, y, want, tolFor(dt))
 }
