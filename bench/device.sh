@@ -8,6 +8,7 @@
 #   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
 #   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
 #   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
+#   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -48,6 +49,15 @@ for step in "$@"; do
     ;;
   membound)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee "$OUT/membound.txt"
+    ;;
+  limits)
+    # Each matmul benchmark keeps the GPU busy for 300 ms before it measures
+    # (warmMeasure); BenchmarkMemoryBound times a copy beside every kernel.
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulLimits|BenchmarkMatmulF16Math' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/limits.txt"
+    python3 bench/torch_matmul4096.py 2>&1 | tee -a "$OUT/limits.txt"
+    ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMemoryBound/./rotary' -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/rotary.txt"
+    ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

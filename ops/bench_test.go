@@ -111,13 +111,7 @@ func BenchmarkMemoryBound(b *testing.B) {
 // matmulRun returns a Measure callback that runs s with tile and
 // releases the output.
 func matmulRun(s *matmulSpec, tile launch.Tile) func() error {
-	return func() error {
-		y, err := s.run(tile)
-		if err == nil {
-			y.Release()
-		}
-		return err
-	}
+	return released(func() (*gpu.Tensor, error) { return s.run(tile) })
 }
 
 // sweepShapes are the products BenchmarkMatmulSweep times: 4096³ and the
@@ -274,7 +268,9 @@ type benchCase = struct {
 // streamCases are the activations, gated units, rotary embeddings, FP8
 // quantisation and the fused norm+modulate, each with its launch
 // variants, at the benchmark shape x [B,L,C]: launch's choice first
-// (the name without a variant), then one row per variant.
+// (the name without a variant), then one row per variant (RoPE: /flat,
+// the kernel of one pack per invocation, and /rows, the row kernel, in
+// every layout; launch.RotaryRows picks between them).
 func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.Tensor) []benchCase {
 	shape := x.Shape
 	B, L, C := shape[0], shape[1], shape[2]
@@ -339,6 +335,12 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 			name = "rotary_half"
 		}
 		add(name, 2*nb+tables, func() (*gpu.Tensor, error) { return ApplyRotaryEmb(xr, cos, sin, il) })
+		add(name+"/flat", 2*nb+tables, func() (*gpu.Tensor, error) {
+			return rotaryFlatKernel(xr, cos, sin, il, hd/2).RunOne(d)
+		})
+		add(name+"/rows", 2*nb+tables, func() (*gpu.Tensor, error) {
+			return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{}).RunOne(d)
+		})
 		for _, want := range []int{1, 2, 4, 8} {
 			want := want
 			add(fmt.Sprintf("%s/want=%d", name, want), 2*nb+tables, func() (*gpu.Tensor, error) {
@@ -358,6 +360,10 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		b.Fatal(err)
 	}
 	add("rotary_3d", 2*nb+tables, func() (*gpu.Tensor, error) { return ApplyRotaryEmb(xr, cos3, sin3, true) })
+	add("rotary_3d/flat", 2*nb+tables, func() (*gpu.Tensor, error) { return rotaryFlatKernel(xr, cos3, sin3, true, hd/2).RunOne(d) })
+	add("rotary_3d/rows", 2*nb+tables, func() (*gpu.Tensor, error) {
+		return rotaryRowsKernel(xr, cos3, sin3, true, hd/2, rotaryVariant{}).RunOne(d)
+	})
 	x2, err := x.Reshape(rows, C)
 	if err != nil {
 		b.Fatal(err)

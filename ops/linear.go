@@ -30,6 +30,12 @@ type matmulSpec struct {
 	gdiv, gstride int
 	outDT         dtype.DType
 	outShape      []int
+	// halfMath asks the Blocked kernel for f16 products: operands rounded
+	// to f16, each K step of the tile (BK terms) summed in f16, the steps
+	// in f32 (wgsl/matmul_tiled.wgsl). Not exact to the spec's f32 bound;
+	// only benchmarks and its tests set it (bench/matmul.md). Float
+	// operands on a device with shader-f16 only.
+	halfMath bool
 }
 
 // validate checks shapes and dtypes and fills the sizes. x may have any
@@ -285,7 +291,8 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 	vec := launch.PackWidth(s.n)
 	h := s.blockedUnits(t, vec)
 	units := vec == 4 && s.k%(4*h) == 0
-	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Files: []string{"act", "fp8", "matmul_fp8", "matmul_tiled"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
+	half := s.halfMath && !isFP8(s.x.DType) && !isFP8(s.w.DType)
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, F16: half, Files: []string{"act", "fp8", "matmul_fp8", "matmul_tiled"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
 	k.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
 	k.Uint("GROUP", max(t.Group, 1))
 	loadA, loadB, epi := s.operands(k, false)
@@ -309,40 +316,54 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 		store4 = packStore(vec, func(i int) string { return fmt.Sprintf("epi(a.%c, m, n + %du)", "xyzw"[i], i) })
 	}
 	k.Snippet("STORE4", store4).Snippet("STORE8", store8)
-	for _, sn := range blockedSnippets(t, h) {
+	for _, sn := range blockedSnippets(t, h, half) {
 		k.Snippet(sn.Name, sn.WGSL)
 	}
 	return k
 }
 
 type blockKey struct {
-	t launch.Tile
-	h int
+	t    launch.Tile
+	h    int
+	half bool
 }
 
 var blockCache sync.Map // blockKey -> []kernel.Snippet
 
 // blockedSnippets returns the hand-unrolled parts of the Blocked kernel
-// for tile t and h packs per unit (cached: they depend on nothing else):
+// for tile t, h packs per unit and f32 or f16 products (half; cached:
+// they depend on nothing else):
 //
-//	REGS   the TM x TN/4 vec4 accumulators cR_J and the prefetch
-//	       registers ra*, rb* (whole units, ceil(units / WG) of each)
+//	SS     the scalar type of the staged tiles: f32, or f16 with half
+//	REGS   the TM x TN/4 vec4 accumulators cR_J (f32), with half also
+//	       as many f16 ones hR_J, and the prefetch registers ra*, rb*
+//	       (whole units, ceil(units / WG) of each)
 //	FETCH  loads step k1's units into them; STASH stores them into buffer nb
-//	MMA    one k of the register block: TM/4 vec4 of A, TN/4 of B, TM*TN/4 FMAs
+//	MMA    one k of the register block: TM/4 vec4 of A, TN/4 of B, TM*TN/4
+//	       FMAs (into hR_J with half)
+//	CHUNK  after a K step, with half: cR_J += hR_J, hR_J = 0
 //	WRITE  stores the block (rows m.., columns n..) in packs of 4 or units of 8,
 //	       row by row
-func blockedSnippets(t launch.Tile, h int) []kernel.Snippet {
-	key := blockKey{t, h}
+func blockedSnippets(t launch.Tile, h int, half bool) []kernel.Snippet {
+	key := blockKey{t, h, half}
 	if v, ok := blockCache.Load(key); ok {
 		return v.([]kernel.Snippet)
 	}
 	wg := t.Invocations()
 	upr := t.BK / (4 * h)
 	la, lb := (t.BM*upr+wg-1)/wg, (t.BN*upr+wg-1)/wg
-	var regs, fetch, stash, mma, write strings.Builder
+	var regs, fetch, stash, mma, chunk, write strings.Builder
+	acc, ss, sv := "c", "f32", "vec4<f32>"
+	if half {
+		acc, ss, sv = "h", "f16", "vec4<f16>"
+	}
 	for r := 0; r < t.TM; r++ {
 		for j := 0; j < t.TN/4; j++ {
 			fmt.Fprintf(&regs, "var c%d_%d = vec4<f32>(0.0);\n  ", r, j)
+			if half {
+				fmt.Fprintf(&regs, "var h%d_%d = vec4<f16>();\n  ", r, j)
+				fmt.Fprintf(&chunk, "c%[1]d_%[2]d = c%[1]d_%[2]d + vec4<f32>(h%[1]d_%[2]d); h%[1]d_%[2]d = vec4<f16>();\n    ", r, j)
+			}
 		}
 	}
 	for i := 0; i < la; i++ {
@@ -363,7 +384,7 @@ func blockedSnippets(t launch.Tile, h int) []kernel.Snippet {
 	}
 	for r := 0; r < t.TM; r++ {
 		for j := 0; j < t.TN/4; j++ {
-			fmt.Fprintf(&mma, "c%[1]d_%[2]d = fma(vec4<f32>(a%[3]d.%[4]c), b%[2]d, c%[1]d_%[2]d);\n      ", r, j, r/4, "xyzw"[r%4])
+			fmt.Fprintf(&mma, "%[5]s%[1]d_%[2]d = fma(%[6]s(a%[3]d.%[4]c), b%[2]d, %[5]s%[1]d_%[2]d);\n      ", r, j, r/4, "xyzw"[r%4], acc, sv)
 		}
 	}
 	// WRITE: a loop over the rows whose switch copies row r's
@@ -397,8 +418,8 @@ func blockedSnippets(t launch.Tile, h int) []kernel.Snippet {
 	}
 	write.WriteString("  }")
 	trim := func(b *strings.Builder) string { return strings.TrimSpace(b.String()) }
-	sn := []kernel.Snippet{{Name: "REGS", WGSL: trim(&regs)}, {Name: "FETCH", WGSL: trim(&fetch)},
-		{Name: "STASH", WGSL: trim(&stash)}, {Name: "MMA", WGSL: trim(&mma)}, {Name: "WRITE", WGSL: trim(&write)}}
+	sn := []kernel.Snippet{{Name: "SS", WGSL: ss}, {Name: "REGS", WGSL: trim(&regs)}, {Name: "FETCH", WGSL: trim(&fetch)},
+		{Name: "STASH", WGSL: trim(&stash)}, {Name: "MMA", WGSL: trim(&mma)}, {Name: "CHUNK", WGSL: trim(&chunk)}, {Name: "WRITE", WGSL: trim(&write)}}
 	blockCache.Store(key, sn)
 	return sn
 }

@@ -26,7 +26,7 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 	if len(x.Shape) != 4 {
 		return nil, errorf(op, "x", "shape %v, want [B,S,H,D]", x.Shape)
 	}
-	S, H, D := x.Shape[1], x.Shape[2], x.Shape[3]
+	S, D := x.Shape[1], x.Shape[3]
 	if D%2 != 0 {
 		return nil, errorf(op, "x", "head dimension %d is odd", D)
 	}
@@ -53,9 +53,25 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 	if err := tables.check(op, d); err != nil {
 		return nil, err
 	}
-	if (interleaved && D%8 == 0) || (!interleaved && D%16 == 0) {
+	if rotaryRowsFit(D, interleaved) && launch.RotaryRows(x.DType.Size()) {
 		return rotaryRowsKernel(x, cos, sin, interleaved, width, rotaryVariant{}).RunOne(d)
 	}
+	return rotaryFlatKernel(x, cos, sin, interleaved, width).RunOne(d)
+}
+
+// rotaryRowsFit reports whether the row kernel takes heads of D values:
+// D a multiple of 8 (interleaved) or 16 (half-split).
+func rotaryRowsFit(D int, interleaved bool) bool {
+	return (interleaved && D%8 == 0) || (!interleaved && D%16 == 0)
+}
+
+// rotaryFlatKernel declares the flat rotary kernel (wgsl/elementwise.wgsl)
+// for x [B,S,H,D] and tables [S, width]: one invocation per pack of
+// four values (D a multiple of 4 interleaved, of 8 half-split: a pack of
+// each half) or per pair, the table entries loaded per invocation.
+func rotaryFlatKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int) *kernel.Kernel {
+	d := x.Device()
+	S, H, D := x.Shape[1], x.Shape[2], x.Shape[3]
 	ce := 1
 	if width == D && interleaved {
 		ce = 2
@@ -122,7 +138,7 @@ func ApplyRotaryEmb(x, cos, sin *gpu.Tensor, interleaved bool) (*gpu.Tensor, err
 	} else {
 		k.U32("d", D).U32("half", half)
 	}
-	return k.RunOne(d)
+	return k
 }
 
 // rotaryVariant is a launch shape of the row rotary kernel; the zero

@@ -6,7 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -21,29 +23,15 @@ func angleTables(rng *rand.Rand, s, w int) (*ref.Tensor, *ref.Tensor) {
 }
 
 func TestRotaryMatchesReference(t *testing.T) {
-	d := testDevice(t)
 	shapes := [][]int{{2, 5, 3, 16}, {1, 7, 2, 6}, {1, 3, 1, 8}, {2, 4, 3, 2}}
 	for _, dt := range floatStorage {
 		for _, shape := range shapes {
 			for _, il := range []bool{true, false} {
 				for _, full := range []bool{false, true} {
 					t.Run(fmt.Sprintf("%v/%v/interleaved=%v/full=%v", dt, shape, il, full), func(t *testing.T) {
-						rng := rand.New(rand.NewSource(int64(shape[3])))
-						x := randTensor(rng, dt, shape, 1, 0)
-						w := shape[3] / 2
-						if full {
-							w = shape[3]
-						}
-						c, s := angleTables(rng, shape[1], w)
-						want, err := ref.Rotary(x, c, s, il)
-						if err != nil {
-							t.Fatal(err)
-						}
-						y, err := ApplyRotaryEmb(upload(t, d, x), upload(t, d, c), upload(t, d, s), il)
-						if err != nil {
-							t.Fatal(err)
-						}
-						expectClose(t, y, want, tolFor(dt))
+						checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, _ int) (*gpu.Tensor, error) {
+							return ApplyRotaryEmb(x, c, s, il)
+						})
 					})
 				}
 			}
@@ -82,4 +70,54 @@ func TestRotaryTables3D(t *testing.T) {
 	if math.Abs(float64(v[8+6])-math.Cos(1)) > 1e-6 || math.Abs(float64(v[8+7])-math.Cos(0.01)) > 1e-6 || v[8+0] != 1 {
 		t.Errorf("uneven split wrong: %v", v[8:])
 	}
+}
+
+// TestRotaryFlatKernel runs the flat rotary kernel, which f32 takes and
+// BenchmarkMemoryBound times against the row kernel for every dtype,
+// on heads that take packs of four (D%4, interleaved; D%8, half-split)
+// and pairs, with many heads and both table widths, every storage dtype,
+// into guarded outputs, against ops/ref.
+func TestRotaryFlatKernel(t *testing.T) {
+	d := testDevice(t)
+	shapes := [][]int{{2, 5, 3, 16}, {1, 3, 24, 128}, {2, 3, 5, 12}, {1, 7, 2, 6}}
+	for _, dt := range floatStorage {
+		for _, shape := range shapes {
+			for _, il := range []bool{true, false} {
+				for _, full := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v", dt, shape, il, full), func(t *testing.T) {
+						checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
+							return rotaryFlatKernel(x, c, s, il, w).RunOne(d)
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+// checkRotary rotates random x of the given shape and dtype by random
+// angle tables [S, D/2] (or [S, D] when full) with run, which gets the
+// uploads and the table width, into guarded outputs, and compares the
+// result with ops/ref.
+func checkRotary(t *testing.T, dt dtype.DType, shape []int, il, full bool, run func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error)) {
+	t.Helper()
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(int64(shape[3])))
+	x := randTensor(rng, dt, shape, 1, 0)
+	w := shape[3] / 2
+	if full {
+		w = shape[3]
+	}
+	c, s := angleTables(rng, shape[1], w)
+	want, err := ref.Rotary(x, c, s, il)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gx, gc, gs := upload(t, d, x), upload(t, d, c), upload(t, d, s)
+	gputest.Guard(t, d)
+	y, err := run(gx, gc, gs, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, y, want, tolFor(dt))
 }

@@ -589,24 +589,9 @@ func TestRotaryRowsVariants(t *testing.T) {
 				for _, full := range []bool{false, true} {
 					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}}, 2) {
 						t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v/%+v", dt, shape, il, full, v), func(t *testing.T) {
-							rng := rand.New(rand.NewSource(int64(D)))
-							x := randTensor(rng, dt, shape, 1, 0)
-							w := D / 2
-							if full {
-								w = D
-							}
-							c, s := angleTables(rng, shape[1], w)
-							want, err := ref.Rotary(x, c, s, il)
-							if err != nil {
-								t.Fatal(err)
-							}
-							gx, gc, gs := upload(t, d, x), upload(t, d, c), upload(t, d, s)
-							gputest.Guard(t, d)
-							y, err := rotaryRowsKernel(gx, gc, gs, il, w, v).RunOne(d)
-							if err != nil {
-								t.Fatal(err)
-							}
-							expectClose(t, y, want, tolFor(dt))
+							checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
+								return rotaryRowsKernel(x, c, s, il, w, v).RunOne(d)
+							})
 						})
 					}
 				}

@@ -39,9 +39,16 @@
 // (STORE4: stv_y) or units of 8 (STORE8: stu_y, 16-bit storage with H = 2),
 // or element by element with bounds tests when N is not a multiple of 4.
 //
+// f16 products (an opt-in precision, ops/linear.go's halfMath): SS, the
+// scalar type of the staged tiles, is f16 instead of f32 (operands are
+// rounded to f16 once, in the staging step), MMA accumulates each BK step
+// in f16 registers and CHUNK, after the step, adds them to the f32
+// accumulators and clears them: products and sums of BK terms in f16,
+// the sum over K in f32. With f32 products SS is f32 and CHUNK is empty.
+//
 // Specialised on: BM, BN, BK, TM, TN, DOUBLE, UNITS, GROUP (tile rows
-// per raster group; 1 keeps the grid's own order), the snippets and the
-// dtypes, pack width and units of every buffer.
+// per raster group; 1 keeps the grid's own order), SS, the snippets and
+// the dtypes, pack width and units of every buffer.
 
 const TX: u32 = BN / TN;
 const TY: u32 = BM / TM;
@@ -59,9 +66,10 @@ const BTILE: u32 = BK * BSV;
 const LANES8X4: bool = TX % 8u == 0u && TY % 4u == 0u;
 
 alias UV = array<vec4<f32>, H>;
+alias SS = {{SS}};
 
-var<workgroup> As: array<vec4<f32>, NBUF * ATILE>;
-var<workgroup> Bs: array<vec4<f32>, NBUF * BTILE>;
+var<workgroup> As: array<vec4<SS>, NBUF * ATILE>;
+var<workgroup> Bs: array<vec4<SS>, NBUF * BTILE>;
 
 // One unit of row gm (gn) at K offset gk: in bounds and unit-aligned.
 fn unit_a(gm: u32, gk: u32) -> UV {
@@ -92,15 +100,15 @@ fn stash_a(buf: u32, e: u32, u: UV) {
   let c = (e - r * UPR) * KU;
   let i = buf * ATILE + c * ASV + (r >> 2u);
   let q = r & 3u;
-  As[i][q] = u[0].x;
-  As[i + ASV][q] = u[0].y;
-  As[i + 2u * ASV][q] = u[0].z;
-  As[i + 3u * ASV][q] = u[0].w;
+  As[i][q] = SS(u[0].x);
+  As[i + ASV][q] = SS(u[0].y);
+  As[i + 2u * ASV][q] = SS(u[0].z);
+  As[i + 3u * ASV][q] = SS(u[0].w);
   if (H == 2u) {
-    As[i + 4u * ASV][q] = u[H - 1u].x;
-    As[i + 5u * ASV][q] = u[H - 1u].y;
-    As[i + 6u * ASV][q] = u[H - 1u].z;
-    As[i + 7u * ASV][q] = u[H - 1u].w;
+    As[i + 4u * ASV][q] = SS(u[H - 1u].x);
+    As[i + 5u * ASV][q] = SS(u[H - 1u].y);
+    As[i + 6u * ASV][q] = SS(u[H - 1u].z);
+    As[i + 7u * ASV][q] = SS(u[H - 1u].w);
   }
 }
 fn stash_b(buf: u32, e: u32, u: UV) {
@@ -109,15 +117,15 @@ fn stash_b(buf: u32, e: u32, u: UV) {
   let c = (e - r * UPR) * KU;
   let i = buf * BTILE + c * BSV + (r >> 2u);
   let q = r & 3u;
-  Bs[i][q] = u[0].x;
-  Bs[i + BSV][q] = u[0].y;
-  Bs[i + 2u * BSV][q] = u[0].z;
-  Bs[i + 3u * BSV][q] = u[0].w;
+  Bs[i][q] = SS(u[0].x);
+  Bs[i + BSV][q] = SS(u[0].y);
+  Bs[i + 2u * BSV][q] = SS(u[0].z);
+  Bs[i + 3u * BSV][q] = SS(u[0].w);
   if (H == 2u) {
-    Bs[i + 4u * BSV][q] = u[H - 1u].x;
-    Bs[i + 5u * BSV][q] = u[H - 1u].y;
-    Bs[i + 6u * BSV][q] = u[H - 1u].z;
-    Bs[i + 7u * BSV][q] = u[H - 1u].w;
+    Bs[i + 4u * BSV][q] = SS(u[H - 1u].x);
+    Bs[i + 5u * BSV][q] = SS(u[H - 1u].y);
+    Bs[i + 6u * BSV][q] = SS(u[H - 1u].z);
+    Bs[i + 7u * BSV][q] = SS(u[H - 1u].w);
   }
 }
 
@@ -130,7 +138,7 @@ fn stage_elements(buf: u32, m0: u32, n0: u32, k0: u32, lid: u32) {
     let gk = k0 + c;
     var v = 0.0;
     if (gm < p.m && gk < p.k) { v = {{LOAD_A}}; }
-    As[buf * ATILE + c * ASV + (r >> 2u)][r & 3u] = v;
+    As[buf * ATILE + c * ASV + (r >> 2u)][r & 3u] = SS(v);
   }
   for (var e = lid; e < BN * BK; e = e + WG) {
     let r = e / BK;
@@ -139,7 +147,7 @@ fn stage_elements(buf: u32, m0: u32, n0: u32, k0: u32, lid: u32) {
     let gk = k0 + c;
     var v = 0.0;
     if (gn < p.n && gk < p.k) { v = {{LOAD_B}}; }
-    Bs[buf * BTILE + c * BSV + (r >> 2u)][r & 3u] = v;
+    Bs[buf * BTILE + c * BSV + (r >> 2u)][r & 3u] = SS(v);
   }
 }
 
@@ -193,6 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let bi = bbase + kk * BSV;
       {{MMA}}
     }
+    {{CHUNK}}
     if (!DOUBLE) { workgroupBarrier(); }
     if (more) {
       if (UNITS) {

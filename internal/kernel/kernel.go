@@ -27,6 +27,7 @@ type Kernel struct {
 	Vec       int       // pack width P of the accessors: 1 or 4 (0 means 1)
 	Units     int       // packs per unit: 2 for 16-byte accesses to 16-bit storage (0 means 1)
 	Subgroups bool      // the WGSL uses subgroup builtins (the device must have them)
+	F16       bool      // the WGSL computes in f16 ("enable f16"; the device must have shader-f16)
 	Consts    []Const   // WGSL constants, emitted before the files
 	Snippets  []Snippet // generated WGSL, each filling {{NAME}} in the files
 	Bindings  []Binding // storage buffers, bound in order
@@ -169,7 +170,7 @@ func (k *Kernel) units() int { return max(k.Units, 1) }
 // device's features, in a fixed order.
 func (k *Kernel) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s v%dx%d sg=%v files=%v\n", k.Name, k.vec(), k.units(), k.Subgroups, k.Files)
+	fmt.Fprintf(&b, "%s v%dx%d sg=%v f16=%v files=%v\n", k.Name, k.vec(), k.units(), k.Subgroups, k.F16, k.Files)
 	for _, c := range k.Consts {
 		fmt.Fprintf(&b, "const %s=%s\n", c.Name, c.Value)
 	}

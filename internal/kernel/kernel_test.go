@@ -34,6 +34,11 @@ func TestSourceChecksTheDeclaration(t *testing.T) {
 			k.Subgroups = true
 			return k
 		}(), "subgroups"},
+		{"f16 without the feature", func() *Kernel {
+			k := elementwise("st_y(i, f32(f16(ld_x(i))));").In("x", nil).Out("y", dtype.F32, 4)
+			k.F16 = true
+			return k
+		}(), "shader-f16"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +62,22 @@ func TestSourceChecksTheDeclaration(t *testing.T) {
 	}
 }
 
+// TestSourceEnablesF16 checks that a kernel computing in f16 starts
+// with the directive WGSL requires and one that does not never has it.
+func TestSourceEnablesF16(t *testing.T) {
+	for _, f16 := range []bool{false, true} {
+		k := elementwise("st_y(i, f32(f16(ld_x(i))));").In("x", nil).Out("y", dtype.F32, 4)
+		k.F16 = f16
+		src, err := k.Source(gpu.Features{ShaderF16: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.HasPrefix(src, "enable f16;\n"); got != f16 {
+			t.Errorf("F16 %v: source starts with the f16 directive: %v", f16, got)
+		}
+	}
+}
+
 func TestKeyNamesTheDeclaration(t *testing.T) {
 	base := func() *Kernel { return elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4) }
 	k0 := base().Key()
@@ -71,6 +92,7 @@ func TestKeyNamesTheDeclaration(t *testing.T) {
 		"snippet": elementwise("st_y(i, 2.0 * ld_x(i));").In("x", nil).Out("y", dtype.F32, 4),
 		"const":   base().Uint("WG", 64),
 		"vec":     func() *Kernel { k := base(); k.Vec = 4; return k }(),
+		"f16":     func() *Kernel { k := base(); k.F16 = true; return k }(),
 	}
 	for name, k := range variants {
 		if k.Key() == k0 {

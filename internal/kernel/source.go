@@ -11,7 +11,7 @@ import (
 )
 
 // Source assembles the kernel's WGSL for device features f, in this
-// order: the subgroup directive where the runtime wants one, the pack
+// order: the f16 directive where the kernel computes in f16, the subgroup directive where the runtime wants one, the pack
 // aliases, the dtype conversions, the constants (SUBGROUPS among them),
 // a declaration and accessors per binding, the uniform struct p, then
 // the files with every {{NAME}} replaced by its snippet. SG_PARAMS and
@@ -24,7 +24,13 @@ func (k *Kernel) Source(f gpu.Features) (string, error) {
 	if k.Subgroups && !f.Subgroups {
 		return "", errorf(k.Name, "", ErrFeature, "uses subgroups, which the device does not offer")
 	}
+	if k.F16 && !f.ShaderF16 {
+		return "", errorf(k.Name, "", ErrFeature, "computes in f16, which the device does not offer (shader-f16)")
+	}
 	var b strings.Builder
+	if k.F16 {
+		b.WriteString("enable f16;\n")
+	}
 	dir, params, init := wgsl.Subgroups(k.Subgroups, f.SubgroupsEnable)
 	b.WriteString(dir)
 	b.WriteString(wgsl.Vec(k.vec(), k.units()))

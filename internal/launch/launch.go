@@ -429,3 +429,19 @@ const RowUnitsPerInvocation = 4
 // invocation keeps in registers; longer rows take two passes (absmax,
 // then quantisation with the scale known).
 const QuantizeMaxPacks = 32
+
+// RotaryRows reports whether RoPE on storage of elemBytes bytes per
+// value takes the row kernel (wgsl/rotary_rows.wgsl: one workgroup per
+// token, units of eight values) rather than the flat one (one pack of
+// four per invocation), where the head dimension allows both. A unit of
+// eight 16-bit values is one 16-byte access, contiguous across an
+// invocation group; eight f32 values are two accesses 32 bytes apart
+// per invocation, so each access instruction of a group touches every
+// other 16 bytes of twice the span. On the H200 the row kernel moved
+// bf16 from 0.63x / 0.81x / 0.63x of the copy (interleaved, half-split,
+// 3-D; results/2026-11-28-h200-bench.md) to 0.89x
+// (results/2026-11-28-h200-final-bench-bf16.md), and f32 from 0.94x /
+// 0.96x / 0.94x to 0.80x / 0.90x / 0.80x
+// (results/2026-11-28-h200-membound-bench.md): f32 keeps the flat kernel.
+// BenchmarkMemoryBound times both (rotary*/flat, rotary*/rows).
+func RotaryRows(elemBytes int) bool { return elemBytes == 2 }
