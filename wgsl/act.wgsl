@@ -54,7 +54,10 @@ fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 fn act_fp32_silu(x: f32) -> f32 { return act_silu(x); }
 fn act_approx_gelu(x: f32) -> f32 { return x / (1.0 + exp(-1.702 * x)); }
-fn act_relu(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }
+// ReLU tests the bits: a compiler that assumes no NaN (Vulkan allows it;
+// NVIDIA's does) turns a float comparison into max(x, 0), which gives 0
+// for NaN where PyTorch gives NaN.
+fn act_relu(x: f32) -> f32 { let b = bitcast<u32>(x); return select(x, 0.0, b > 0x80000000u && b <= 0xff800000u); }
 fn act_mish(x: f32) -> f32 {
   // tanh(softplus(x)) = n(n+2) / (n(n+2) + 2) with n = e^x; 1 past x = 20.
   let n = exp(min(x, 20.0));

@@ -9,8 +9,11 @@
 // compiler cannot see, so that no compiler may fold (v + m) - m into v
 // (Vulkan lets drivers reassociate; lavapipe does). Zeros and f32
 // subnormals pass through or flush to zero, -0 becomes +0; infinities,
-// NaN and |v| >= 2^112 give NaN, which reaches the kernel's output and
-// its NaN sum, and the kernel recomputes with the checked rounding.
+// NaN and |v| >= 2^112 give NaN, or an infinity where the driver fuses
+// the product m into the additions as an fma (NVIDIA: the exact product
+// does not overflow there). Either reaches the kernel's output and its
+// sum (nan_seen tests for both), and the kernel recomputes with the
+// checked rounding.
 fn bf16x4_round_fp(v: vec4<f32>, zero: u32) -> vec4<f32> {
   let m = bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) & vec4<u32>(0xff800000u)) * 98304.0;
   let s = bitcast<vec4<f32>>(bitcast<vec4<u32>>(v + m) ^ vec4<u32>(zero));

@@ -124,11 +124,15 @@ fn f32x4_to_f16(v: vec4<f32>) -> vec2<u32> {
   return vec2<u32>(f32_to_f16(v.x) | (f32_to_f16(v.y) << 16u), f32_to_f16(v.z) | (f32_to_f16(v.w) << 16u));
 }
 // nan_seen is what a kernel that rounds with the unchecked functions
-// tests before it stores: the f32 sum of every value it rounded, NaN
-// when one of them was (or when +inf met -inf, which only costs the
-// checked path). The test is on the bits, which no compiler folds away.
+// tests before it stores: the f32 sum of every value it rounded, not
+// finite when one of them was NaN or infinite (or when the sum
+// overflowed, which only costs the checked path). Infinities count too:
+// where a driver contracts the float-pipe rounding's product into an fma
+// (NVIDIA does), a value past its range rounds to an infinity rather than
+// NaN (wgsl/round_fp.wgsl). The test is on the bits, which no compiler
+// folds away.
 var<private> nan_sum: f32;
-fn nan_seen() -> bool { return (bitcast<u32>(nan_sum) << 1u) > 0xff000000u; }
+fn nan_seen() -> bool { return (bitcast<u32>(nan_sum) << 1u) >= 0xff000000u; }
 `
 
 // Decl returns the declaration and accessors of b for pack width v and
