@@ -159,6 +159,11 @@ type tiles struct {
 
 func (l *call) plan(sgAvail bool) tiles {
 	dev := l.q.Device()
+	return l.planOn(dev.Limits, dev.Info.Class, sgAvail)
+}
+
+// planOn is plan for a device with limits lim of class class.
+func (l *call) planOn(lim gpu.Limits, class gpu.Class, sgAvail bool) tiles {
 	dp := l.d / 4
 	var p tiles
 	p.sg = sgAvail && !l.portable && dp%4 == 0
@@ -179,7 +184,7 @@ func (l *call) plan(sgAvail bool) tiles {
 		// build (or hang in) this kernel with 16.
 		p.bq = max(16, 64/p.t)
 	}
-	maxInv := int(dev.Limits.MaxInvocations)
+	maxInv := int(lim.MaxInvocations)
 	if maxInv <= 0 {
 		maxInv = 256
 	}
@@ -191,7 +196,7 @@ func (l *call) plan(sgAvail bool) tiles {
 	// device's workgroup memory (lavapipe 32 KiB, NVIDIA 48 KiB, WebGPU's
 	// default 16 KiB).
 	p.bk = 32
-	mem := int(dev.Limits.MaxWorkgroupMemory)
+	mem := int(lim.MaxWorkgroupMemory)
 	if mem <= 0 {
 		mem = 16384
 	}
@@ -215,12 +220,12 @@ func (l *call) plan(sgAvail bool) tiles {
 	// where a configuration fits, on GPUs: CPU drivers keep the row
 	// kernel, since SwiftShader takes from 20 s to minutes to build a
 	// tiled one (RATIONALE.md).
-	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || tiledEverywhere || dev.Info.Class != gpu.ClassCPU) {
+	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || tiledEverywhere || class != gpu.ClassCPU) {
 		c, ok := TileConfig{}, false
 		if l.tile != nil {
 			c, ok = *l.tile, true
 		} else {
-			c, ok = l.chooseTile(dev.Limits)
+			c, ok = l.chooseTile(lim)
 		}
 		if ok {
 			p.tiled, p.lay = true, c.layout(l.d)
