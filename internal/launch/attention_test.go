@@ -1,4 +1,4 @@
-package attention
+package launch
 
 import (
 	"testing"
@@ -7,7 +7,8 @@ import (
 )
 
 // The launch choices of the attention kernels, pinned: rows recorded
-// from main at 2a6ac04 (before the tile table moved to internal/launch)
+// from main at 2a6ac04 (before the tile table moved here from
+// ops/attention)
 // over synthetic limits, so that a move or refactor that changes any
 // choice fails here. A deliberate change of policy edits the rows.
 
@@ -390,28 +391,62 @@ func TestLaunchChoicesPinned(t *testing.T) {
 
 // pinChooseTile and pinPlanOf adapt the table to the planner.
 func pinChooseTile(lim gpu.Limits, d, maskBQ int) string {
-	l := &call{d: d}
-	if maskBQ > 0 {
-		l.mask = &BlockMask{BQ: maskBQ, BK: 64}
-	}
-	if c, ok := l.chooseTile(lim); ok {
+	if c, ok := ChooseAttentionTile(lim, d, maskBQ); ok {
 		return c.String()
 	}
 	return ""
 }
 
 func pinPlanOf(lim gpu.Limits, class gpu.Class, c pinCall) pinPlan {
-	l := &call{b: c.b, h: c.h, sq: c.sq, sk: c.sk, d: c.d, split: c.split, rows: c.rows, tiled: c.tiled}
-	if c.maskBQ > 0 {
-		l.mask = &BlockMask{BQ: c.maskBQ, BK: 64}
-	}
-	if c.perm {
-		l.perm = []int{0}
-	}
-	p := l.planOn(lim, class, c.sg)
+	p := PlanAttention(lim, class, AttentionCall{B: c.b, H: c.h, Sq: c.sq, Sk: c.sk, D: c.d, MaskBQ: c.maskBQ,
+		Perm: c.perm, Split: c.split, Rows: c.rows, Tiled: c.tiled, Subgroups: c.sg})
 	tile := ""
-	if p.tiled {
-		tile = p.lay.TileConfig.String()
+	if p.Tiled {
+		tile = p.Layout.AttentionTile.String()
 	}
-	return pinPlan{p.tiled, tile, p.sg, p.t, p.bq, p.bk, p.wg, p.dpt, p.nsplit, p.splitLen}
+	return pinPlan{p.Tiled, tile, p.Subgroups, p.T, p.BQ, p.BK, p.WG, p.DPT, p.NSplit, p.SplitLen}
+}
+
+// TestTileChooser checks the planner's choice by device limits: the
+// first candidate that fits, the WebGPU core limits served for every
+// head dimension up to 256, and the row kernel for block masks whose
+// query blocks are not whole tiles. It logs the arithmetic behind the
+// order of AttentionTiles (D=128).
+func TestTileChooser(t *testing.T) {
+	core, nvidia, small := pinLimits["core"], pinLimits["nvidia"], pinLimits["small"]
+	for hd := 4; hd <= 256; hd += 4 {
+		c, ok := ChooseAttentionTile(core, hd, 0)
+		if !ok {
+			t.Fatalf("D=%d: no candidate fits the WebGPU core limits", hd)
+		}
+		if lay := c.Layout(hd); lay.Smem() > 16384 || lay.WG > 256 {
+			t.Fatalf("D=%d: %v uses %d bytes, %d invocations", hd, c, lay.Smem(), lay.WG)
+		}
+		for _, lim := range []gpu.Limits{nvidia, small} {
+			c, ok := ChooseAttentionTile(lim, hd, 0)
+			if !ok || !c.Fits(lim, hd) {
+				t.Fatalf("D=%d: %v, %v for %+v", hd, c, ok, lim)
+			}
+		}
+	}
+	if c, _ := ChooseAttentionTile(nvidia, 128, 0); c != AttentionTiles[0] {
+		t.Errorf("NVIDIA limits: %v, want %v", c, AttentionTiles[0])
+	}
+	if c, _ := ChooseAttentionTile(small, 128, 0); c.Layout(128).Smem() > 32768 || c.Invocations() > 256 {
+		t.Errorf("32 KiB limits: %v", c)
+	}
+	if c, ok := ChooseAttentionTile(nvidia, 128, 16); ok {
+		t.Errorf("mask of 16-row blocks: chose %v, want the row kernel", c)
+	}
+	for _, c := range AttentionTiles {
+		if err := c.Valid(); err != nil {
+			t.Error(err)
+		}
+		lay := c.Layout(128)
+		fma := 2 * c.BQ * c.BK * 128 / lay.WG
+		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
+			c, lay.WG, lay.Smem(), lay.KC, lay.NC, lay.NV, fma/lay.Barriers(),
+			float64(4*c.TM*c.TN)/float64(c.TM+c.TN), float64(16*c.TM*lay.DJ)/float64(c.TM+4*lay.DJ),
+			c.TM*c.TN, 4*c.TM*lay.DJ, lay.NR)
+	}
 }
