@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
+	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/web"
 )
 
@@ -46,8 +46,8 @@ func TestBrowserChecksFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostile, _ := safetensors.Encode(map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`},
-		[]safetensors.Data{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Bytes: []byte{1}}})
+	hostile, _ := safetensors.Encode([]safetensors.Tensor{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Data: []byte{1}}},
+		map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`})
 	files := []struct{ path, kind, want string }{
 		{write("big.safetensors", make([]byte, 5000)), "refused", "over the page's limit of 4096 bytes"},
 		{write("noise.safetensors", []byte("\x0f\x00\x00\x00\x00\x00\x00\x00{\"x\": nonsense}")), "refused", "not a valid safetensors file"},
