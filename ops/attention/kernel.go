@@ -195,6 +195,31 @@ func (l *call) kernel(pl launch.AttentionLaunch, rowptr, cols, tok *gpu.Tensor) 
 	k := &kernel.Kernel{Name: "attention", Vec: 4, Subgroups: pl.Subgroups, Files: []string{rowsum, "attention"}}
 	k.Uint("DP", dp).Uint("T", pl.T).Uint("DPT", pl.DPT).Uint("BQ", pl.BQ).Uint("BK", pl.BK).Uint("WG", pl.WG).
 		Bool("CAUSAL", l.causal).Bool("SPLIT", split)
+	l.bindOperands(k, rowptr, cols, tok)
+	k.U32("split_len", pl.SplitLen).U32("nsplit", pl.NSplit)
+	var store string
+	if split {
+		k.Out("part", dtype.F32, l.b*l.h*l.sq*pl.NSplit*(dp+1)*4)
+		store = "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }"
+	} else {
+		osb, osh, oss := strides(l.out, l.sq, l.h, dp)
+		k.Out("o", l.q.DType, l.outShape()...)
+		k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
+		store = "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }"
+	}
+	k.Snippet("STORE", store)
+	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, pl.BQ)), uint32(l.b * l.h), uint32(pl.NSplit)}
+	return k
+}
+
+// bindOperands binds what both flash kernels read: q, k and v with their
+// sizes, strides, scale and causal offset (uniform tile0 is the first
+// query tile), and the sparse operands when the launch has them, with
+// the snippets that read them: rowptr and cols (a block mask's CSR
+// lists of live key blocks: RANGES, BLOCK and the mask's uniforms) and
+// tok (the token order of local sparse attention: QTOK, KTOK).
+func (l *call) bindOperands(k *kernel.Kernel, rowptr, cols, tok *gpu.Tensor) {
+	dp := l.d / 4
 	k.In("q", l.q).In("k", l.k).In("v", l.v)
 	scale := float64(l.scale)
 	if scale == 0 {
@@ -206,8 +231,7 @@ func (l *call) kernel(pl launch.AttentionLaunch, rowptr, cols, tok *gpu.Tensor) 
 		U32("q_sb", qsb).U32("q_sh", qsh).U32("q_ss", qss).
 		U32("k_sb", ksb).U32("k_sh", ksh).U32("k_ss", kss).
 		U32("v_sb", ksb).U32("v_sh", ksh).U32("v_ss", kss).
-		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0).
-		U32("split_len", pl.SplitLen).U32("nsplit", pl.NSplit)
+		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0)
 	ranges, block, qtok, ktok := "", "", "qrow", "key"
 	if rowptr != nil {
 		k.In("rowptr", rowptr).In("cols", cols)
@@ -220,19 +244,7 @@ func (l *call) kernel(pl launch.AttentionLaunch, rowptr, cols, tok *gpu.Tensor) 
 		k.In("tok", tok)
 		qtok, ktok = "tok_buf[qrow]", "tok_buf[key]"
 	}
-	var store string
-	if split {
-		k.Out("part", dtype.F32, l.b*l.h*l.sq*pl.NSplit*(dp+1)*4)
-		store = "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }"
-	} else {
-		osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-		k.Out("o", l.q.DType, l.outShape()...)
-		k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
-		store = "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }"
-	}
-	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok).Snippet("STORE", store)
-	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, pl.BQ)), uint32(l.b * l.h), uint32(pl.NSplit)}
-	return k
+	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok)
 }
 
 // combine declares the merge of split partial results into a new output.

@@ -2,7 +2,6 @@ package attention
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -164,8 +163,8 @@ func maxOf(i, n int) string {
 }
 
 // tiledKernel declares the register-blocked kernel for layout t, writing
-// a new output. The sparse operands are bound when the launch has them,
-// as in kernel.
+// a new output. bindOperands binds the operands, the sparse ones when
+// the launch has them.
 func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 	k := &kernel.Kernel{Name: "attention_tiled", Vec: 4, Units: t.H, Files: []string{"attention_tiled"}}
 	k.Uint("DP", t.DP).Uint("BQ", t.BQ).Uint("BK", t.BK).Uint("NTX", t.NTX).Uint("NTY", t.NTY).Uint("WG", t.WG).
@@ -173,38 +172,13 @@ func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tens
 		Uint("KC", t.KC).Uint("NV", t.NV).Uint("VS", t.VS).Uint("UPV", t.UPV).
 		Uint("PS", t.PS).Uint("STG", t.STG).Uint("NBUF", t.NBuf).Uint("REDP", t.RedP).
 		Bool("CAUSAL", l.causal)
-	k.In("q", l.q).In("k", l.k).In("v", l.v)
-	scale := float64(l.scale)
-	if scale == 0 {
-		scale = 1 / math.Sqrt(float64(l.d))
-	}
-	dp := l.d / 4
-	qsb, qsh, qss := strides(l.in, l.sq, l.h, dp)
-	ksb, ksh, kss := strides(l.in, l.sk, l.hk, dp)
-	osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-	k.U32("sq", l.sq).U32("sk", l.sk).U32("h", l.h).U32("hdiv", l.h/l.hk).
-		U32("q_sb", qsb).U32("q_sh", qsh).U32("q_ss", qss).
-		U32("k_sb", ksb).U32("k_sh", ksh).U32("k_ss", kss).
-		U32("v_sb", ksb).U32("v_sh", ksh).U32("v_ss", kss).
-		U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss).
-		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0).U32("nqt", ceilDiv(l.sq, t.BQ))
-	ranges, block, qtok, ktok := "", "", "qrow", "key"
-	if rowptr != nil {
-		k.In("rowptr", rowptr).In("cols", cols)
-		ranges = "let ri = (b * p.m_sb + h * p.m_sh) * p.nqb + (tile * BQ) / p.bq;\n  e0 = rowptr_buf[ri];\n  nr = rowptr_buf[ri + 1u] - e0;"
-		block = "s0 = min(cols_buf[e0 + e] * p.bk, ke);\n    s1 = min(s0 + p.bk, ke);"
-		msb, msh := l.mask.planeStrides()
-		k.U32("bq", l.mask.BQ).U32("bk", l.mask.BK).U32("nqb", ceilDiv(l.sq, l.mask.BQ)).U32("m_sb", msb).U32("m_sh", msh)
-	}
-	if tok != nil {
-		k.In("tok", tok)
-		qtok, ktok = "tok_buf[qrow]", "tok_buf[key]"
-	}
+	l.bindOperands(k, rowptr, cols, tok)
+	osb, osh, oss := strides(l.out, l.sq, l.h, t.DP)
+	k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss).U32("nqt", ceilDiv(l.sq, t.BQ))
 	k.Out("o", l.q.DType, l.outShape()...)
 	if wordsOut(t, l.q.DType) {
 		k.Words()
 	}
-	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok)
 	sn := tiledSnippets(t, l.causal, l.q.DType)
 	for _, name := range []string{"ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"} {
 		k.Snippet(name, sn[name])
