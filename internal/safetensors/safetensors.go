@@ -469,6 +469,23 @@ func FromHost(name string, t *host.Tensor) Tensor {
 	return Tensor{Name: name, DType: t.DType, Shape: append([]int(nil), t.Shape...), Data: dtype.Encode(t.DType, t.Float32())}
 }
 
+// EncodeHost returns a file holding the host tensors of ts, each encoded
+// in its dtype and sorted by name (as safetensors.torch.save_file lays a
+// state dict out), and the metadata strings. Tests and tools write
+// weight files with it.
+func EncodeHost(ts map[string]*host.Tensor, meta map[string]string) ([]byte, error) {
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Tensor, 0, len(names))
+	for _, n := range names {
+		out = append(out, FromHost(n, ts[n]))
+	}
+	return Encode(out, meta)
+}
+
 // Encode returns a file holding the tensors (in the order given, as
 // `safetensors.torch.save_file` lays them out: sorted by name when the
 // caller sorts them) and the metadata strings. The header is padded with
