@@ -3,9 +3,7 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/safetensors"
-	"github.com/webfuser/webfuser/web"
 )
 
 // TestBrowserChecksFiles chooses files on the page: one over the size
@@ -25,14 +22,7 @@ import (
 // the first three refused, the last run and passed, and the tab must
 // still answer afterwards.
 func TestBrowserChecksFiles(t *testing.T) {
-	exe := chromiumPath(t)
-	srv := httptest.NewServer(web.NewHandler(buildAssets(t)))
-	defer srv.Close()
-	ctx := browser(t, exe)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	stop := logConsole(t, ctx)
-	defer stop()
+	ctx, url := openPage(t, 3*time.Minute)
 
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -58,7 +48,7 @@ func TestBrowserChecksFiles(t *testing.T) {
 		t.Fatalf("the good case is %d bytes, over the test's limit", len(good))
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?filter=no-such-operator&maxfile=4096")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/?filter=no-such-operator&maxfile=4096")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!globalThis.webfuserDone`,
