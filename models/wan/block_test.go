@@ -14,20 +14,9 @@ import (
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
-// randomWeights draws the block's parameters: norm weights near 1,
-// linear weights N(0, 1/fan_in), biases and the modulation N(0, 0.1²).
+// randomWeights draws the block's parameters as RandomInit says.
 func randomWeights(cfg Config, dt ops.DType, rng *rand.Rand) map[string]*ref.Tensor {
-	return ops.RandomParams(cfg.Shapes(), dt, rng, func(n string, s []int) (std, mean float64) {
-		switch {
-		case strings.Contains(n, "norm"):
-			return 0.2, 1
-		case len(s) == 2:
-			return 1 / math.Sqrt(float64(s[1])), 0
-		case n == "modulation":
-			return 0.3, 0
-		}
-		return 0.1, 0
-	})
+	return ops.RandomParams(cfg.Shapes(), dt, rng, RandomInit)
 }
 
 // stateOf writes weights under prefix to a safetensors file, loads it
