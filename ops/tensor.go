@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"math/rand"
+
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/host"
@@ -35,6 +37,21 @@ type HostTensor = host.Tensor
 
 // NewHostTensor returns a zero host tensor.
 func NewHostTensor(dt DType, shape ...int) *HostTensor { return host.New(dt, shape...) }
+
+// RandomHost returns a host tensor of shape drawn from N(mean, std²) by
+// rng, each value rounded to dt (random weights and inputs for tests,
+// demos and timing).
+func RandomHost(rng *rand.Rand, dt DType, shape []int, std, mean float64) *HostTensor {
+	return host.Randn(rng, dt, shape, std, mean)
+}
+
+// RandomParams draws one host tensor per entry of shapes with
+// RandomHost, in the order of the sorted names (a seed gives the same
+// parameters every run), each from N(mean, std²) as init gives them for
+// its name and shape.
+func RandomParams(shapes map[string][]int, dt DType, rng *rand.Rand, init func(name string, shape []int) (std, mean float64)) map[string]*HostTensor {
+	return host.RandomParams(shapes, dt, rng, init)
+}
 
 // OpenDevice opens a WebGPU device as gpu.Open does.
 func OpenDevice(opt DeviceOptions) (*Device, error) { return gpu.Open(opt) }

@@ -3,9 +3,7 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
-	"github.com/webfuser/webfuser/web"
+	"github.com/webfuser/webfuser/internal/safetensors"
 )
 
 // TestBrowserChecksFiles chooses files on the page: one over the size
@@ -25,14 +22,7 @@ import (
 // the first three refused, the last run and passed, and the tab must
 // still answer afterwards.
 func TestBrowserChecksFiles(t *testing.T) {
-	exe := chromiumPath(t)
-	srv := httptest.NewServer(web.NewHandler(buildAssets(t)))
-	defer srv.Close()
-	ctx := browser(t, exe)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	stop := logConsole(t, ctx)
-	defer stop()
+	ctx, url := openPage(t, 3*time.Minute)
 
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -46,8 +36,8 @@ func TestBrowserChecksFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostile, _ := safetensors.Encode(map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`},
-		[]safetensors.Data{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Bytes: []byte{1}}})
+	hostile, _ := safetensors.Encode([]safetensors.Tensor{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Data: []byte{1}}},
+		map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`})
 	files := []struct{ path, kind, want string }{
 		{write("big.safetensors", make([]byte, 5000)), "refused", "over the page's limit of 4096 bytes"},
 		{write("noise.safetensors", []byte("\x0f\x00\x00\x00\x00\x00\x00\x00{\"x\": nonsense}")), "refused", "not a valid safetensors file"},
@@ -58,7 +48,7 @@ func TestBrowserChecksFiles(t *testing.T) {
 		t.Fatalf("the good case is %d bytes, over the test's limit", len(good))
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?filter=no-such-operator&maxfile=4096")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/?filter=no-such-operator&maxfile=4096")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!globalThis.webfuserDone`,

@@ -154,6 +154,21 @@ func browser(t *testing.T, exe string) context.Context {
 	return ctx
 }
 
+// openPage serves the demo page (the wasm module built fresh) on
+// 127.0.0.1, starts headless Chromium (skipping the test where there is
+// none) with the page's console copied to the test log, and returns the
+// tab's context, ended after timeout, and the page's URL; all of it is
+// stopped when the test ends.
+func openPage(t *testing.T, timeout time.Duration) (context.Context, string) {
+	exe := chromiumPath(t)
+	srv := httptest.NewServer(web.NewHandler(buildAssets(t)))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(browser(t, exe), timeout)
+	t.Cleanup(cancel)
+	t.Cleanup(logConsole(t, ctx))
+	return ctx, srv.URL
+}
+
 type summary struct {
 	Passed, Failed, Skipped int
 	Error                   string
@@ -179,17 +194,9 @@ func logConsole(t *testing.T, ctx context.Context) func() {
 }
 
 func TestBrowserRunsEveryOp(t *testing.T) {
-	exe := chromiumPath(t)
-	srv := httptest.NewServer(web.NewHandler(buildAssets(t)))
-	defer srv.Close()
-	ctx := browser(t, exe)
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
-
-	stop := logConsole(t, ctx)
-	defer stop()
+	ctx, url := openPage(t, 4*time.Minute)
 	start := time.Now()
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?trials=3&reps=2")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/?trials=3&reps=2")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	raw, err := chromedp.Run(ctx, chromedp.Poll[string](`globalThis.webfuserDone && JSON.stringify(globalThis.webfuserDone)`,
@@ -256,19 +263,14 @@ func TestBrowserRunsEveryOp(t *testing.T) {
 // TestBrowserSaysWhenWebGPUIsMissing hides navigator.gpu before the page
 // loads: the page must say so instead of failing silently.
 func TestBrowserSaysWhenWebGPUIsMissing(t *testing.T) {
-	exe := chromiumPath(t)
-	srv := httptest.NewServer(web.NewHandler(buildAssets(t)))
-	defer srv.Close()
-	ctx := browser(t, exe)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx, url := openPage(t, 2*time.Minute)
 	hide := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
 			Source: `delete Navigator.prototype.gpu;`,
 		})
 		return err
 	})
-	if err := chromedp.Do(ctx, hide, chromedp.Navigate(srv.URL+"/")); err != nil {
+	if err := chromedp.Do(ctx, hide, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	raw, err := chromedp.Run(ctx, chromedp.Poll[string](`globalThis.webfuserDone && JSON.stringify(globalThis.webfuserDone)`,

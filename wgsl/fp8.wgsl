@@ -38,12 +38,76 @@ fn e4m3_decode(c: u32) -> f32 { return fp8_decode(c, 3u, 7, 0x7eu); }
 fn e5m2_decode(c: u32) -> f32 { return fp8_decode(c, 2u, 15, 0x7bu); }
 fn e4m3_encode(x: f32) -> u32 { return fp8_encode(x, 3u, 7, 0x7eu, 0x7fu); }
 fn e5m2_encode(x: f32) -> u32 { return fp8_encode(x, 2u, 15, 0x7bu, 0x7eu); }
-// a / b rounded as a correctly rounded division would be in all but rare
-// cases (one residual correction on top of WGSL's 2.5-ulp division).
+// x * y for 24-bit x and y as 64 bits (low word, high word), from 16-bit halves.
+fn mul_u64(x: u32, y: u32) -> vec2<u32> {
+  let x0 = x & 0xffffu;
+  let x1 = x >> 16u;
+  let y0 = y & 0xffffu;
+  let y1 = y >> 16u;
+  let p00 = x0 * y0;
+  let p01 = x0 * y1;
+  let p10 = x1 * y0;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>((p00 & 0xffffu) | (mid << 16u), x1 * y1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+// div_step says which way, if any, the normal f32 magnitude with bits q
+// must move by one ulp to be |a| / |b| rounded to nearest (a, b: the
+// normal magnitudes' bits). It compares |a| with q*|b| exactly, in
+// integers: with significands ma, mb, mq, D = (|a| - q*|b|) / 2^(EQ+EB-1)
+// = ma * 2^s - 2 * mq * mb, and the quotient lies above q's upper
+// midpoint when D > mb, below its lower one when D < -mb (-mb/2 when q
+// is a power of two). A quotient of f32 values is never a midpoint, so
+// no tie arises.
+fn div_step(a: u32, b: u32, q: u32) -> i32 {
+  let ma = (a & 0x7fffffu) | 0x800000u;
+  let mb = (b & 0x7fffffu) | 0x800000u;
+  let mq = (q & 0x7fffffu) | 0x800000u;
+  let s = i32(a >> 23u) - i32(q >> 23u) - i32(b >> 23u) + 151; // 23 to 26 when q is within a few ulps
+  if (s < 0) { return -1; }
+  if (s > 40) { return 1; }
+  // X = ma << s, Y = 2 * mq * mb, D = X - Y, all 64 bits.
+  var x = vec2<u32>(ma << u32(s), ma >> u32(32 - s));
+  if (s == 0) { x = vec2<u32>(ma, 0u); }
+  if (s >= 32) { x = vec2<u32>(0u, ma << u32(s - 32)); }
+  let pr = mul_u64(mq, mb);
+  let y = vec2<u32>(pr.x << 1u, (pr.y << 1u) | (pr.x >> 31u));
+  let lo = x.x - y.x;
+  let hi = x.y - y.y - select(0u, 1u, x.x < y.x);
+  if (hi != 0u && hi != 0xffffffffu) { return select(1, -1, (hi & 0x80000000u) != 0u); }
+  if ((hi == 0u) != (lo < 0x80000000u)) { return select(1, -1, hi != 0u); }
+  let d = bitcast<i32>(lo);
+  let m = i32(mb);
+  if (d > m) { return 1; }
+  if (d < -m || (mq == 0x800000u && 2 * d < -m)) { return -1; }
+  return 0;
+}
+fn f32_normal(u: u32) -> bool { return u >= 0x00800000u && u < 0x7f800000u; }
+// a / b correctly rounded (to nearest even), as float64 division rounded
+// to f32 gives it, whether or not the device fuses fma: WGSL's division
+// (2.5 ulp) and one residual correction come within an ulp or so, then
+// integer comparisons of |a| with the candidate's midpoints times |b|
+// (div_step) move it to the correctly rounded quotient. A zero,
+// infinite or NaN quotient is returned as the division gives it;
+// subnormals, in or out, keep the corrected quotient (devices may flush
+// them). lavapipe's fma is not fused, and the correction alone left
+// about one quotient in ten near a midpoint one ulp off
+// (ops.TestDivRNCorrectlyRounded).
 fn div_rn(a: f32, b: f32) -> f32 {
-  let q = a / b;
-  let r = fma(-q, b, a);
-  return q + r / b;
+  let q0 = a / b;
+  // The correction would make NaN of an overflow and +0 of -0.
+  if ((bitcast<u32>(q0) & 0x7f800000u) == 0x7f800000u || (bitcast<u32>(q0) & 0x7fffffffu) == 0u) { return q0; }
+  let q = q0 + fma(-q0, b, a) / b;
+  let ua = bitcast<u32>(a) & 0x7fffffffu;
+  let ub = bitcast<u32>(b) & 0x7fffffffu;
+  var uq = bitcast<u32>(q) & 0x7fffffffu;
+  if (!f32_normal(ua) || !f32_normal(ub) || !f32_normal(uq)) { return q; }
+  for (var i = 0; i < 3; i = i + 1) {
+    let st = div_step(ua, ub, uq);
+    if (st == 0) { break; }
+    uq = u32(i32(uq) + st);
+    if (!f32_normal(uq)) { break; }
+  }
+  return bitcast<f32>(uq | ((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u));
 }
 fn fp8_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u; }
 // x / s for quantisation: div_rn for a finite scale; an infinite or NaN

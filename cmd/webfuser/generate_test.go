@@ -7,7 +7,6 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -21,16 +20,7 @@ import (
 func writeRandomModel(t testing.TB, dir string, cfg videodit.Config, seed int64) string {
 	t.Helper()
 	w := videodit.RandomWeights(cfg, ops.F32, rand.New(rand.NewSource(seed)))
-	names := make([]string, 0, len(w))
-	for n := range w {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var ts []safetensors.Tensor
-	for _, n := range names {
-		ts = append(ts, safetensors.FromHost(n, w[n]))
-	}
-	b, err := safetensors.Encode(ts, cfg.Metadata())
+	b, err := safetensors.EncodeHost(w, cfg.Metadata())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
+	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
 // caseBytes encodes a case: op, attrs JSON, extra metadata and tensors.
-func caseBytes(t testing.TB, op, attrs string, meta map[string]string, ts ...safetensors.Data) []byte {
+func caseBytes(t testing.TB, op, attrs string, meta map[string]string, ts ...safetensors.Tensor) []byte {
 	t.Helper()
 	m := map[string]string{"op": op}
 	if attrs != "" {
@@ -26,19 +26,19 @@ func caseBytes(t testing.TB, op, attrs string, meta map[string]string, ts ...saf
 	for k, v := range meta {
 		m[k] = v
 	}
-	b, err := safetensors.Encode(m, ts)
+	b, err := safetensors.Encode(ts, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func f32(name string, shape ...int) safetensors.Data {
+func f32(name string, shape ...int) safetensors.Tensor {
 	n := 1
 	for _, s := range shape {
 		n *= s
 	}
-	return safetensors.Data{Name: name, DType: dtype.F32, Shape: shape, Bytes: make([]byte, 4*n)}
+	return safetensors.Tensor{Name: name, DType: dtype.F32, Shape: shape, Data: make([]byte, 4*n)}
 }
 
 // allocated runs f and returns the bytes the Go heap handed out meanwhile.
@@ -171,9 +171,9 @@ func TestLoadRefusesNonRegularFiles(t *testing.T) {
 }
 
 func TestTooManyTensors(t *testing.T) {
-	var ts []safetensors.Data
+	var ts []safetensors.Tensor
 	for i := 0; i <= MaxCaseTensors; i++ {
-		ts = append(ts, safetensors.Data{Name: "in.t" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), DType: dtype.U8, Shape: []int{0}})
+		ts = append(ts, safetensors.Tensor{Name: "in.t" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), DType: dtype.U8, Shape: []int{0}})
 	}
 	_, err := Parse(caseBytes(t, "rms_norm", "", nil, ts...), "many")
 	if err == nil || !strings.Contains(err.Error(), "more than") {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
+	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -34,16 +34,17 @@ var caseLimits = safetensors.Limits{MaxHeaderBytes: safetensors.MaxHeaderBytes, 
 
 // decode reads one tensor of f into float64 values, allocated once at
 // the size its header gave.
-func decode(f *safetensors.File, info safetensors.Tensor) (*ref.Tensor, error) {
+func decode(f *safetensors.File, info safetensors.Info) (*ref.Tensor, error) {
 	b, err := f.Bytes(info.Name)
 	if err != nil {
 		return nil, err
 	}
-	t := &ref.Tensor{Shape: info.Shape, DType: info.DType, Data: make([]float64, info.Numel)}
+	numel := info.Numel()
+	t := &ref.Tensor{Shape: info.Shape, DType: info.DType, Data: make([]float64, numel)}
 	const chunk = 4096
 	sz := info.DType.Size()
-	for i := 0; i < info.Numel; i += chunk {
-		n := min(chunk, info.Numel-i)
+	for i := 0; i < numel; i += chunk {
+		n := min(chunk, numel-i)
 		v := dtype.Decode(info.DType, b[i*sz:(i+n)*sz], n)
 		if v == nil {
 			return nil, fmt.Errorf("golden: tensor %q: short data", info.Name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/host"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -35,11 +36,7 @@ func Device(t testing.TB) *gpu.Device {
 
 // Rand returns values mean + std*N(0,1) rounded to dt.
 func Rand(rng *rand.Rand, dt dtype.DType, shape []int, std, mean float64) *ref.Tensor {
-	t := ref.New(dt, shape...)
-	for i := range t.Data {
-		t.Data[i] = dtype.Round(dt, mean+std*rng.NormFloat64())
-	}
-	return t
+	return host.Randn(rng, dt, shape, std, mean)
 }
 
 // Upload copies a reference tensor to the device; nil stays nil.

@@ -1,8 +1,10 @@
 // Package launch holds every launch choice of WebFuser's kernels in one
 // place: pack widths, workgroup sizes, rows per invocation, matmul tiles,
-// grids and the cases that CPU drivers need. Each choice is keyed on
-// device properties (limits, features, gpu.Class), never on names, and
-// cites the benchmark behind it (bench/ has the figures).
+// grids and the cases that CPU drivers need: launch.go for the
+// elementwise, norm, matmul and parity kernels, attention.go for the
+// attention kernels. Each choice is keyed on device properties (limits,
+// features, gpu.Class), never on names, and cites the benchmark behind
+// it (bench/ and bench/results/ have the figures).
 package launch
 
 import (
@@ -355,17 +357,6 @@ func MatmulGrid(d *gpu.Device, t Tile, m, n int) gpu.Grid {
 	return gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32((m + t.BM - 1) / t.BM), 1}
 }
 
-// TilesPerSubmission is how many query tiles of an attention launch go
-// into one submission, for tiles of about work multiply-adds each: all
-// of them on GPUs; on CPU drivers, chunks of about 2²⁷, flushed one by
-// one, since lavapipe was seen to crash after a long submission.
-func TilesPerSubmission(d *gpu.Device, ntiles, work int) int {
-	if d.Info.Class != gpu.ClassCPU {
-		return max(ntiles, 1)
-	}
-	return max(1, min(ntiles, (1<<27)/max(1, work)))
-}
-
 // ---- Memory-bound elementwise kernels: activations, gated units,
 // rotary embeddings, FP8 quantisation and the bf16 fast path of the
 // fused norm+modulate (ops/stream.go, wgsl/units.wgsl,
@@ -445,3 +436,43 @@ const QuantizeMaxPacks = 32
 // (results/2026-11-28-h200-membound-bench.md): f32 keeps the flat kernel.
 // BenchmarkMemoryBound times both (rotary*/flat, rotary*/rows).
 func RotaryRows(elemBytes int) bool { return elemBytes == 2 }
+
+// ---- The TeleFuser-parity kernels (ops/nf4.go, ops/moe.go), keyed on
+// sizes and device properties like the rest. BenchmarkParity
+// (ops/bench_parity_test.go) times them; no device run is in
+// bench/results yet, so these are set from the arithmetic below and
+// from the matmul tiles' figures (bench/matmul.md).
+
+// NF4GEMVMaxRows is the largest M that LinearNF4 serves with its GEMV
+// kernel, which reads the 4-bit weight once for all rows; larger M go
+// through the tiled matmul, which dequantises the weight as it stages it.
+const NF4GEMVMaxRows = 8
+
+// NF4GEMV returns the workgroup size and the outputs per workgroup of the
+// NF4 GEMV for m rows: 64 invocations striding through the weight words,
+// four outputs (so that x is loaded once for four weight rows), two for
+// m over 4 to bound the accumulators at 16 per invocation.
+func NF4GEMV(m int) (wg, nr int) {
+	if m > 4 {
+		return 64, 2
+	}
+	return 64, 4
+}
+
+// MoETile is the tile of the grouped MoE GEMMs: 32 x 32 outputs, 64
+// invocations, 16 deep. Tiles hold the rows of one expert, so a smaller
+// tile wastes fewer rows at the end of each expert's run than the 64 x 64
+// matmul tile.
+var MoETile = Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}
+
+// NF4Tile is the tile of the NF4 matmul, which decodes its weight while
+// staging it on wgsl/matmul.wgsl: the first Simple tile of matmulOrder
+// that fits the device and that the product fills.
+func NF4Tile(d *gpu.Device, m, n int) Tile {
+	for _, r := range matmulOrder {
+		if r.t.Kind == Simple && r.t.Fits(d) && m >= r.minM && n >= r.minN {
+			return r.t
+		}
+	}
+	return matmulOrder[len(matmulOrder)-1].t
+}

@@ -20,7 +20,7 @@ var rules = []struct {
 	why       string
 }{
 	{"ops", []string{module + "ops/ref"}, "the operators must not lean on their test oracle"},
-	{"models", []string{module + "ops/ref", module + "gpu", module + "wgsl", module + "internal/kernel"}, "models import ops only"},
+	{"models", []string{module + "ops/ref", module + "gpu", module + "wgsl", module + "internal"}, "models import ops only"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -4,19 +4,26 @@
 // the byte range of their data (plus an optional "__metadata__" object
 // of strings), then the data.
 //
-// The reader is bounded and lazy. It reads the header length first and
-// refuses one over MaxHeaderBytes or past the end of the file, refuses
-// more than MaxTensors tensors, and checks every tensor's byte range
-// against its dtype, its shape and the file size; the ranges must tile
-// the data section exactly, as the format requires (no holes, no
-// overlaps). Tensor data is not read until asked for: Open memory-maps
-// a regular file where the platform can (Bytes then returns a view of
-// the mapping, never a copy) and otherwise reads each tensor with one
-// ReadAt when it is asked for; Parse reads from bytes already in memory
-// (in the browser, what Fetch returns).
+// The reader is bounded and lazy, and every size is checked before it
+// is allocated. It reads the header length first and refuses one over
+// the header limit or past the end of the file, refuses a file over the
+// file limit, counts tensors against the tensor limit while it decodes
+// the header (one member at a time), refuses repeated names and
+// anything after the JSON object but padding, and checks every tensor's
+// byte range against its dtype, its shape and the file size; the ranges
+// must tile the data section exactly, as the format requires (no holes,
+// no overlaps). The limits default to the format's own (MaxHeaderBytes,
+// MaxTensors, MaxRank, no file limit); WithLimits lowers them for
+// untrusted input (golden cases, files dropped on the web page).
+// Tensor data is not read until asked for: Open memory-maps a regular
+// file where the platform can (Bytes then returns a view of the mapping,
+// never a copy) and otherwise reads each tensor with one ReadAt when it
+// is asked for; Parse reads from bytes already in memory (in the
+// browser, what Fetch returns).
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -30,31 +37,82 @@ import (
 	"github.com/webfuser/webfuser/internal/host"
 )
 
-// Limits of the reader.
+// Default limits of the reader.
 const (
 	MaxHeaderBytes = 100 << 20 // the largest JSON header accepted (the format's own bound)
 	MaxTensors     = 1 << 16   // the most tensors one file may hold
-	maxRank        = 16        // the most dimensions one tensor may have
+	MaxRank        = 16        // the most dimensions one tensor may have
 )
+
+// Limits bound what a file may declare; a zero field takes its default
+// (MaxHeaderBytes, MaxTensors, no bound on the file's size).
+type Limits struct {
+	MaxHeaderBytes int64 // largest JSON header, bytes
+	MaxTensors     int   // most tensors
+	MaxFileBytes   int64 // largest file, bytes
+}
+
+func (l Limits) header() uint64 {
+	if l.MaxHeaderBytes > 0 {
+		return uint64(l.MaxHeaderBytes)
+	}
+	return MaxHeaderBytes
+}
+
+func (l Limits) tensors() int {
+	if l.MaxTensors > 0 {
+		return l.MaxTensors
+	}
+	return MaxTensors
+}
+
+// file refuses a file of size bytes over the file limit.
+func (l Limits) file(size uint64) error {
+	if l.MaxFileBytes > 0 && size > uint64(l.MaxFileBytes) {
+		return formatErr("", "the file of %d bytes is over the limit of %d bytes", size, l.MaxFileBytes)
+	}
+	return nil
+}
+
+// Option changes how Open, Parse and ParseReaderAt read a file.
+type Option func(*Limits)
+
+// WithLimits reads with lim's limits in place of the defaults.
+func WithLimits(lim Limits) Option { return func(l *Limits) { *l = lim } }
+
+func limitsOf(opts []Option) Limits {
+	var l Limits
+	for _, o := range opts {
+		o(&l)
+	}
+	return l
+}
 
 // ErrFormat marks a file that breaks the format's rules; errors.Is finds
 // it beneath every error of a malformed file.
 var ErrFormat = errors.New("malformed safetensors file")
 
 // Error reports a malformed file or a tensor that cannot be read: the
-// tensor (empty for the file as a whole) and the rule it broke.
+// file (its path, when Open read it), the tensor (empty for the file as
+// a whole) and the rule it broke.
 type Error struct {
+	File   string
 	Tensor string
 	Rule   string
 	Err    error // ErrFormat, or the I/O error beneath
 }
 
-// Error returns "safetensors: TENSOR: RULE".
+// Error returns "safetensors: FILE: tensor "TENSOR": RULE", without the
+// parts that are empty.
 func (e *Error) Error() string {
-	if e.Tensor == "" {
-		return "safetensors: " + e.Rule
+	s := "safetensors: "
+	if e.File != "" {
+		s += e.File + ": "
 	}
-	return fmt.Sprintf("safetensors: tensor %q: %s", e.Tensor, e.Rule)
+	if e.Tensor == "" {
+		return s + e.Rule
+	}
+	return s + fmt.Sprintf("tensor %q: %s", e.Tensor, e.Rule)
 }
 
 // Unwrap returns ErrFormat or the I/O error beneath.
@@ -94,6 +152,9 @@ func (i Info) Numel() int {
 	return n
 }
 
+// ByteSize returns the size of the tensor's data in bytes.
+func (i Info) ByteSize() uint64 { return i.End - i.Begin }
+
 // source gives the bytes of the data section.
 type source interface {
 	// slice returns n bytes at offset off of the data section.
@@ -108,6 +169,8 @@ type File struct {
 	names []string // sorted
 	meta  map[string]string
 	src   source
+	base  uint64 // offset of the data section in the file
+	size  uint64 // size of the file
 }
 
 // bytesSource is a data section already in memory (or memory-mapped).
@@ -135,23 +198,27 @@ func (s *bytesSource) close() error {
 
 // Parse reads a whole file held in b. The tensors' bytes are views of b,
 // which must not change while the File is in use.
-func Parse(b []byte) (*File, error) {
+func Parse(b []byte, opts ...Option) (*File, error) {
+	lim := limitsOf(opts)
+	if err := lim.file(uint64(len(b))); err != nil {
+		return nil, err
+	}
 	if len(b) < 8 {
 		return nil, formatErr("", "the file has %d bytes, fewer than the 8 of the header length", len(b))
 	}
-	n, err := headerLen(b[:8], uint64(len(b)))
+	n, err := headerLen(b[:8], uint64(len(b)), lim)
 	if err != nil {
 		return nil, err
 	}
-	return parseHeader(b[8:8+n], uint64(len(b))-8-n, &bytesSource{b: b[8+n:]})
+	return parseHeader(b[8:8+n], uint64(len(b)), lim, &bytesSource{b: b[8+n:]})
 }
 
 // headerLen reads the header length and checks it against the cap and
 // the file size.
-func headerLen(b []byte, size uint64) (uint64, error) {
+func headerLen(b []byte, size uint64, lim Limits) (uint64, error) {
 	n := binary.LittleEndian.Uint64(b)
-	if n > MaxHeaderBytes {
-		return 0, formatErr("", "header length %d is over the %d-byte limit", n, MaxHeaderBytes)
+	if n > lim.header() {
+		return 0, formatErr("", "header length %d is over the %d-byte limit", n, lim.header())
 	}
 	if n > size-8 {
 		return 0, formatErr("", "header length %d runs past the end of the %d-byte file", n, size)
@@ -162,26 +229,48 @@ func headerLen(b []byte, size uint64) (uint64, error) {
 	return n, nil
 }
 
-// parseHeader checks the JSON header against a data section of dataLen bytes.
-func parseHeader(h []byte, dataLen uint64, src source) (*File, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(h, &raw); err != nil {
-		return nil, formatErr("", "header is not a JSON object: %v", err)
+// parseHeader checks the JSON header h of a file of size bytes. It
+// decodes the object one member at a time, so that the tensor count is
+// enforced while reading rather than after.
+func parseHeader(h []byte, size uint64, lim Limits, src source) (*File, error) {
+	dataLen := size - 8 - uint64(len(h))
+	f := &File{infos: map[string]*Info{}, meta: map[string]string{}, src: src, base: 8 + uint64(len(h)), size: size}
+	dec := json.NewDecoder(bytes.NewReader(h))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, formatErr("", "header is not a JSON object")
 	}
-	count := len(raw)
-	if _, ok := raw["__metadata__"]; ok {
-		count--
-	}
-	if count > MaxTensors {
-		return nil, formatErr("", "header lists %d tensors, over the limit of %d tensors", count, MaxTensors)
-	}
-	f := &File{infos: make(map[string]*Info, len(raw)), meta: map[string]string{}, src: src}
-	for name, v := range raw {
+	sawMeta := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, formatErr("", "header is not a JSON object: %v", err)
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, formatErr("", "header is not a JSON object: key %v is not a string", tok)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, formatErr("", "header is not a JSON object: %v", err)
+		}
 		if name == "__metadata__" {
+			if sawMeta {
+				return nil, formatErr("", "header has two __metadata__ entries")
+			}
+			sawMeta = true
 			if err := json.Unmarshal(v, &f.meta); err != nil {
 				return nil, formatErr("", "__metadata__ must map strings to strings: %v", err)
 			}
+			if f.meta == nil {
+				f.meta = map[string]string{}
+			}
 			continue
+		}
+		if _, dup := f.infos[name]; dup {
+			return nil, formatErr(name, "appears twice in the header")
+		}
+		if len(f.infos) >= lim.tensors() {
+			return nil, formatErr("", "header lists more than %d tensors, the limit", lim.tensors())
 		}
 		info, err := parseEntry(name, v, dataLen)
 		if err != nil {
@@ -189,6 +278,13 @@ func parseHeader(h []byte, dataLen uint64, src source) (*File, error) {
 		}
 		f.infos[name] = info
 		f.names = append(f.names, name)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, formatErr("", "header is not a JSON object: %v", err)
+	}
+	// Only padding (spaces, as the format allows) may follow the object.
+	if len(bytes.TrimSpace(h[dec.InputOffset():])) != 0 {
+		return nil, formatErr("", "header has data after the JSON object")
 	}
 	sort.Strings(f.names)
 	// The byte ranges must tile the data section: sorted by start, each
@@ -236,21 +332,42 @@ func parseEntry(name string, v json.RawMessage, dataLen uint64) (*Info, error) {
 	if !ok {
 		return nil, formatErr(name, "unknown dtype %q", *e.DType)
 	}
-	if len(*e.Shape) > maxRank {
-		return nil, formatErr(name, "shape has %d dimensions, over the limit of %d", len(*e.Shape), maxRank)
+	if len(*e.Shape) > MaxRank {
+		return nil, formatErr(name, "shape has %d dimensions, over the limit of %d", len(*e.Shape), MaxRank)
 	}
+	// The data bounds the element count (every dtype takes at least one
+	// byte), so the product is checked against it as it grows, before it
+	// can overflow; a shape with a zero dimension holds nothing, and its
+	// other dimensions are bounded by 2^32 in all so that no caller's
+	// product overflows.
 	shape := make([]int, len(*e.Shape))
-	count := uint64(1)
+	zero := false
 	for i, s := range *e.Shape {
 		if s < 0 {
 			return nil, formatErr(name, "shape %v has a negative dimension", *e.Shape)
 		}
-		if s > 0 && count > dataLen/uint64(s) {
-			// count*s*size would exceed the data; refuse before it can overflow.
+		shape[i] = int(s)
+		zero = zero || s == 0
+	}
+	limit := dataLen
+	if zero {
+		limit = 1 << 32
+	}
+	count := uint64(1)
+	for _, s := range *e.Shape {
+		if s == 0 {
+			continue
+		}
+		if count > limit/uint64(s) {
+			if zero {
+				return nil, formatErr(name, "shape %v: the dimensions beside the zero one multiply past 2^32", *e.Shape)
+			}
 			return nil, formatErr(name, "shape %v needs more than the %d data bytes", *e.Shape, dataLen)
 		}
 		count *= uint64(s)
-		shape[i] = int(s)
+	}
+	if zero {
+		count = 0
 	}
 	offs := *e.Offsets
 	if len(offs) != 2 || offs[0] > offs[1] || offs[1] > dataLen {
@@ -279,6 +396,9 @@ func (f *File) Info(name string) (Info, bool) {
 	c.Shape = append([]int(nil), in.Shape...)
 	return c, true
 }
+
+// Size returns the size of the file in bytes.
+func (f *File) Size() int64 { return int64(f.size) }
 
 // Metadata returns the "__metadata__" strings (empty when there are none).
 func (f *File) Metadata() map[string]string {
@@ -347,6 +467,23 @@ type Tensor struct {
 // FromHost returns a tensor to write from a host tensor, encoded in its dtype.
 func FromHost(name string, t *host.Tensor) Tensor {
 	return Tensor{Name: name, DType: t.DType, Shape: append([]int(nil), t.Shape...), Data: dtype.Encode(t.DType, t.Float32())}
+}
+
+// EncodeHost returns a file holding the host tensors of ts, each encoded
+// in its dtype and sorted by name (as safetensors.torch.save_file lays a
+// state dict out), and the metadata strings. Tests and tools write
+// weight files with it.
+func EncodeHost(ts map[string]*host.Tensor, meta map[string]string) ([]byte, error) {
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Tensor, 0, len(names))
+	for _, n := range names {
+		out = append(out, FromHost(n, ts[n]))
+	}
+	return Encode(out, meta)
 }
 
 // Encode returns a file holding the tensors (in the order given, as
@@ -453,7 +590,14 @@ func (s *readerSource) close() error {
 // header length first, then the header it announces) and returns a File
 // that reads each tensor from r when asked; closer, if not nil, is
 // closed by Close.
-func ParseReaderAt(r io.ReaderAt, size int64, closer io.Closer) (*File, error) {
+func ParseReaderAt(r io.ReaderAt, size int64, closer io.Closer, opts ...Option) (*File, error) {
+	lim := limitsOf(opts)
+	if size < 0 {
+		return nil, formatErr("", "negative size %d", size)
+	}
+	if err := lim.file(uint64(size)); err != nil {
+		return nil, err
+	}
 	if size < 8 {
 		return nil, formatErr("", "the file has %d bytes, fewer than the 8 of the header length", size)
 	}
@@ -461,7 +605,7 @@ func ParseReaderAt(r io.ReaderAt, size int64, closer io.Closer) (*File, error) {
 	if _, err := r.ReadAt(lb[:], 0); err != nil {
 		return nil, &Error{Rule: "read the header length: " + err.Error(), Err: err}
 	}
-	n, err := headerLen(lb[:], uint64(size))
+	n, err := headerLen(lb[:], uint64(size), lim)
 	if err != nil {
 		return nil, err
 	}
@@ -469,5 +613,5 @@ func ParseReaderAt(r io.ReaderAt, size int64, closer io.Closer) (*File, error) {
 	if _, err := r.ReadAt(h, 8); err != nil {
 		return nil, &Error{Rule: "read the header: " + err.Error(), Err: err}
 	}
-	return parseHeader(h, uint64(size)-8-n, &readerSource{r: r, base: 8 + n, closer: closer})
+	return parseHeader(h, uint64(size), lim, &readerSource{r: r, base: 8 + n, closer: closer})
 }

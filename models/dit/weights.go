@@ -28,7 +28,7 @@ func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ops.Ho
 		case len(shape) == 2:
 			std = 1 / math.Sqrt(float64(shape[1]))
 		}
-		w[n] = randn(rng, dt, shape, std, mean)
+		w[n] = ops.RandomHost(rng, dt, shape, std, mean)
 	}
 	return w, nil
 }
@@ -37,15 +37,7 @@ func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ops.Ho
 // [batch,D] drawn from N(0, 1), in dtype dt. It allocates what batch and
 // seq ask for: check them with cfg.HostElements first.
 func RandomInputs(cfg Config, dt ops.DType, batch, seq int, rng *rand.Rand) (x, cond *ops.HostTensor) {
-	return randn(rng, dt, []int{batch, seq, cfg.Dim}, 1, 0), randn(rng, dt, []int{batch, cfg.Dim}, 1, 0)
-}
-
-func randn(rng *rand.Rand, dt ops.DType, shape []int, std, mean float64) *ops.HostTensor {
-	t := ops.NewHostTensor(dt, shape...)
-	for i := range t.Data {
-		t.Data[i] = mean + std*rng.NormFloat64()
-	}
-	return t.Round(dt)
+	return ops.RandomHost(rng, dt, []int{batch, seq, cfg.Dim}, 1, 0), ops.RandomHost(rng, dt, []int{batch, cfg.Dim}, 1, 0)
 }
 
 // UploadWeights copies named host tensors to d. On an error the

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,16 +22,7 @@ var tiny = Config{Frames: 2, Height: 8, Width: 12, Channels: 3, Patch: [3]int{1,
 // encode writes weights as a safetensors file with cfg's metadata.
 func encode(t testing.TB, cfg Config, w map[string]*ops.HostTensor) []byte {
 	t.Helper()
-	names := make([]string, 0, len(w))
-	for n := range w {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var ts []safetensors.Tensor
-	for _, n := range names {
-		ts = append(ts, safetensors.FromHost(n, w[n]))
-	}
-	b, err := safetensors.Encode(ts, cfg.Metadata())
+	b, err := safetensors.EncodeHost(w, cfg.Metadata())
 	if err != nil {
 		t.Fatal(err)
 	}

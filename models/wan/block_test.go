@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand"
-	"sort"
 	"strings"
 	"testing"
 
@@ -15,39 +14,20 @@ import (
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
-// randomWeights draws the block's parameters: norm weights near 1,
-// linear weights N(0, 1/fan_in), biases and the modulation N(0, 0.1²).
+// randomWeights draws the block's parameters as RandomInit says.
 func randomWeights(cfg Config, dt ops.DType, rng *rand.Rand) map[string]*ref.Tensor {
-	w := map[string]*ref.Tensor{}
-	for n, s := range cfg.Shapes() {
-		std, mean := 0.1, 0.0
-		switch {
-		case strings.Contains(n, "norm"):
-			std, mean = 0.2, 1
-		case len(s) == 2:
-			std = 1 / math.Sqrt(float64(s[1]))
-		case n == "modulation":
-			std = 0.3
-		}
-		w[n] = gputest.Rand(rng, dt, s, std, mean)
-	}
-	return w
+	return ops.RandomParams(cfg.Shapes(), dt, rng, RandomInit)
 }
 
 // stateOf writes weights under prefix to a safetensors file, loads it
 // as the block declares its parameters and builds the block.
 func stateOf(t *testing.T, d *ops.Device, cfg Config, prefix string, w map[string]*ref.Tensor) (*Block, *ops.State) {
 	t.Helper()
-	var names []string
-	for n := range w {
-		names = append(names, n)
+	named := make(map[string]*ref.Tensor, len(w))
+	for n, x := range w {
+		named[prefix+n] = x
 	}
-	sort.Strings(names)
-	var ts []safetensors.Tensor
-	for _, n := range names {
-		ts = append(ts, safetensors.FromHost(prefix+n, w[n]))
-	}
-	b, err := safetensors.Encode(ts, nil)
+	b, err := safetensors.EncodeHost(named, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // dense attention (online softmax, K/V tiles in workgroup memory, f32
 // accumulation; BSND or BNSD in and out; grouped heads; cross and causal
 // attention) by a register-blocked kernel with a table of tile
-// configurations (TileCandidates) on GPUs, and by a row kernel (subgroup
+// configurations (launch.AttentionTiles) on GPUs, and by a row kernel (subgroup
 // and portable variants, split-K) for decoding and CPU drivers,
 // block-sparse attention over live key blocks only, TeleFuser's radial
 // mask and local sparse attention, and the AttentionConfig dispatch that

@@ -119,8 +119,8 @@ func TestSplitKMatchesSingle(t *testing.T) {
 		if err := l.validate(); err != nil {
 			t.Fatal(err)
 		}
-		if pl := l.plan(false); pl.nsplit < 2 {
-			t.Fatalf("split %d: planner made %d splits", n, pl.nsplit)
+		if pl := l.plan(false); pl.NSplit < 2 {
+			t.Fatalf("split %d: planner made %d splits", n, pl.NSplit)
 		}
 		o, err := l.run()
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // benchInputs uploads random q, k, v of [1,S,H,D].
@@ -111,7 +112,7 @@ type sweepCase struct {
 	rowKernel bool // also the row kernel, as the baseline
 }
 
-// BenchmarkAttentionSweep times every tiled candidate (TileCandidates)
+// BenchmarkAttentionSweep times every tiled candidate (launch.AttentionTiles)
 // at S=4096, H=24, D=128 in f32 and bf16, dense, causal and with grouped
 // heads (Hk=8), the row kernel beside them, and the planner's choice at
 // S=16384, reporting TFLOP/s from GPU timestamps (causal counts only the
@@ -180,9 +181,9 @@ func BenchmarkAttentionSweep(b *testing.B) {
 		runs := []run{{"planner", func(*call) {}}}
 		if c.allTiles {
 			runs = nil
-			for _, cfg := range TileCandidates {
+			for _, cfg := range launch.AttentionTiles {
 				cfg := cfg
-				if cfg.fits(d.Limits, D) {
+				if cfg.Fits(d.Limits, D) {
 					runs = append(runs, run{cfg.String(), func(l *call) { l.tile = &cfg }})
 				}
 			}

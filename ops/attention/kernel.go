@@ -21,12 +21,12 @@ type call struct {
 	causal   bool
 	scale    float32 // 0: 1/sqrt(D)
 	mask     *BlockMask
-	perm     []int       // token order (local sparse), nil for none
-	portable bool        // never use subgroups
-	split    int         // key splits: 0 automatic, 1 none, n forced (dense only)
-	rows     bool        // use the row kernel (attention.wgsl), never the tiled one
-	tiled    bool        // use the tiled kernel where it fits, CPU drivers included
-	tile     *TileConfig // forced tiled configuration (tests, sweeps)
+	perm     []int                 // token order (local sparse), nil for none
+	portable bool                  // never use subgroups
+	split    int                   // key splits: 0 automatic, 1 none, n forced (dense only)
+	rows     bool                  // use the row kernel (attention.wgsl), never the tiled one
+	tiled    bool                  // use the tiled kernel where it fits, CPU drivers included
+	tile     *launch.AttentionTile // forced tiled configuration (tests, sweeps)
 
 	b, sq, sk, h, hk, d int
 }
@@ -147,86 +147,21 @@ func (l *call) run() (*gpu.Tensor, error) {
 // too (tests: the golden cases through the tiled kernel on lavapipe).
 var tiledEverywhere bool
 
-// tiles are the kernel's tile sizes for one launch: the tiled kernel's
-// layout when tiled, else the row kernel's sizes.
-type tiles struct {
-	tiled              bool
-	lay                tiledLayout
-	sg                 bool
-	t, bq, bk, wg, dpt int
-	nsplit, splitLen   int
+// plan asks internal/launch for the call's launch on its device, the
+// row kernel's subgroups allowed when sgAvail.
+func (l *call) plan(sgAvail bool) launch.AttentionLaunch {
+	dev := l.q.Device()
+	return l.planOn(dev.Limits, dev.Info.Class, sgAvail)
 }
 
-func (l *call) plan(sgAvail bool) tiles {
-	dev := l.q.Device()
-	dp := l.d / 4
-	var p tiles
-	p.sg = sgAvail && !l.portable && dp%4 == 0
-	p.t = 1
-	if p.sg {
-		p.t = 4
-	}
-	p.bq = 64
+// planOn is plan for a device with limits lim of class class.
+func (l *call) planOn(lim gpu.Limits, class gpu.Class, sgAvail bool) launch.AttentionLaunch {
+	c := launch.AttentionCall{B: l.b, H: l.h, Sq: l.sq, Sk: l.sk, D: l.d, Perm: l.perm != nil, Split: l.split,
+		Rows: l.rows, Tiled: l.tiled || tiledEverywhere, Tile: l.tile, Subgroups: sgAvail && !l.portable}
 	if l.mask != nil {
-		for p.bq > 1 && l.mask.BQ%p.bq != 0 {
-			p.bq /= 2
-		}
+		c.MaskBQ = l.mask.BQ
 	}
-	dense := l.mask == nil && l.perm == nil
-	if dense && l.sq <= 16 && (l.sk >= 512 || l.split > 1) {
-		// Decode: few rows, keys split over workgroups. Workgroups stay at
-		// 64 invocations or more: lavapipe was seen to take minutes to
-		// build (or hang in) this kernel with 16.
-		p.bq = max(16, 64/p.t)
-	}
-	maxInv := int(dev.Limits.MaxInvocations)
-	if maxInv <= 0 {
-		maxInv = 256
-	}
-	for p.bq > 1 && p.bq*p.t > maxInv {
-		p.bq /= 2
-	}
-	p.wg = p.bq * p.t
-	// K and V tiles of BK keys (f32) plus the BQ x BK scores must fit the
-	// device's workgroup memory (lavapipe 32 KiB, NVIDIA 48 KiB, WebGPU's
-	// default 16 KiB).
-	p.bk = 32
-	mem := int(dev.Limits.MaxWorkgroupMemory)
-	if mem <= 0 {
-		mem = 16384
-	}
-	for p.bk > 1 && 2*p.bk*dp*16+p.bq*p.bk*4 > mem {
-		p.bk /= 2
-	}
-	p.dpt = dp / p.t
-	p.nsplit, p.splitLen = 1, l.sk
-	if dense {
-		groups := l.b * l.h * ceilDiv(l.sq, p.bq)
-		n := l.split
-		if n == 0 && l.sq <= 16 && l.sk >= 512 {
-			n = min(ceilDiv(256, groups), ceilDiv(l.sk, 256))
-		}
-		if n > 1 {
-			p.splitLen = ceilDiv(ceilDiv(l.sk, n), p.bk) * p.bk
-			p.nsplit = ceilDiv(l.sk, p.splitLen)
-		}
-	}
-	// Everything the row kernel does not split goes to the tiled kernel
-	// where a configuration fits, on GPUs: CPU drivers keep the row
-	// kernel, since SwiftShader takes from 20 s to minutes to build a
-	// tiled one (RATIONALE.md).
-	if p.nsplit == 1 && !l.rows && (l.tiled || l.tile != nil || tiledEverywhere || dev.Info.Class != gpu.ClassCPU) {
-		c, ok := TileConfig{}, false
-		if l.tile != nil {
-			c, ok = *l.tile, true
-		} else {
-			c, ok = l.chooseTile(dev.Limits)
-		}
-		if ok {
-			p.tiled, p.lay = true, c.layout(l.d)
-		}
-	}
-	return p
+	return launch.PlanAttention(lim, class, c)
 }
 
 func i32Bytes(v []int) []byte {
@@ -250,16 +185,41 @@ func uploadI32(d *gpu.Device, v []int) (*gpu.Tensor, error) {
 // sparse operands (CSR lists of live key blocks, token order) are bound
 // when the launch has them. Uniform tile0 is the first query tile; the
 // caller may run the declaration on chunks of tiles.
-func (l *call) kernel(pl tiles, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
+func (l *call) kernel(pl launch.AttentionLaunch, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 	dp := l.d / 4
-	split := pl.nsplit > 1
+	split := pl.NSplit > 1
 	rowsum := "rowsum_single"
-	if pl.sg {
+	if pl.Subgroups {
 		rowsum = "rowsum_subgroup"
 	}
-	k := &kernel.Kernel{Name: "attention", Vec: 4, Subgroups: pl.sg, Files: []string{rowsum, "attention"}}
-	k.Uint("DP", dp).Uint("T", pl.t).Uint("DPT", pl.dpt).Uint("BQ", pl.bq).Uint("BK", pl.bk).Uint("WG", pl.wg).
+	k := &kernel.Kernel{Name: "attention", Vec: 4, Subgroups: pl.Subgroups, Files: []string{rowsum, "attention"}}
+	k.Uint("DP", dp).Uint("T", pl.T).Uint("DPT", pl.DPT).Uint("BQ", pl.BQ).Uint("BK", pl.BK).Uint("WG", pl.WG).
 		Bool("CAUSAL", l.causal).Bool("SPLIT", split)
+	l.bindOperands(k, rowptr, cols, tok)
+	k.U32("split_len", pl.SplitLen).U32("nsplit", pl.NSplit)
+	var store string
+	if split {
+		k.Out("part", dtype.F32, l.b*l.h*l.sq*pl.NSplit*(dp+1)*4)
+		store = "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }"
+	} else {
+		osb, osh, oss := strides(l.out, l.sq, l.h, dp)
+		k.Out("o", l.q.DType, l.outShape()...)
+		k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
+		store = "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }"
+	}
+	k.Snippet("STORE", store)
+	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, pl.BQ)), uint32(l.b * l.h), uint32(pl.NSplit)}
+	return k
+}
+
+// bindOperands binds what both flash kernels read: q, k and v with their
+// sizes, strides, scale and causal offset (uniform tile0 is the first
+// query tile), and the sparse operands when the launch has them, with
+// the snippets that read them: rowptr and cols (a block mask's CSR
+// lists of live key blocks: RANGES, BLOCK and the mask's uniforms) and
+// tok (the token order of local sparse attention: QTOK, KTOK).
+func (l *call) bindOperands(k *kernel.Kernel, rowptr, cols, tok *gpu.Tensor) {
+	dp := l.d / 4
 	k.In("q", l.q).In("k", l.k).In("v", l.v)
 	scale := float64(l.scale)
 	if scale == 0 {
@@ -271,8 +231,7 @@ func (l *call) kernel(pl tiles, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 		U32("q_sb", qsb).U32("q_sh", qsh).U32("q_ss", qss).
 		U32("k_sb", ksb).U32("k_sh", ksh).U32("k_ss", kss).
 		U32("v_sb", ksb).U32("v_sh", ksh).U32("v_ss", kss).
-		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0).
-		U32("split_len", pl.splitLen).U32("nsplit", pl.nsplit)
+		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0)
 	ranges, block, qtok, ktok := "", "", "qrow", "key"
 	if rowptr != nil {
 		k.In("rowptr", rowptr).In("cols", cols)
@@ -285,19 +244,7 @@ func (l *call) kernel(pl tiles, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 		k.In("tok", tok)
 		qtok, ktok = "tok_buf[qrow]", "tok_buf[key]"
 	}
-	var store string
-	if split {
-		k.Out("part", dtype.F32, l.b*l.h*l.sq*pl.nsplit*(dp+1)*4)
-		store = "let pb = ((bh * p.sq + qi) * p.nsplit + wid.z) * (DP + 1u);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_part(pb + part + c * T, acc[c]); }\n    if (part == 0u) { stv_part(pb + DP, vec4<f32>(m, l, 0.0, 0.0)); }"
-	} else {
-		osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-		k.Out("o", l.q.DType, l.outShape()...)
-		k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
-		store = "let obase = b * p.o_sb + h * p.o_sh + qtok * p.o_ss;\n    let inv = select(0.0, 1.0 / l, l > 0.0);\n    for (var c = 0u; c < DPT; c = c + 1u) { stv_o(obase + part + c * T, acc[c] * inv); }"
-	}
-	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok).Snippet("STORE", store)
-	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, pl.bq)), uint32(l.b * l.h), uint32(pl.nsplit)}
-	return k
+	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok)
 }
 
 // combine declares the merge of split partial results into a new output.
@@ -334,19 +281,19 @@ func (l *call) dispatch() (*gpu.Tensor, error) {
 		defer t.Release()
 		tok = t
 	}
-	if pl.tiled && l.tile != nil {
-		if !l.tile.fits(dev.Limits, l.d) {
+	if pl.Tiled && l.tile != nil {
+		if !l.tile.Fits(dev.Limits, l.d) {
 			return nil, errorf(l.op, "tile", "configuration %v does not fit the device (%d bytes of workgroup memory, %d invocations)",
-				*l.tile, pl.lay.smem(), pl.lay.wg)
+				*l.tile, pl.Layout.Smem(), pl.Layout.WG)
 		}
 		if l.mask != nil && l.mask.BQ%l.tile.BQ != 0 {
 			return nil, errorf(l.op, "tile", "configuration %v: mask query blocks of %d rows are not whole tiles", *l.tile, l.mask.BQ)
 		}
 	}
 	var k *kernel.Kernel
-	bq := pl.bq
-	if pl.tiled {
-		k, bq = l.tiledKernel(pl.lay, rowptr, cols, tok), pl.lay.BQ
+	bq := pl.BQ
+	if pl.Tiled {
+		k, bq = l.tiledKernel(pl.Layout, rowptr, cols, tok), pl.Layout.BQ
 	} else {
 		k = l.kernel(pl, rowptr, cols, tok)
 	}
@@ -374,11 +321,11 @@ func (l *call) dispatch() (*gpu.Tensor, error) {
 			outs = o
 		}
 	}
-	if pl.nsplit == 1 {
+	if pl.NSplit == 1 {
 		return outs[0], nil
 	}
 	defer release(outs)
-	return l.combine(outs[0], pl.nsplit).RunOne(dev)
+	return l.combine(outs[0], pl.NSplit).RunOne(dev)
 }
 
 func release(ts []*gpu.Tensor) {

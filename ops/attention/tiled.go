@@ -2,12 +2,12 @@ package attention
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // tiledSnippets generates the unrolled register blocks of
@@ -15,7 +15,7 @@ import (
 // o_i_j (vec4), row maxima m_i and partial row sums l_i are plain
 // variables, never arrays indexed by a loop counter (which a compiler
 // may move out of registers).
-func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]string {
+func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[string]string {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	take := func() string { s := b.String(); b.Reset(); return s }
@@ -23,7 +23,7 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 	sn := map[string]string{}
 
 	for i := 0; i < t.TM; i++ {
-		for j := 0; j < t.dj; j++ {
+		for j := 0; j < t.DJ; j++ {
 			w("var o_%d_%d = vec4<f32>(0.0);\n  ", i, j)
 		}
 		w("var m_%d = -1e30;\n  var l_%d = 0.0;\n  ", i, i)
@@ -37,27 +37,27 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 	}
 	sn["SDECL"] = take()
 
-	for r := 0; r < t.nr; r++ {
+	for r := 0; r < t.NR; r++ {
 		w("var f_%d: PU;\n  ", r)
 	}
 	sn["FREGS"] = take()
-	for r := 0; r < t.nr; r++ {
-		w("f_%d = fetch(fkind, lid + %du, fc, fk0, fs1);\n      ", r, r*t.wg)
+	for r := 0; r < t.NR; r++ {
+		w("f_%d = fetch(fkind, lid + %du, fc, fk0, fs1);\n      ", r, r*t.WG)
 	}
 	sn["FETCH"] = take()
-	for r := 0; r < t.nr; r++ {
-		w("stash(fkind, nbuf, lid + %du, f_%d);\n      ", r*t.wg, r)
+	for r := 0; r < t.NR; r++ {
+		w("stash(fkind, nbuf, lid + %du, f_%d);\n      ", r*t.WG, r)
 	}
 	sn["STASH"] = take()
 
 	// S += Q Kᵀ for one pack of D: TM rows and TN keys from the stage.
-	w("let qa = base + ty * %du + d4;\n        ", t.rs)
-	w("let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.rs)
+	w("let qa = base + ty * %du + d4;\n        ", t.RS)
+	w("let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
 	for j := 0; j < t.TN; j++ {
-		w("let kv%d = stage[ka + %du];\n        ", j, j*t.ntx*t.rs)
+		w("let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
 	}
 	for i := 0; i < t.TM; i++ {
-		w("let q%d = stage[qa + %du];\n        ", i, i*t.nty*t.rs)
+		w("let q%d = stage[qa + %du];\n        ", i, i*t.NTY*t.RS)
 		for _, c := range comps {
 			for j := 0; j < t.TN; j++ {
 				w("s_%d_%d = fma(q%d.%s, kv%d.%s, s_%d_%d);\n        ", i, j, i, c, j, c, i, j)
@@ -70,27 +70,27 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 	w("let kx = k0 + tx;\n        let qr = i32(tile * %du + ty) + p.off;\n        ", t.BQ)
 	for i := 0; i < t.TM; i++ {
 		for j := 0; j < t.TN; j++ {
-			ok := fmt.Sprintf("kx + %du < s1", j*t.ntx)
+			ok := fmt.Sprintf("kx + %du < s1", j*t.NTX)
 			if causal {
-				ok += fmt.Sprintf(" && i32(kx + %du) <= qr + %d", j*t.ntx, i*t.nty)
+				ok += fmt.Sprintf(" && i32(kx + %du) <= qr + %d", j*t.NTX, i*t.NTY)
 			}
 			w("s_%d_%d = select(-1e30, s_%d_%d * p.scale, %s);\n        ", i, j, i, j, ok)
 		}
-		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", i*t.nty, t.ntx/4, maxOf(i, t.TN))
+		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", i*t.NTY, t.NTX/4, maxOf(i, t.TN))
 	}
 	sn["SOFTMAX1"] = take()
 
 	// The tile's row maxima; rescale, P into workgroup memory.
 	for i := 0; i < t.TM; i++ {
-		w("{\n      let mn = max(m_%d, red_max(ty + %du));\n      let cr = exp2(m_%d - mn);\n      m_%d = mn;\n", i, i*t.nty, i, i)
+		w("{\n      let mn = max(m_%d, red_max(ty + %du));\n      let cr = exp2(m_%d - mn);\n      m_%d = mn;\n", i, i*t.NTY, i, i)
 		w("      l_%d = l_%d * cr;\n", i, i)
-		for j := 0; j < t.dj; j++ {
+		for j := 0; j < t.DJ; j++ {
 			w("      o_%d_%d = o_%d_%d * cr;\n", i, j, i, j)
 		}
 		var sum []string
 		for j := 0; j < t.TN; j++ {
 			w("      s_%d_%d = select(0.0, exp2(s_%d_%d - mn), s_%d_%d > -5e29);\n", i, j, i, j, i, j)
-			w("      ps[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n", i*t.nty, t.ps, j*t.ntx/4, i, j)
+			w("      ps[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n", i*t.NTY, t.PS, j*t.NTX/4, i, j)
 			sum = append(sum, fmt.Sprintf("s_%d_%d", i, j))
 		}
 		w("      l_%d = l_%d + %s;\n    }\n    ", i, i, strings.Join(sum, " + "))
@@ -98,17 +98,17 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 	sn["SOFTMAX2"] = take()
 
 	// O += P V for four keys of the value stage.
-	w("let pa = ty * %du + c * %du + k4;\n        ", t.ps, t.kc/4)
+	w("let pa = ty * %du + c * %du + k4;\n        ", t.PS, t.KC/4)
 	for i := 0; i < t.TM; i++ {
-		w("let p%d = ps[pa + %du];\n        ", i, i*t.nty*t.ps)
+		w("let p%d = ps[pa + %du];\n        ", i, i*t.NTY*t.PS)
 	}
-	w("let va = base + 4u * k4 * %du + tx;\n        ", t.vs)
+	w("let va = base + 4u * k4 * %du + tx;\n        ", t.VS)
 	for q, c := range comps {
-		for j := 0; j < t.dj; j++ {
-			w("let v%d_%d = stage[va + %du];\n        ", q, j, q*t.vs+j*t.ntx)
+		for j := 0; j < t.DJ; j++ {
+			w("let v%d_%d = stage[va + %du];\n        ", q, j, q*t.VS+j*t.NTX)
 		}
 		for i := 0; i < t.TM; i++ {
-			for j := 0; j < t.dj; j++ {
+			for j := 0; j < t.DJ; j++ {
 				w("o_%d_%d = fma(vec4<f32>(p%d.%s), v%d_%d, o_%d_%d);\n        ", i, j, i, c, q, j, i, j)
 			}
 		}
@@ -117,18 +117,18 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 
 	// Row sums, normalisation and the store of the rows below Sq.
 	for i := 0; i < t.TM; i++ {
-		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", i*t.nty, t.ntx/4, i)
+		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", i*t.NTY, t.NTX/4, i)
 	}
 	w("workgroupBarrier();\n  ")
 	for i := 0; i < t.TM; i++ {
-		w("{\n    let qi = tile * %du + ty + %du;\n    let lsum = red_sum(ty + %du);\n", t.BQ, i*t.nty, i*t.nty)
+		w("{\n    let qi = tile * %du + ty + %du;\n    let lsum = red_sum(ty + %du);\n", t.BQ, i*t.NTY, i*t.NTY)
 		w("    let inv = select(0.0, 1.0 / lsum, lsum > 0.0);\n")
 		w("    if (qi < p.sq) {\n      let ob = b * p.o_sb + h * p.o_sh + qtok_of(qi) * p.o_ss + tx;\n")
-		for j := 0; j < t.dj; j++ {
-			if (j+1)*t.ntx > t.dp {
-				w("      if (tx + %du < DP) { store_o(ob + %du, o_%d_%d * inv); }\n", j*t.ntx, j*t.ntx, i, j)
+		for j := 0; j < t.DJ; j++ {
+			if (j+1)*t.NTX > t.DP {
+				w("      if (tx + %du < DP) { store_o(ob + %du, o_%d_%d * inv); }\n", j*t.NTX, j*t.NTX, i, j)
 			} else {
-				w("      store_o(ob + %du, o_%d_%d * inv);\n", j*t.ntx, i, j)
+				w("      store_o(ob + %du, o_%d_%d * inv);\n", j*t.NTX, i, j)
 			}
 		}
 		w("    }\n  }\n  ")
@@ -151,7 +151,7 @@ func tiledSnippets(t tiledLayout, causal bool, out dtype.DType) map[string]strin
 
 // wordsOut reports whether the output binding is raw 16-byte words: 16-bit
 // storage with 16-byte units, which has no pack store.
-func wordsOut(t tiledLayout, out dtype.DType) bool { return t.h == 2 && out.Size() == 2 }
+func wordsOut(t launch.AttentionLayout, out dtype.DType) bool { return t.H == 2 && out.Size() == 2 }
 
 // maxOf returns the WGSL max of s_i_0 .. s_i_{n-1}.
 func maxOf(i, n int) string {
@@ -163,47 +163,22 @@ func maxOf(i, n int) string {
 }
 
 // tiledKernel declares the register-blocked kernel for layout t, writing
-// a new output. The sparse operands are bound when the launch has them,
-// as in kernel.
-func (l *call) tiledKernel(t tiledLayout, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
-	k := &kernel.Kernel{Name: "attention_tiled", Vec: 4, Units: t.h, Files: []string{"attention_tiled"}}
-	k.Uint("DP", t.dp).Uint("BQ", t.BQ).Uint("BK", t.BK).Uint("NTX", t.ntx).Uint("NTY", t.nty).Uint("WG", t.wg).
-		Uint("DCP", t.dcp).Uint("RS", t.rs).Uint("UPC", t.upc).Uint("NC", t.nc).
-		Uint("KC", t.kc).Uint("NV", t.nv).Uint("VS", t.vs).Uint("UPV", t.upv).
-		Uint("PS", t.ps).Uint("STG", t.stg).Uint("NBUF", t.nbuf).Uint("REDP", t.redp).
+// a new output. bindOperands binds the operands, the sparse ones when
+// the launch has them.
+func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
+	k := &kernel.Kernel{Name: "attention_tiled", Vec: 4, Units: t.H, Files: []string{"attention_tiled"}}
+	k.Uint("DP", t.DP).Uint("BQ", t.BQ).Uint("BK", t.BK).Uint("NTX", t.NTX).Uint("NTY", t.NTY).Uint("WG", t.WG).
+		Uint("DCP", t.DCP).Uint("RS", t.RS).Uint("UPC", t.UPC).Uint("NC", t.NC).
+		Uint("KC", t.KC).Uint("NV", t.NV).Uint("VS", t.VS).Uint("UPV", t.UPV).
+		Uint("PS", t.PS).Uint("STG", t.STG).Uint("NBUF", t.NBuf).Uint("REDP", t.RedP).
 		Bool("CAUSAL", l.causal)
-	k.In("q", l.q).In("k", l.k).In("v", l.v)
-	scale := float64(l.scale)
-	if scale == 0 {
-		scale = 1 / math.Sqrt(float64(l.d))
-	}
-	dp := l.d / 4
-	qsb, qsh, qss := strides(l.in, l.sq, l.h, dp)
-	ksb, ksh, kss := strides(l.in, l.sk, l.hk, dp)
-	osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-	k.U32("sq", l.sq).U32("sk", l.sk).U32("h", l.h).U32("hdiv", l.h/l.hk).
-		U32("q_sb", qsb).U32("q_sh", qsh).U32("q_ss", qss).
-		U32("k_sb", ksb).U32("k_sh", ksh).U32("k_ss", kss).
-		U32("v_sb", ksb).U32("v_sh", ksh).U32("v_ss", kss).
-		U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss).
-		F32("scale", float32(scale*math.Log2E)).I32("off", l.sk-l.sq).U32("tile0", 0).U32("nqt", ceilDiv(l.sq, t.BQ))
-	ranges, block, qtok, ktok := "", "", "qrow", "key"
-	if rowptr != nil {
-		k.In("rowptr", rowptr).In("cols", cols)
-		ranges = "let ri = (b * p.m_sb + h * p.m_sh) * p.nqb + (tile * BQ) / p.bq;\n  e0 = rowptr_buf[ri];\n  nr = rowptr_buf[ri + 1u] - e0;"
-		block = "s0 = min(cols_buf[e0 + e] * p.bk, ke);\n    s1 = min(s0 + p.bk, ke);"
-		msb, msh := l.mask.planeStrides()
-		k.U32("bq", l.mask.BQ).U32("bk", l.mask.BK).U32("nqb", ceilDiv(l.sq, l.mask.BQ)).U32("m_sb", msb).U32("m_sh", msh)
-	}
-	if tok != nil {
-		k.In("tok", tok)
-		qtok, ktok = "tok_buf[qrow]", "tok_buf[key]"
-	}
+	l.bindOperands(k, rowptr, cols, tok)
+	osb, osh, oss := strides(l.out, l.sq, l.h, t.DP)
+	k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss).U32("nqt", ceilDiv(l.sq, t.BQ))
 	k.Out("o", l.q.DType, l.outShape()...)
 	if wordsOut(t, l.q.DType) {
 		k.Words()
 	}
-	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok)
 	sn := tiledSnippets(t, l.causal, l.q.DType)
 	for _, name := range []string{"ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"} {
 		k.Snippet(name, sn[name])

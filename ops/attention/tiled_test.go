@@ -10,6 +10,7 @@ import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/internal/masks"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -44,16 +45,16 @@ func slowBuild() bool { return runtime.GOOS == "js" && testing.Short() }
 
 // heavyBuild reports whether c's kernel is too heavy for Dawn's CPU
 // driver to build: register blocks of more than 16 scores.
-func heavyBuild(d *gpu.Device, c TileConfig) bool {
+func heavyBuild(d *gpu.Device, c launch.AttentionTile) bool {
 	return runtime.GOOS == "js" && d.Info.Class == gpu.ClassCPU && c.TM*c.TN > 16
 }
 
 // fitting returns the candidates that fit d for head dimension hd,
 // logging the others: they are checked on devices with more workgroup
 // memory (the NVIDIA machine runs this test too).
-func fitting(t *testing.T, d *gpu.Device, hd int) []TileConfig {
-	var cs []TileConfig
-	all := TileCandidates
+func fitting(t *testing.T, d *gpu.Device, hd int) []launch.AttentionTile {
+	var cs []launch.AttentionTile
+	all := launch.AttentionTiles
 	if slowBuild() {
 		all = all[len(all)-1:]
 	}
@@ -64,10 +65,10 @@ func fitting(t *testing.T, d *gpu.Device, hd int) []TileConfig {
 			}
 			continue
 		}
-		if c.fits(d.Limits, hd) {
+		if c.Fits(d.Limits, hd) {
 			cs = append(cs, c)
 		} else if _, seen := notRun.LoadOrStore(fmt.Sprint(t.Name(), c), true); !seen {
-			t.Logf("%v (%d bytes at D=%d, %d invocations) does not fit %v: not run here", c, c.layout(hd).smem(), hd, c.Invocations(), d)
+			t.Logf("%v (%d bytes at D=%d, %d invocations) does not fit %v: not run here", c, c.Layout(hd).Smem(), hd, c.Invocations(), d)
 		}
 	}
 	return cs
@@ -221,7 +222,7 @@ func TestTiledCandidatesCompile(t *testing.T) {
 		{dtype.BF16, 12, true, true, false},
 		{dtype.F32, 36, false, false, true},
 	}
-	for _, cfg := range TileCandidates {
+	for _, cfg := range launch.AttentionTiles {
 		for _, vc := range vcs {
 			t.Run(fmt.Sprintf("%v/%v/D%d/causal=%v/sparse=%v/tok=%v", cfg, vc.dt, vc.hd, vc.causal, vc.sparse, vc.tok), func(t *testing.T) {
 				x := nt(vc.dt, 1, 256, 2, vc.hd)
@@ -236,60 +237,11 @@ func TestTiledCandidatesCompile(t *testing.T) {
 				if err := l.validate(); err != nil {
 					t.Fatal(err)
 				}
-				if err := compileOnly(d, l.tiledKernel(cfg.layout(vc.hd), r, c, tk)); err != nil {
+				if err := compileOnly(d, l.tiledKernel(cfg.Layout(vc.hd), r, c, tk)); err != nil {
 					t.Fatal(err)
 				}
 			})
 		}
-	}
-}
-
-// TestTileChooser checks the planner's choice by device limits: the
-// first candidate that fits, the WebGPU core limits served for every
-// head dimension, and the row kernel for split decoding and for block
-// masks whose query blocks are not whole tiles.
-func TestTileChooser(t *testing.T) {
-	core := gpu.Limits{MaxWorkgroupMemory: 16384, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
-	nvidia := gpu.Limits{MaxWorkgroupMemory: 49152, MaxInvocations: 1024, MaxWorkgroupSizeX: 1024}
-	small := gpu.Limits{MaxWorkgroupMemory: 32768, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
-	for hd := 4; hd <= MaxHeadDim; hd += 4 {
-		l := &call{d: hd}
-		c, ok := l.chooseTile(core)
-		if !ok {
-			t.Fatalf("D=%d: no candidate fits the WebGPU core limits", hd)
-		}
-		if lay := c.layout(hd); lay.smem() > 16384 || lay.wg > 256 {
-			t.Fatalf("D=%d: %v uses %d bytes, %d invocations", hd, c, lay.smem(), lay.wg)
-		}
-		for _, lim := range []gpu.Limits{nvidia, small} {
-			c, ok := l.chooseTile(lim)
-			if !ok || !c.fits(lim, hd) {
-				t.Fatalf("D=%d: %v, %v for %+v", hd, c, ok, lim)
-			}
-		}
-	}
-	l := &call{d: 128}
-	if c, _ := l.chooseTile(nvidia); c != TileCandidates[0] {
-		t.Errorf("NVIDIA limits: %v, want %v", c, TileCandidates[0])
-	}
-	if c, _ := l.chooseTile(small); c.layout(128).smem() > 32768 || c.Invocations() > 256 {
-		t.Errorf("32 KiB limits: %v", c)
-	}
-	m, _ := NewBlockMask([]int{1, 1}, 16, 16, []uint8{1})
-	l.mask = m
-	if c, ok := l.chooseTile(nvidia); ok {
-		t.Errorf("mask of 16-row blocks: chose %v, want the row kernel", c)
-	}
-	for _, c := range TileCandidates {
-		if err := c.Valid(); err != nil {
-			t.Error(err)
-		}
-		lay := c.layout(128)
-		fma := 2 * c.BQ * c.BK * 128 / lay.wg
-		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
-			c, lay.wg, lay.smem(), lay.kc, lay.nc, lay.nv, fma/lay.barriers(),
-			float64(4*c.TM*c.TN)/float64(c.TM+c.TN), float64(16*c.TM*lay.dj)/float64(c.TM+4*lay.dj),
-			c.TM*c.TN, 4*c.TM*lay.dj, lay.nr)
 	}
 }
 
@@ -312,18 +264,18 @@ func TestTiledPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if pl := dec.plan(d.Features.Subgroups); pl.tiled || pl.nsplit < 2 {
-		t.Errorf("decode: tiled %v, %d splits", pl.tiled, pl.nsplit)
+	if pl := dec.plan(d.Features.Subgroups); pl.Tiled || pl.NSplit < 2 {
+		t.Errorf("decode: tiled %v, %d splits", pl.Tiled, pl.NSplit)
 	}
-	if pl := full.plan(d.Features.Subgroups); pl.tiled != (d.Info.Class != gpu.ClassCPU) {
-		t.Errorf("S=100 on a %v device: tiled %v", d.Info.Class, pl.tiled)
+	if pl := full.plan(d.Features.Subgroups); pl.Tiled != (d.Info.Class != gpu.ClassCPU) {
+		t.Errorf("S=100 on a %v device: tiled %v", d.Info.Class, pl.Tiled)
 	}
 	full.tiled = true
-	if pl := full.plan(d.Features.Subgroups); !pl.tiled {
+	if pl := full.plan(d.Features.Subgroups); !pl.Tiled {
 		t.Errorf("S=100, tiled wanted: not tiled")
 	}
 	full.tiled, full.rows = false, true
-	if pl := full.plan(d.Features.Subgroups); pl.tiled {
+	if pl := full.plan(d.Features.Subgroups); pl.Tiled {
 		t.Errorf("S=100, row kernel wanted: tiled")
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/golden"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
+	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/models/dit"
 )
 
@@ -48,12 +48,12 @@ func CheckFile(d *gpu.Device, name string, b []byte) (res FileResult) {
 		res.Summary = fmt.Sprintf("%s is %s, over the limit of %s: refused", name, mb(int64(len(b))), mb(MaxFileBytes))
 		return res
 	}
-	f, err := safetensors.Parse(b, fileLimits)
+	f, err := safetensors.Parse(b, safetensors.WithLimits(fileLimits))
 	if err != nil {
 		res.Summary = "not a valid safetensors file: " + strings.TrimPrefix(err.Error(), "safetensors: ")
 		return res
 	}
-	if f.Metadata["op"] != "" {
+	if f.Metadata()["op"] != "" {
 		return checkCase(d, name, b, res)
 	}
 	return describeWeights(f, res)
@@ -89,9 +89,13 @@ func describeWeights(f *safetensors.File, res FileResult) FileResult {
 	var total int64
 	dts := map[string]int{}
 	for _, n := range names {
-		t, _ := f.Tensor(n)
-		total += t.Bytes()
-		dts[t.DType.String()]++
+		t, _ := f.Info(n)
+		total += int64(t.ByteSize())
+		if t.Readable {
+			dts[t.DType.String()]++
+		} else {
+			dts[t.Type]++
+		}
 	}
 	var kinds []string
 	for dt, n := range dts {
@@ -109,19 +113,19 @@ func describeWeights(f *safetensors.File, res FileResult) FileResult {
 // and its heads and activation from the metadata (num_heads,
 // activation_fn) when present.
 func ditCheck(f *safetensors.File) string {
-	norm, ok := f.Tensor("norm1.weight")
+	norm, ok := f.Info("norm1.weight")
 	if !ok || len(norm.Shape) != 1 {
 		return "not a DiT block (no norm1.weight [D])"
 	}
 	D := norm.Shape[0]
 	cfg := dit.NewConfig(D, 1)
-	if h, err := strconv.Atoi(f.Metadata["num_heads"]); err == nil {
+	if h, err := strconv.Atoi(f.Metadata()["num_heads"]); err == nil {
 		cfg.NumHeads = h
 	}
-	if a := f.Metadata["activation_fn"]; a != "" {
+	if a := f.Metadata()["activation_fn"]; a != "" {
 		cfg.ActivationFn = a
 	}
-	if out, ok := f.Tensor("ffn.proj_out.weight"); ok && len(out.Shape) == 2 && D > 0 {
+	if out, ok := f.Info("ffn.proj_out.weight"); ok && len(out.Shape) == 2 && D > 0 {
 		cfg.MLPRatio = float64(out.Shape[1]) / float64(D)
 	}
 	shapes, err := cfg.WeightShapes()
@@ -129,7 +133,7 @@ func ditCheck(f *safetensors.File) string {
 		return "not a DiT block: " + err.Error()
 	}
 	for _, n := range dit.WeightNames() {
-		t, ok := f.Tensor(n)
+		t, ok := f.Info(n)
 		if !ok {
 			if strings.HasSuffix(n, ".bias") {
 				continue

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/webfuser/webfuser/internal/dtype"
-	safetensors "github.com/webfuser/webfuser/internal/safetensors/bounded"
+	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/models/dit"
 )
 
@@ -21,13 +21,13 @@ func TestCheckFile(t *testing.T) {
 	}
 	cfg := dit.NewConfig(16, 2)
 	w, _ := dit.RandomWeights(cfg, dtype.BF16, rand.New(rand.NewSource(1)))
-	var ts []safetensors.Data
+	var ts []safetensors.Tensor
 	for n, x := range w {
-		ts = append(ts, safetensors.Data{Name: n, DType: x.DType, Shape: x.Shape, Bytes: dtype.Encode(x.DType, x.Float32())})
+		ts = append(ts, safetensors.Tensor{Name: n, DType: x.DType, Shape: x.Shape, Data: dtype.Encode(x.DType, x.Float32())})
 	}
-	weights, _ := safetensors.Encode(nil, ts)
-	hostile, _ := safetensors.Encode(map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`},
-		[]safetensors.Data{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Bytes: []byte{1}}})
+	weights, _ := safetensors.Encode(ts, nil)
+	hostile, _ := safetensors.Encode([]safetensors.Tensor{{Name: "out.block_mask", DType: dtype.U8, Shape: []int{1}, Data: []byte{1}}},
+		map[string]string{"op": "radial_mask", "attrs": `{"seq_len":16000000,"block_size":1}`})
 	for _, c := range []struct {
 		name, kind, want string
 		b                []byte

@@ -1,4 +1,4 @@
-package bounded
+package safetensors
 
 import (
 	"bytes"
@@ -13,34 +13,30 @@ import (
 	"github.com/webfuser/webfuser/internal/dtype"
 )
 
-func file(hdr string, data int) []byte {
-	b := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
-	b = append(b, hdr...)
-	return append(b, make([]byte, data)...)
-}
-
-func TestRoundTrip(t *testing.T) {
-	in := []Data{
+// TestRoundTripEmptyAndScalar: tensors with a zero dimension and with
+// no dimension read back, with the metadata and the names sorted.
+func TestRoundTripEmptyAndScalar(t *testing.T) {
+	in := []Tensor{
 		{"a", dtype.F32, []int{2, 3}, dtype.Encode(dtype.F32, []float32{1, 2, 3, 4, 5, 6})},
 		{"b", dtype.BF16, []int{3}, dtype.Encode(dtype.BF16, []float32{1, -2, 0.5})},
 		{"empty", dtype.F16, []int{0, 7}, nil},
 		{"scalar", dtype.U8, nil, []byte{9}},
 	}
-	b, err := Encode(map[string]string{"op": "x"}, in)
+	b, err := Encode(in, map[string]string{"op": "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Parse(b, Limits{})
+	f, err := Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Metadata["op"] != "x" || strings.Join(f.Names(), ",") != "a,b,empty,scalar" {
-		t.Fatalf("metadata %v names %v", f.Metadata, f.Names())
+	if f.Metadata()["op"] != "x" || strings.Join(f.Names(), ",") != "a,b,empty,scalar" {
+		t.Fatalf("metadata %v names %v", f.Metadata(), f.Names())
 	}
 	for _, d := range in {
-		info, _ := f.Tensor(d.Name)
+		info, _ := f.Info(d.Name)
 		got, err := f.Bytes(d.Name)
-		if err != nil || !bytes.Equal(got, d.Bytes) && len(d.Bytes)+len(got) != 0 || info.DType != d.DType {
+		if err != nil || !bytes.Equal(got, d.Data) && len(d.Data)+len(got) != 0 || info.DType != d.DType {
 			t.Errorf("%s: %v %v, %v", d.Name, got, info, err)
 		}
 	}
@@ -51,25 +47,25 @@ func TestMalformedFilesAreErrors(t *testing.T) {
 		"empty":            nil,
 		"short":            {1, 2, 3},
 		"header too long":  {0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, '{', '}'},
-		"header past file": file(`{}`, 0)[:9],
-		"not an object":    file(`[1]`, 0),
-		"trailing":         file(`{} {}`, 0),
-		"bad dtype":        file(`{"x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}`, 8),
-		"offsets past end": file(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 4),
-		"offsets reversed": file(`{"x":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`, 4),
-		"offsets triple":   file(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4,4]}}`, 4),
-		"size mismatch":    file(`{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, 8),
-		"negative dim":     file(`{"x":{"dtype":"U8","shape":[-1,-4],"data_offsets":[0,4]}}`, 4),
-		"overflowing dims": file(`{"x":{"dtype":"U8","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}`, 0),
-		"huge dim":         file(`{"x":{"dtype":"U8","shape":[1e30],"data_offsets":[0,0]}}`, 0),
-		"zero hides huge":  file(`{"x":{"dtype":"U8","shape":[0,9223372036854775807,9223372036854775807],"data_offsets":[0,0]}}`, 0),
-		"duplicate":        file(`{"x":{"dtype":"U8","shape":[],"data_offsets":[0,1]},"x":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}`, 1),
-		"two metadata":     file(`{"__metadata__":{},"__metadata__":{}}`, 0),
-		"metadata numbers": file(`{"__metadata__":{"op":1}}`, 0),
-		"deep rank":        file(`{"x":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}`, 1),
+		"header past file": header(`{}`, 0)[:9],
+		"not an object":    header(`[1]`, 0),
+		"trailing":         header(`{} {}`, 0),
+		"unknown dtype":    header(`{"x":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}`, 16),
+		"offsets past end": header(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 4),
+		"offsets reversed": header(`{"x":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`, 4),
+		"offsets triple":   header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4,4]}}`, 4),
+		"size mismatch":    header(`{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, 8),
+		"negative dim":     header(`{"x":{"dtype":"U8","shape":[-1,-4],"data_offsets":[0,4]}}`, 4),
+		"overflowing dims": header(`{"x":{"dtype":"U8","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}}`, 0),
+		"huge dim":         header(`{"x":{"dtype":"U8","shape":[1e30],"data_offsets":[0,0]}}`, 0),
+		"zero hides huge":  header(`{"x":{"dtype":"U8","shape":[0,9223372036854775807,9223372036854775807],"data_offsets":[0,0]}}`, 0),
+		"duplicate":        header(`{"x":{"dtype":"U8","shape":[],"data_offsets":[0,1]},"x":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}`, 1),
+		"two metadata":     header(`{"__metadata__":{},"__metadata__":{}}`, 0),
+		"metadata numbers": header(`{"__metadata__":{"op":1}}`, 0),
+		"deep rank":        header(`{"x":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}`, 1),
 	}
 	for name, b := range cases {
-		_, err := Parse(b, Limits{})
+		_, err := Parse(b)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 			continue
@@ -84,17 +80,17 @@ func TestMalformedFilesAreErrors(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	hdr := `{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"c":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}`
-	b := file(hdr, 3)
-	if _, err := Parse(b, Limits{MaxTensors: 2}); err == nil || !strings.Contains(err.Error(), "more than 2 tensors") {
+	b := header(hdr, 3)
+	if _, err := Parse(b, WithLimits(Limits{MaxTensors: 2})); err == nil || !strings.Contains(err.Error(), "more than 2 tensors") {
 		t.Errorf("tensor cap: %v", err)
 	}
-	if _, err := Parse(b, Limits{MaxHeaderBytes: 16}); err == nil || !strings.Contains(err.Error(), "over the limit") {
+	if _, err := Parse(b, WithLimits(Limits{MaxHeaderBytes: 16})); err == nil || !strings.Contains(err.Error(), "over the 16-byte limit") {
 		t.Errorf("header cap: %v", err)
 	}
-	if _, err := Parse(b, Limits{MaxFileBytes: 16}); err == nil {
+	if _, err := Parse(b, WithLimits(Limits{MaxFileBytes: 16})); err == nil || !strings.Contains(err.Error(), "over the limit of 16 bytes") {
 		t.Error("file cap not enforced")
 	}
-	if _, err := Parse(b, Limits{}); err != nil {
+	if _, err := Parse(b); err != nil {
 		t.Error(err)
 	}
 }
@@ -106,7 +102,7 @@ func TestHugeHeaderLengthReadsNothing(t *testing.T) {
 	b = append(b, "{}"...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := Parse(b, Limits{MaxHeaderBytes: 4 << 30})
+	_, err := Parse(b, WithLimits(Limits{MaxHeaderBytes: 4 << 30}))
 	runtime.ReadMemStats(&after)
 	if err == nil {
 		t.Fatal("no error")
@@ -125,12 +121,12 @@ func TestOpenReadsOnlyTheHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fh.Write(file(`{"x":nope}`, 0))
+	fh.Write(header(`{"x":nope}`, 0))
 	fh.Truncate(3 << 30) // sparse: 3 GB that are never read
 	fh.Close()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := Open(big, Limits{}); err == nil {
+	if _, err := Open(big); err == nil {
 		t.Fatal("bad header accepted")
 	}
 	runtime.ReadMemStats(&after)
@@ -139,9 +135,9 @@ func TestOpenReadsOnlyTheHeader(t *testing.T) {
 	}
 
 	good := filepath.Join(dir, "good.safetensors")
-	b, _ := Encode(nil, []Data{{"w", dtype.F32, []int{2}, dtype.Encode(dtype.F32, []float32{1, 2})}})
+	b, _ := Encode([]Tensor{{"w", dtype.F32, []int{2}, dtype.Encode(dtype.F32, []float32{1, 2})}}, nil)
 	os.WriteFile(good, b, 0o644)
-	f, err := Open(good, Limits{})
+	f, err := Open(good)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,305 @@
+package launch
+
+import (
+	"fmt"
+
+	"github.com/webfuser/webfuser/gpu"
+)
+
+// ---- Attention (ops/attention): the register-blocked flash kernel's
+// tile table (wgsl/attention_tiled.wgsl), the row kernel's sizes
+// (wgsl/attention.wgsl), key splits for decoding and the CPU drivers'
+// cases. ops/attention builds kernels from an AttentionLaunch and
+// decides nothing of its own.
+
+// AttentionTile is one configuration of the register-blocked flash
+// kernel: BQ query rows per workgroup, key tiles of BK keys, a TM x TN
+// block of scores per invocation (so (BQ/TM)*(BK/TN) invocations), D
+// staged DC elements at a time, and one or two stage buffers. The value
+// stages, the accumulators per invocation and the workgroup memory
+// follow from these and the head dimension (Layout).
+type AttentionTile struct {
+	BQ, BK int
+	TM, TN int
+	DC     int
+	Double bool
+}
+
+// String names the configuration as sub-benchmarks and subtests do:
+// 64x64/8x4/d16/db (BQ x BK / TM x TN / DC / double or single buffer).
+func (c AttentionTile) String() string {
+	db := "sb"
+	if c.Double {
+		db = "db"
+	}
+	return fmt.Sprintf("%dx%d/%dx%d/d%d/%s", c.BQ, c.BK, c.TM, c.TN, c.DC, db)
+}
+
+// Invocations returns the workgroup size.
+func (c AttentionTile) Invocations() int { return (c.BQ / c.TM) * (c.BK / c.TN) }
+
+// AttentionTiles lists the tiled kernel's configurations, the one the
+// planner prefers first. The planner takes the first that fits the
+// device (workgroup memory for the head dimension, invocations) and the
+// call (a block mask's query blocks must be whole tiles). None needs
+// subgroups: the row maxima go through workgroup memory, one barrier and
+// a few loads per tile. The first row is the best of both dtypes in
+// BenchmarkAttentionSweep on the H200 (2026-11-28, S=4096 H=24 D=128,
+// bench/results/2026-11-28-h200-attention-sweep.txt): 64x64/4x4/d16/db
+// 24.1 TFLOP/s in f32 and 23.1 in bf16 (64x128/8x8 gave 24.3 in f32,
+// 64x64/8x4/d16/db 23.3); the rest follow the arithmetic below (D=128;
+// TestTileChooser prints it): FMAs per workgroup barrier
+// and per load of workgroup memory in the two products (higher is
+// better), and the registers an invocation holds for scores (S) and
+// accumulators (O).
+//
+//	config            inv  smem    FMA/barrier  FMA/load S, PV  S, O regs  needs
+//	64x64/8x4/d16/db  128  41 KiB  630          10.7, 16        32, 64     48 KiB (NVIDIA)
+//	64x64/8x4/d32/sb  128  39 KiB  630          10.7, 16        32, 64     48 KiB
+//	64x64/4x4/d16/db  256  41 KiB  315           8, 10.7        16, 32     48 KiB
+//	128x32/8x2/d8/db  256  41 KiB  195           6.4, 16        16, 64     48 KiB
+//	64x128/8x8/d8/sb  128  46 KiB  334          16, 16          64, 64     48 KiB
+//	64x32/8x2/d16/db  128  28 KiB  315           6.4, 16        16, 64     32 KiB (Apple, lavapipe, SwiftShader)
+//	32x64/4x4/d16/db  128  26 KiB  240           8, 10.7        16, 32     32 KiB
+//	64x64/8x4/d8/sb   128  27 KiB  167          10.7, 16        32, 64     32 KiB
+//	32x32/4x4/d8/db    64  12 KiB  163           8, 12.8        16, 64     16 KiB, 256 (WebGPU core limits)
+var AttentionTiles = []AttentionTile{
+	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 32, Double: false},
+	{BQ: 128, BK: 32, TM: 8, TN: 2, DC: 8, Double: true},
+	{BQ: 64, BK: 128, TM: 8, TN: 8, DC: 8, Double: false},
+	{BQ: 64, BK: 32, TM: 8, TN: 2, DC: 16, Double: true},
+	{BQ: 32, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 8, Double: false},
+	{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true},
+}
+
+// Valid returns an error when the kernel cannot be built from c.
+func (c AttentionTile) Valid() error {
+	pow2 := func(v int) bool { return v > 0 && v&(v-1) == 0 }
+	switch {
+	case !pow2(c.BQ) || !pow2(c.BK) || !pow2(c.TM) || !pow2(c.TN) || c.BQ < c.TM || c.BK < c.TN:
+		return fmt.Errorf("tile %v: BQ, BK, TM and TN must be powers of two with TM <= BQ, TN <= BK", c)
+	case c.BK < 4 || (c.BK/c.TN)%4 != 0:
+		return fmt.Errorf("tile %v: BK/TN must be a multiple of 4", c)
+	case c.DC < 8 || c.DC%8 != 0:
+		return fmt.Errorf("tile %v: DC must be a positive multiple of 8", c)
+	case c.Invocations() > 1024:
+		return fmt.Errorf("tile %v: %d invocations", c, c.Invocations())
+	}
+	return nil
+}
+
+// AttentionLayout is a tile resolved for a head dimension: every
+// constant the WGSL is specialised on (sizes in packs of 4 elements).
+type AttentionLayout struct {
+	AttentionTile
+	DP, H    int // packs of D; packs per 16-byte unit (2 for D % 8 == 0)
+	NTX, NTY int // invocations along keys (and D) and along rows
+	WG       int
+	DCP, RS  int // packs of D per query/key stage; padded row stride
+	UPC, NC  int // units per staged row chunk; query/key stages per tile
+	KC, NV   int // keys per value stage; value stages per tile
+	VS, UPV  int // row stride of a value stage; units per value row
+	DJ       int // accumulator packs per row and invocation
+	PS       int // row stride of P
+	STG      int // packs per stage buffer
+	NBuf     int
+	RedP     int // packs of the reduction array
+	NR       int // fetched units per invocation and stage
+}
+
+// Layout resolves c for head dimension d.
+func (c AttentionTile) Layout(d int) AttentionLayout {
+	t := AttentionLayout{AttentionTile: c, DP: d / 4, H: 1}
+	if d%8 == 0 {
+		t.H = 2
+	}
+	t.NTX, t.NTY = c.BK/c.TN, c.BQ/c.TM
+	t.WG = t.NTX * t.NTY
+	t.DCP = min(c.DC/4, ceilDiv(t.DP, t.H)*t.H)
+	t.RS = t.DCP | 1 // odd: rows of neighbouring lanes in different banks
+	t.UPC = t.DCP / t.H
+	t.NC = ceilDiv(t.DP, t.DCP)
+	t.DJ = ceilDiv(t.DP, t.NTX)
+	t.VS = t.NTX * t.DJ
+	t.UPV = t.DP / t.H
+	qk := (c.BQ + c.BK) * t.RS
+	t.KC = 4
+	for t.KC*2 <= c.BK && t.KC*2*t.VS <= qk {
+		t.KC *= 2
+	}
+	t.NV = c.BK / t.KC
+	t.STG = max(qk, t.KC*t.VS)
+	t.NBuf = 1
+	if c.Double {
+		t.NBuf = 2
+	}
+	t.PS = c.BK/4 + 1
+	t.RedP = c.BQ * t.NTX / 4
+	t.NR = max(ceilDiv((c.BQ+c.BK)*t.UPC, t.WG), ceilDiv(t.KC*t.UPV, t.WG))
+	return t
+}
+
+// Barriers returns the workgroup barriers per key tile.
+func (t AttentionLayout) Barriers() int { return t.NBuf%2*(t.NC+t.NV) + t.NC + t.NV + 1 }
+
+// Smem returns the workgroup memory the kernel declares, in bytes.
+func (t AttentionLayout) Smem() int { return 16 * (t.NBuf*t.STG + t.BQ*t.PS + t.RedP) }
+
+// defaultLimits reads zero limits as WebGPU's defaults (16 KiB of
+// workgroup memory, 256 invocations).
+func defaultLimits(lim gpu.Limits) (mem, inv int) {
+	mem, inv = int(lim.MaxWorkgroupMemory), int(lim.MaxInvocations)
+	if mem <= 0 {
+		mem = 16384
+	}
+	if inv <= 0 {
+		inv = 256
+	}
+	return mem, inv
+}
+
+// Fits reports whether limits allow the configuration for head
+// dimension d (zero limits read as WebGPU's defaults: 16 KiB, 256).
+func (c AttentionTile) Fits(lim gpu.Limits, d int) bool {
+	if c.Valid() != nil {
+		return false
+	}
+	mem, inv := defaultLimits(lim)
+	if x := int(lim.MaxWorkgroupSizeX); x > 0 {
+		inv = min(inv, x)
+	}
+	return c.Layout(d).Smem() <= mem && c.Invocations() <= inv
+}
+
+// ChooseAttentionTile returns the first of AttentionTiles that fits lim
+// for head dimension d and whose BQ divides maskBQ (a block mask's query
+// blocks; 0 for no mask), and false when none does (the row kernel then
+// serves the call).
+func ChooseAttentionTile(lim gpu.Limits, d, maskBQ int) (AttentionTile, bool) {
+	for _, c := range AttentionTiles {
+		if c.Fits(lim, d) && (maskBQ == 0 || maskBQ%c.BQ == 0) {
+			return c, true
+		}
+	}
+	return AttentionTile{}, false
+}
+
+// AttentionCall is what the planner needs of one attention call: sizes
+// (batch, heads, query and key lengths, head dimension), the block
+// mask's query block (0: dense), whether tokens are permuted, and the
+// caller's forcing: Split key splits (0 automatic, 1 none, n forced,
+// dense only), Rows (the row kernel), Tiled (the tiled kernel where one
+// fits, CPU drivers included), Tile (this tiled configuration).
+// Subgroups says the row kernel may use subgroups.
+type AttentionCall struct {
+	B, H, Sq, Sk, D int
+	MaskBQ          int
+	Perm            bool
+	Split           int
+	Rows, Tiled     bool
+	Tile            *AttentionTile
+	Subgroups       bool
+}
+
+// AttentionLaunch is the planner's answer: the tiled kernel with Layout,
+// or the row kernel with T invocations per query row (4 with subgroups),
+// BQ rows and BK-key tiles per workgroup of WG invocations, DPT packs of
+// D per invocation, and NSplit key splits of SplitLen keys (1 and Sk
+// when not split).
+type AttentionLaunch struct {
+	Tiled              bool
+	Layout             AttentionLayout
+	Subgroups          bool
+	T, BQ, BK, WG, DPT int
+	NSplit, SplitLen   int
+}
+
+// PlanAttention chooses the launch of call c on a device with limits lim
+// of class class.
+//
+// The row kernel takes 64 query rows per workgroup (fewer when a block
+// mask's query blocks are smaller), K/V tiles of up to 32 keys that fit
+// the workgroup memory with the scores, and on GPUs it serves only
+// decoding: on the H200 it ran at half the tiled kernel's rate at
+// S=4096 (BenchmarkAttentionSweep, "rows" in
+// bench/results/2026-11-28-h200-attention-sweep.txt: 12.2 against 24.1
+// TFLOP/s in f32). Decoding (at most 16 query rows, at least 512 keys,
+// dense) splits the keys over workgroups, aiming at 256 workgroups of at
+// least 256 keys each, with workgroups of at least 64 invocations:
+// lavapipe was seen to take minutes to build (or hang in) the kernel
+// with 16 (ops/attention/RATIONALE.md). CPU drivers keep the row kernel
+// unless told otherwise, since SwiftShader takes from 20 s to minutes to
+// build a tiled one (RATIONALE.md), while lavapipe ran the row kernel
+// in bench/results/2026-11-27-lavapipe-block-sparse.md.
+func PlanAttention(lim gpu.Limits, class gpu.Class, c AttentionCall) AttentionLaunch {
+	dp := c.D / 4
+	var p AttentionLaunch
+	p.Subgroups = c.Subgroups && dp%4 == 0
+	p.T = 1
+	if p.Subgroups {
+		p.T = 4
+	}
+	p.BQ = 64
+	if c.MaskBQ > 0 {
+		for p.BQ > 1 && c.MaskBQ%p.BQ != 0 {
+			p.BQ /= 2
+		}
+	}
+	dense := c.MaskBQ == 0 && !c.Perm
+	if dense && c.Sq <= 16 && (c.Sk >= 512 || c.Split > 1) {
+		p.BQ = max(16, 64/p.T)
+	}
+	mem, maxInv := defaultLimits(lim)
+	for p.BQ > 1 && p.BQ*p.T > maxInv {
+		p.BQ /= 2
+	}
+	p.WG = p.BQ * p.T
+	// K and V tiles of BK keys (f32) plus the BQ x BK scores must fit the
+	// device's workgroup memory (lavapipe 32 KiB, NVIDIA 48 KiB, WebGPU's
+	// default 16 KiB).
+	p.BK = 32
+	for p.BK > 1 && 2*p.BK*dp*16+p.BQ*p.BK*4 > mem {
+		p.BK /= 2
+	}
+	p.DPT = dp / p.T
+	p.NSplit, p.SplitLen = 1, c.Sk
+	if dense {
+		groups := c.B * c.H * ceilDiv(c.Sq, p.BQ)
+		n := c.Split
+		if n == 0 && c.Sq <= 16 && c.Sk >= 512 {
+			n = min(ceilDiv(256, groups), ceilDiv(c.Sk, 256))
+		}
+		if n > 1 {
+			p.SplitLen = ceilDiv(ceilDiv(c.Sk, n), p.BK) * p.BK
+			p.NSplit = ceilDiv(c.Sk, p.SplitLen)
+		}
+	}
+	if p.NSplit == 1 && !c.Rows && (c.Tiled || c.Tile != nil || class != gpu.ClassCPU) {
+		t, ok := AttentionTile{}, false
+		if c.Tile != nil {
+			t, ok = *c.Tile, true
+		} else {
+			t, ok = ChooseAttentionTile(lim, c.D, c.MaskBQ)
+		}
+		if ok {
+			p.Tiled, p.Layout = true, t.Layout(c.D)
+		}
+	}
+	return p
+}
+
+// TilesPerSubmission is how many query tiles of an attention launch go
+// into one submission, for tiles of about work multiply-adds each: all
+// of them on GPUs; on CPU drivers, chunks of about 2²⁷, flushed one by
+// one, since lavapipe was seen to crash after a submission of about 5 s.
+func TilesPerSubmission(d *gpu.Device, ntiles, work int) int {
+	if d.Info.Class != gpu.ClassCPU {
+		return max(ntiles, 1)
+	}
+	return max(1, min(ntiles, (1<<27)/max(1, work)))
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
