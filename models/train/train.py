@@ -349,6 +349,40 @@ def sample(model, noise, cls, steps, cfg_scale, shift=1.0, on_step=None):
     return x
 
 
+@torch.no_grad()
+def evaluate(model, cfg, device, seeds=4, steps=20, cfg_scale=4.0):
+    """How often sampled clips show their class: for every class and seeds
+    noises, the centroid of the lit pixels over the first four frames
+    (before any bounce) must move along the class's direction, and the mean
+    colour of the lit pixels must be nearest the class's colour. Returns
+    (direction accuracy, colour accuracy, per-class direction hits)."""
+    model.eval()
+    nc, nd, ncol = num_classes(cfg), cfg["directions"], cfg["colors"]
+    L = (cfg["frames"] // cfg["patch"][0]) * (cfg["height"] // cfg["patch"][1]) * (cfg["width"] // cfg["patch"][2])
+    cls = torch.arange(nc, device=device).repeat(seeds)
+    gen = torch.Generator(device="cpu").manual_seed(11)
+    nz = torch.randn(cls.shape[0], L, patch_dim(cfg), generator=gen).to(device)
+    clips = (unpatchify(sample(model, nz, cls, steps, cfg_scale), cfg).float() + 1) / 2  # [B,F,H,W,3] in [0,1]
+    model.train()
+    lit = clips.amax(dim=-1).clamp(0, 1)  # [B,F,H,W]
+    lit = torch.where(lit > 0.3, lit, torch.zeros_like(lit))
+    H, W = cfg["height"], cfg["width"]
+    ys = torch.arange(H, device=device, dtype=torch.float32)[None, None, :, None]
+    xs = torch.arange(W, device=device, dtype=torch.float32)[None, None, None, :]
+    mass = lit.sum(dim=(2, 3)).clamp_min(1e-6)
+    cx, cy = (lit * xs).sum(dim=(2, 3)) / mass, (lit * ys).sum(dim=(2, 3)) / mass  # [B,F]
+    move = torch.stack([cx[:, 3] - cx[:, 0], cy[:, 3] - cy[:, 0]], dim=-1)  # [B,2]
+    dvec = torch.tensor([d for _, d in DIRECTIONS], device=device)[cls % nd]
+    along = (move * dvec).sum(-1)
+    across = (move * dvec.flip(-1)).sum(-1).abs()
+    hit = (along > 1.0) & (along > across)
+    rgb = (clips * lit[..., None]).sum(dim=(1, 2, 3)) / lit.sum(dim=(1, 2, 3)).clamp_min(1e-6)[:, None]
+    ref = torch.tensor([c for _, c in COLORS], device=device)
+    col_hit = torch.cdist(rgb, ref).argmin(-1) == (cls // nd) % ncol
+    per_class = hit.view(seeds, nc).float().mean(0)
+    return hit.float().mean().item(), col_hit.float().mean().item(), per_class.tolist()
+
+
 # ---------------------------------------------------------------- files
 
 def save_safetensors(path, tensors, metadata):
@@ -374,6 +408,24 @@ def save_safetensors(path, tensors, metadata):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
     return "own writer"
+
+
+def read_f32_safetensors(path):
+    """The __metadata__ map and the F32 tensors of a safetensors file (the
+    files export() writes), without the safetensors package."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    tensors = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        if e["dtype"] != "F32":
+            sys.exit(f"train.py: {path}: {name} is {e['dtype']}, not F32")
+        a, b = e["data_offsets"]
+        tensors[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").copy().reshape(e["shape"]))
+    return header.get("__metadata__", {}), tensors
 
 
 def write_png(path, rgb):
@@ -499,6 +551,8 @@ def export(model, cfg, args, state, device):
     grid = grid.repeat(3, axis=0).repeat(3, axis=1)
     write_png(os.path.join(out, prefix + "_preview.png"), grid)
 
+    direction, colour, per_class = evaluate(model, cfg, device, seeds=1 if args.smoke else 4)
+    print(f"sampled clips (20 steps, cfg 4): direction right {direction:.1%}, colour right {colour:.1%}", flush=True)
     write_svg(os.path.join(out, prefix + "_loss.svg"), state["history"],
               f"videodit flow matching, {state['step']} steps, {state['seconds'] / 60:.1f} min, {date}")
     record = {"command": " ".join(sys.argv), "date": date, "steps": state["step"], "train_seconds": round(state["seconds"], 1),
@@ -506,6 +560,9 @@ def export(model, cfg, args, state, device):
               "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu", "torch": torch.__version__,
               "reference": dict(R, description=class_name(R["cls"], cfg), seconds=round(ref_seconds, 1)),
               "preview_classes": [class_name(c, cfg) for c in classes],
+              "evaluation": {"note": "evaluate(): 4 noises per class, 20 steps, cfg 4; direction from the centroid over frames 0-3",
+                             "direction_accuracy": round(direction, 4), "colour_accuracy": round(colour, 4),
+                             "direction_per_class": {class_name(c, cfg): round(v, 2) for c, v in enumerate(per_class)}},
               "final_loss": (sum(l for _, l in state["history"][-20:]) / max(1, len(state["history"][-20:]))) if state["history"] else None}
     with open(os.path.join(out, prefix + "_train.json"), "w") as f:
         json.dump(record, f, indent=1)
@@ -518,6 +575,8 @@ def main():
     ap.add_argument("--ckpt", help="checkpoint path, resumed from when it exists (default out/videodit_ckpt.pt; "
                     "with --smoke, --out/videodit_smoke_ckpt.pt)")
     ap.add_argument("--fresh", action="store_true", help="start over even if --ckpt exists")
+    ap.add_argument("--init", help="start from these weights (a safetensors file this script exported) with a fresh optimiser")
+    ap.add_argument("--eval-only", action="store_true", help="with --init: evaluate and export, no training")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (costs a minute of compiling)")
     ap.add_argument("--minutes", type=float, default=4.5, help="training time of this call")
     ap.add_argument("--total-minutes", type=float, default=None, help="training time of the whole schedule (default: --minutes)")
@@ -560,6 +619,14 @@ def main():
         state = ck["state"]
         torch.manual_seed(args.seed + state["step"])
         print(f"resumed at step {state['step']} after {state['seconds'] / 60:.1f} min of training", flush=True)
+    elif args.init:
+        meta, tensors = read_f32_safetensors(args.init)
+        if json.loads(meta.get("config", "null")) not in (None, cfg):
+            sys.exit(f"train.py: {args.init} has another config")
+        model.load_state_dict({k: v.to(device) for k, v in tensors.items()})
+        print(f"initialised from {args.init}", flush=True)
+    if args.eval_only:
+        args.minutes = 0
     nparams = sum(p.numel() for p in model.parameters())
     print(f"videodit: {nparams / 1e6:.2f} M parameters ({nparams * 4 / 1e6:.1f} MB in f32), {num_classes(cfg)} classes, "
           f"{len(model.blocks)} blocks of dim {cfg['dim']}, on {device}", flush=True)
