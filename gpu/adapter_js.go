@@ -228,6 +228,7 @@ func openPlatform(opt Options) (*Device, error) {
 	}
 	d.setup(wgpu.AdapterInfo{})
 	d.Info = info
+	d.Features.FusedFMA = fusedFMA(d.Info.Class)
 	d.platform.st = st
 	st.mu.Lock()
 	st.dev = d

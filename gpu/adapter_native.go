@@ -69,6 +69,7 @@ func openPlatform(opt Options) (*Device, error) {
 	d := &Device{instance: inst, adapter: a, dev: dev, Features: f, checked: opt.Checked}
 	lost.attach(d)
 	d.setup(a.GetInfo())
+	d.Features.FusedFMA = fusedFMA(d.Info.Class)
 	return d, nil
 }
 

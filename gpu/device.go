@@ -20,7 +20,16 @@ type Features struct {
 	// naga in wgpu-native rejects the directive and accepts the builtins alone.
 	SubgroupsEnable bool
 	Timestamps      bool // timestamp queries on compute passes
+	// FusedFMA is true where WGSL's fma rounds once: GPU adapters. CPU
+	// drivers (lavapipe's is not fused) and unknown adapters get false,
+	// and their kernels divide with integer-checked rounding (div_rn in
+	// wgsl/fp8.wgsl), which costs an H200 0.75x -> 0.44x of a copy in FP8
+	// quantisation (bench/results/2026-11-28-h200-divrn.md).
+	FusedFMA bool
 }
+
+// fusedFMA reports whether adapters of class c round fma once.
+func fusedFMA(c Class) bool { return c == ClassDiscrete || c == ClassIntegrated }
 
 // Limits records the device limits the kernels are sized by.
 type Limits struct {

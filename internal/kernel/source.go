@@ -12,7 +12,8 @@ import (
 
 // Source assembles the kernel's WGSL for device features f, in this
 // order: the f16 directive where the kernel computes in f16, the subgroup directive where the runtime wants one, the pack
-// aliases, the dtype conversions, the constants (SUBGROUPS among them),
+// aliases, the dtype conversions, the constants (SUBGROUPS and the
+// device's FUSED_FMA among them),
 // a declaration and accessors per binding, the uniform struct p, then
 // the files with every {{NAME}} replaced by its snippet. SG_PARAMS and
 // SG_INIT are supplied here: the entry point's subgroup builtins and the
@@ -35,7 +36,7 @@ func (k *Kernel) Source(f gpu.Features) (string, error) {
 	b.WriteString(dir)
 	b.WriteString(wgsl.Vec(k.vec(), k.units()))
 	b.WriteString(wgsl.Conversions)
-	fmt.Fprintf(&b, "const SUBGROUPS = %s;\n", wgsl.Bool(k.Subgroups))
+	fmt.Fprintf(&b, "const SUBGROUPS = %s;\nconst FUSED_FMA = %s;\n", wgsl.Bool(k.Subgroups), wgsl.Bool(f.FusedFMA))
 	for _, c := range k.Consts {
 		fmt.Fprintf(&b, "const %s = %s;\n", c.Name, c.Value)
 	}
