@@ -24,7 +24,7 @@ type Features struct {
 	// drivers (lavapipe's is not fused) and unknown adapters get false,
 	// and their kernels divide with integer-checked rounding (div_rn in
 	// wgsl/fp8.wgsl), which costs an H200 0.75x -> 0.44x of a copy in FP8
-	// quantisation (bench/results/2026-11-28-h200-divrn.md).
+	// quantisation (bench/results/2026-11-28-h200-s2-divrn.md).
 	FusedFMA bool
 }
 
