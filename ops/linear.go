@@ -641,10 +641,12 @@ func LinearForward(x, weight, bias *gpu.Tensor) (*gpu.Tensor, error) {
 	return matmul(&matmulSpec{op: "Linear", x: x, w: weight, b: bias})
 }
 
-// Linear is torch.nn.Linear: Weight [Out, In] and an optional Bias [Out].
+// Linear is torch.nn.Linear: Weight [Out, In] and an optional Bias [Out],
+// with the Precision its Forward multiplies in (PrecisionExact unless set).
 type Linear struct {
 	In, Out      int
 	Weight, Bias *gpu.Tensor
+	Precision    Precision
 }
 
 // NewLinear wraps a weight [Out, In] and optional bias [Out] as a layer.
@@ -661,9 +663,9 @@ func NewLinear(weight, bias *gpu.Tensor) (*Linear, error) {
 	return &Linear{In: weight.Shape[1], Out: weight.Shape[0], Weight: weight, Bias: bias}, nil
 }
 
-// Forward computes x @ Weightᵀ + Bias.
+// Forward computes x @ Weightᵀ + Bias in the layer's Precision.
 func (l *Linear) Forward(x *gpu.Tensor) (*gpu.Tensor, error) {
-	return LinearForward(x, l.Weight, l.Bias)
+	return LinearForwardPrecision(x, l.Weight, l.Bias, l.Precision)
 }
 
 // ForwardAct computes act(x @ Weightᵀ + Bias) by the path the dispatch table picks.
