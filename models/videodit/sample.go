@@ -58,6 +58,10 @@ type SampleOptions struct {
 	Shift float64 // the flow-time shift of Sigmas; 0 means 1
 
 	Noise *ops.HostTensor // the starting tokens [1,L,P], overriding Seed
+	// Graph records the first step's forward and replays it for the
+	// others (ops.Record): bind groups made once, intermediates in an
+	// arena, one submission per step.
+	Graph bool
 	// Progress, if set, is called after each step with its duration
 	// (the device finished with it).
 	Progress func(step, steps int, took time.Duration)
@@ -114,12 +118,19 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 	defer func() { x.Release() }()
 	ts, classes := make([]float64, B), []int{opt.Class, c.NumClasses()}[:B]
 	sg := Sigmas(opt.Steps, opt.Shift)
+	var fw forwarder
+	if opt.Graph {
+		fw = &graphForward{m: m}
+	} else {
+		fw = eagerForward{m}
+	}
+	defer fw.release()
 	for i := 0; i < opt.Steps; i++ {
 		began := time.Now()
 		for b := range ts {
 			ts[b] = sg[i]
 		}
-		v, err := m.Forward(x, ts, classes)
+		v, err := fw.forward(x, ts, classes)
 		if err != nil {
 			return nil, err
 		}
@@ -148,6 +159,68 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 		return nil, err
 	}
 	return c.Unpatchify(out.Data[:L*P]), nil
+}
+
+// forwarder computes the velocities of the sampler's steps.
+type forwarder interface {
+	forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error)
+	release()
+}
+
+// eagerForward calls Forward at every step.
+type eagerForward struct{ m *Model }
+
+func (e eagerForward) forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error) {
+	return e.m.Forward(x, t, classes)
+}
+
+func (eagerForward) release() {}
+
+// graphForward records the first step's forward with x and the
+// conditioning as inputs and replays it for the others, writing the new
+// time's sinusoid in place (the classes do not change).
+type graphForward struct {
+	m    *Model
+	g    *ops.Graph
+	cond []*ops.Tensor // sinusoid, one-hot classes, context tokens
+}
+
+func (f *graphForward) forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error) {
+	sinH, hotH, ctxH, err := f.m.Config.Conditioning(f.m.DType, t, classes)
+	if err != nil {
+		return nil, err
+	}
+	if f.g != nil {
+		if err := f.g.Write(1, sinH); err != nil {
+			return nil, err
+		}
+		outs, err := f.g.Replay(x, f.cond[0], f.cond[1], f.cond[2])
+		if err != nil {
+			return nil, err
+		}
+		return outs[0], nil
+	}
+	if f.cond, err = f.m.upload(sinH, hotH, ctxH); err != nil {
+		return nil, err
+	}
+	g, outs, err := ops.Record(f.m.dev, append([]*ops.Tensor{x}, f.cond...), func() ([]*ops.Tensor, error) {
+		v, err := f.m.forward(x, f.cond[0], f.cond[1], f.cond[2])
+		return []*ops.Tensor{v}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.g = g
+	return outs[0], nil
+}
+
+func (f *graphForward) release() {
+	if f.g != nil {
+		f.g.Release()
+	}
+	for _, t := range f.cond {
+		t.Release()
+	}
 }
 
 // euler returns x + dt*v for the unguided batch of one, and for the
