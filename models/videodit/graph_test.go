@@ -2,6 +2,7 @@ package videodit
 
 import (
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/webfuser/webfuser/internal/gputest"
@@ -96,5 +97,47 @@ func TestSampleGraph(t *testing.T) {
 				t.Fatalf("cfg %g: frame value %d: graph %g, eager %g", cfg, i, got.Data[i], w)
 			}
 		}
+	}
+}
+
+// TestForwardGraph checks ForwardGraph against Forward across calls with
+// new times and classes, and its refusal of another batch size.
+func TestForwardGraph(t *testing.T) {
+	d := gputest.Device(t)
+	m, _ := load(t, tiny, ops.F32, 14)
+	rng := rand.New(rand.NewSource(15))
+	fg := m.NewForwardGraph()
+	defer fg.Release()
+	calls := []struct {
+		ts      []float64
+		classes []int
+	}{
+		{[]float64{1, 1}, []int{3, tiny.NumClasses()}},
+		{[]float64{0.5, 0.5}, []int{3, tiny.NumClasses()}},
+		{[]float64{0.1, 0.7}, []int{0, 5}},
+	}
+	for i, c := range calls {
+		x := gputest.Upload(t, d, gputest.Rand(rng, ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
+		defer x.Release()
+		got, err := fg.Forward(x, c.ts, c.classes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.Forward(x, c.ts, c.classes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := ops.Download(want)
+		want.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("call %d", i)
+		gputest.ExpectClose(t, got, w, gputest.For(ops.F32, true))
+	}
+	x3 := gputest.Upload(t, d, gputest.Rand(rng, ops.F32, []int{3, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
+	defer x3.Release()
+	if _, err := fg.Forward(x3, []float64{1, 1, 1}, []int{0, 0, 0}); err == nil || !strings.Contains(err.Error(), "recorded with a batch of 2") {
+		t.Fatalf("batch of 3: %v, want an error naming the recorded batch", err)
 	}
 }

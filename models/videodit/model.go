@@ -215,19 +215,10 @@ func (c Config) Conditioning(dt ops.DType, t []float64, class []int) (sinusoid, 
 //	h = blocks(patch_embedding(x), e0, ctx)
 //	y = head.head(layer_norm(h) * (1 + head.modulation[1] + e) + head.modulation[0] + e)
 func (m *Model) Forward(x *ops.Tensor, t []float64, class []int) (*ops.Tensor, error) {
-	c := m.Config
-	L, P := c.Tokens(), c.PatchDim()
-	if x == nil || len(x.Shape) != 3 || x.Shape[1] != L || x.Shape[2] != P {
-		return nil, errorf("x", "shape %v, want [B,%d,%d]", shapeOf(x), L, P)
+	if err := m.checkTokens(x, len(t)); err != nil {
+		return nil, err
 	}
-	if x.DType != m.DType {
-		return nil, errorf("x", "dtype %v, want the weights' %v", x.DType, m.DType)
-	}
-	B := x.Shape[0]
-	if len(t) != B {
-		return nil, errorf("t", "%d times for a batch of %d", len(t), B)
-	}
-	sinH, hotH, ctxH, err := c.Conditioning(m.DType, t, class)
+	sinH, hotH, ctxH, err := m.Config.Conditioning(m.DType, t, class)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +232,21 @@ func (m *Model) Forward(x *ops.Tensor, t []float64, class []int) (*ops.Tensor, e
 		}
 	}()
 	return m.forward(x, cond[0], cond[1], cond[2])
+}
+
+// checkTokens checks the tokens x [B,L,P] of a forward at n times.
+func (m *Model) checkTokens(x *ops.Tensor, n int) error {
+	L, P := m.Config.Tokens(), m.Config.PatchDim()
+	if x == nil || len(x.Shape) != 3 || x.Shape[1] != L || x.Shape[2] != P {
+		return errorf("x", "shape %v, want [B,%d,%d]", shapeOf(x), L, P)
+	}
+	if x.DType != m.DType {
+		return errorf("x", "dtype %v, want the weights' %v", x.DType, m.DType)
+	}
+	if n != x.Shape[0] {
+		return errorf("t", "%d times for a batch of %d", n, x.Shape[0])
+	}
+	return nil
 }
 
 // upload copies the conditioning of a batch to the device.

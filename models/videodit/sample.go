@@ -120,7 +120,7 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 	sg := Sigmas(opt.Steps, opt.Shift)
 	var fw forwarder
 	if opt.Graph {
-		fw = &graphForward{m: m}
+		fw = m.NewForwardGraph()
 	} else {
 		fw = eagerForward{m}
 	}
@@ -175,53 +175,6 @@ func (e eagerForward) forward(x *ops.Tensor, t []float64, classes []int) (*ops.T
 }
 
 func (eagerForward) release() {}
-
-// graphForward records the first step's forward with x and the
-// conditioning as inputs and replays it for the others, writing the new
-// time's sinusoid in place (the classes do not change).
-type graphForward struct {
-	m    *Model
-	g    *ops.Graph
-	cond []*ops.Tensor // sinusoid, one-hot classes, context tokens
-}
-
-func (f *graphForward) forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error) {
-	sinH, hotH, ctxH, err := f.m.Config.Conditioning(f.m.DType, t, classes)
-	if err != nil {
-		return nil, err
-	}
-	if f.g != nil {
-		if err := f.g.Write(1, sinH); err != nil {
-			return nil, err
-		}
-		outs, err := f.g.Replay(x, f.cond[0], f.cond[1], f.cond[2])
-		if err != nil {
-			return nil, err
-		}
-		return outs[0], nil
-	}
-	if f.cond, err = f.m.upload(sinH, hotH, ctxH); err != nil {
-		return nil, err
-	}
-	g, outs, err := ops.Record(f.m.dev, append([]*ops.Tensor{x}, f.cond...), func() ([]*ops.Tensor, error) {
-		v, err := f.m.forward(x, f.cond[0], f.cond[1], f.cond[2])
-		return []*ops.Tensor{v}, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	f.g = g
-	return outs[0], nil
-}
-
-func (f *graphForward) release() {
-	if f.g != nil {
-		f.g.Release()
-	}
-	for _, t := range f.cond {
-		t.Release()
-	}
-}
 
 // euler returns x + dt*v for the unguided batch of one, and for the
 // guided batch of two (rows: class, null; x's rows equal)
