@@ -15,7 +15,6 @@ type batch struct {
 	n        int
 	uniforms []*wgpu.Buffer // one per dispatch; recycled after submit
 	timer    *timer         // non-nil while Measure records
-	replayed bool           // holds a replayed graph: only Flush submits it
 }
 
 // Grid is a dispatch size in workgroups.
@@ -102,7 +101,7 @@ func (d *Device) dispatchLocked(p *Pipeline, g Grid, params []byte, args []*Tens
 	b.pass.SetBindGroup(0, bg, nil)
 	b.pass.DispatchWorkgroups(g[0], g[1], g[2])
 	b.n++
-	if b.timer == nil && !b.replayed && b.n >= d.batchLimit() {
+	if b.timer == nil && b.n >= d.batchLimit() {
 		return d.flushLocked()
 	}
 	return nil

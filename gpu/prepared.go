@@ -64,11 +64,11 @@ func (x *Prepared) Release() {
 }
 
 // Encode records the prepared dispatches, in order, into the current
-// batch's compute pass. That batch is then submitted only by Flush (or a
-// download), never for its length, so that a step of a graph and the
-// work its caller adds after it go in one submission. A released
-// tensor, a released Prepared or a closed device is an error and
-// records nothing.
+// batch's compute pass, and counts them as one dispatch towards the
+// batch's length limit: a step of a graph is never split, and the work
+// its caller adds after it goes in the same submission unless that work
+// fills a batch of its own. A released tensor, a released Prepared or a
+// closed device is an error and records nothing.
 func (d *Device) Encode(xs []*Prepared) error {
 	if d == nil {
 		return kindf(ErrClosed, "encode", "no device")
@@ -93,7 +93,6 @@ func (d *Device) Encode(xs []*Prepared) error {
 		return err
 	}
 	b := d.batch
-	b.replayed = true
 	for _, x := range xs {
 		if x.g[0] == 0 || x.g[1] == 0 || x.g[2] == 0 {
 			continue
@@ -104,8 +103,8 @@ func (d *Device) Encode(xs []*Prepared) error {
 		b.pass.SetPipeline(x.p.pipe)
 		b.pass.SetBindGroup(0, x.bg, nil)
 		b.pass.DispatchWorkgroups(x.g[0], x.g[1], x.g[2])
-		b.n++
 	}
+	b.n++
 	return nil
 }
 
