@@ -75,7 +75,10 @@ func graphErr(name, format string, args ...any) error {
 // graph. Whatever depends on the inputs must reach the launches through
 // them: a tensor uploaded inside f and released before f returns is
 // refused, since a replay could not see a new one. Every output of f
-// must be made by a launch of f.
+// must be made by a launch of f. A replay repeats the launches only:
+// what f decided on the host (a value read back, a branch) is fixed at
+// the recording, and launches other goroutines make on d meanwhile are
+// recorded too.
 func Record(d *gpu.Device, inputs []*gpu.Tensor, f func() ([]*gpu.Tensor, error)) (*Graph, []*gpu.Tensor, error) {
 	if d == nil {
 		return nil, nil, graphErr("", "no device")
