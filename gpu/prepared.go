@@ -47,18 +47,24 @@ func (d *Device) Prepare(p *Pipeline, g Grid, params []byte, args ...*Tensor) (*
 	return &Prepared{d: d, p: p, g: g, bg: bg, ubuf: ubuf, args: append([]*Tensor(nil), args...)}, nil
 }
 
-// Release frees the bind group and uniform buffer; a batch that already
-// encoded the dispatch keeps what it needs. It is idempotent, and after
-// the device was closed (which freed everything) it only drops them.
+// Release frees the bind group and the uniform buffer, the latter once
+// the batch being recorded (which may have encoded the dispatch) is
+// submitted. It is idempotent, and after the device was closed (which
+// freed everything) it only drops them.
 func (x *Prepared) Release() {
 	if x == nil || x.bg == nil {
 		return
 	}
-	x.d.mu.Lock()
-	defer x.d.mu.Unlock()
-	if !x.d.closed {
+	d := x.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
 		x.bg.Release()
-		dropUniform(x.ubuf)
+		if d.batch != nil && x.ubuf != nil {
+			d.batch.uniforms = append(d.batch.uniforms, x.ubuf)
+		} else {
+			dropUniform(x.ubuf)
+		}
 	}
 	x.bg, x.ubuf, x.args = nil, nil, nil
 }

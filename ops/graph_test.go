@@ -133,6 +133,17 @@ func TestGraphReplayMatchesEager(t *testing.T) {
 			}
 			defer want3[0].Release()
 			sameValues(t, outs3[0], want3[0], gputest.For(dt, false))
+
+			// Two rebinding replays in one batch: the first's bind groups
+			// and uniforms are released before the batch is submitted.
+			if _, err := g.Replay(x, s); err != nil {
+				t.Fatal(err)
+			}
+			outs4, err := g.Replay(x2, s2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameValues(t, outs4[0], want3[0], gputest.For(dt, false)) // x2 holds xh now
 		})
 	}
 }
@@ -172,11 +183,15 @@ func TestGraphErrors(t *testing.T) {
 			}
 		})
 	}
-	// The refused rebinds left the graph usable on its inputs.
+	// The refused rebinds left the graph usable on its inputs, and a
+	// graph released before its replay is submitted leaves a valid batch.
 	if _, err := g.Replay(); err != nil {
 		t.Fatal(err)
 	}
 	g.Release()
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := g.Replay(); !errors.Is(err, ErrGraph) || !strings.Contains(err.Error(), "replay after Release") {
 		t.Fatalf("replay after Release: %v", err)
 	}
