@@ -21,11 +21,12 @@ type GraphStats = kernel.Stats
 var ErrGraph = kernel.ErrGraph
 
 // Record runs f once on d (its outputs are returned as an eager call's
-// would be) and records the kernels it launched. inputs are the tensors
+// would be) and records the kernels it launched, then merges runs of
+// Narrow copies of one tensor into one kernel (mergeNarrows). inputs are the tensors
 // f reads that change between replays; anything else its kernels read
 // and did not make (weights) stays bound and must outlive the graph.
 func Record(d *Device, inputs []*Tensor, f func() ([]*Tensor, error)) (*Graph, []*Tensor, error) {
-	g, outs, err := kernel.Record(d, inputs, f)
+	g, outs, err := kernel.Record(d, inputs, f, graphPasses...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -91,7 +91,7 @@ func TestGraphReplayMatchesEager(t *testing.T) {
 			// By hand: a, b, c take slots 0, 1, 2; d takes a's, e takes b's.
 			// All five are the same size: 120 values in 16-byte units.
 			unit := uint64((120*dt.Size() + 15) &^ 15)
-			if want := (GraphStats{Kernels: 5, EagerBuffers: 5, EagerBytes: 5 * unit, ArenaBuffers: 3, ArenaBytes: 3 * unit}); st != want {
+			if want := (GraphStats{Recorded: 5, Kernels: 5, EagerBuffers: 5, EagerBytes: 5 * unit, ArenaBuffers: 3, ArenaBytes: 3 * unit}); st != want {
 				t.Errorf("stats %+v, want %+v", st, want)
 			}
 			same, err := g.Replay()

@@ -31,10 +31,18 @@ type Graph struct {
 	done   bool
 }
 
+// Pass rewrites the launches of a recording before the graph is built,
+// e.g. merging several launches into one. A launch it makes binds, like
+// a captured one, a tensor in every binding: the outputs of the
+// launches it replaces in their output bindings, so that their readers
+// find them; it must compute exactly what they did.
+type Pass func(d *gpu.Device, ks []Kernel) []Kernel
+
 // Stats counts a graph's launches and compares its arena with what an
 // eager run of the same launches allocates.
 type Stats struct {
-	Kernels      int    // launches per replay
+	Recorded     int    // launches the recording made
+	Kernels      int    // launches per replay, after the passes
 	EagerBuffers int    // outputs an eager run allocates
 	EagerBytes   uint64 // their bytes
 	ArenaBuffers int    // buffers of the graph's arena
@@ -79,7 +87,10 @@ func graphErr(name, format string, args ...any) error {
 // what f decided on the host (a value read back, a branch) is fixed at
 // the recording, and launches other goroutines make on d meanwhile are
 // recorded too.
-func Record(d *gpu.Device, inputs []*gpu.Tensor, f func() ([]*gpu.Tensor, error)) (*Graph, []*gpu.Tensor, error) {
+//
+// The passes rewrite the recorded launches, in order, before the graph
+// is built.
+func Record(d *gpu.Device, inputs []*gpu.Tensor, f func() ([]*gpu.Tensor, error), passes ...Pass) (*Graph, []*gpu.Tensor, error) {
 	if d == nil {
 		return nil, nil, graphErr("", "no device")
 	}
@@ -106,7 +117,13 @@ func Record(d *gpu.Device, inputs []*gpu.Tensor, f func() ([]*gpu.Tensor, error)
 		return nil, nil, err
 	}
 	g := &Graph{d: d, inputs: slices.Clone(inputs)}
-	if err := g.build(ks, in, outs); err != nil {
+	recorded := len(ks)
+	for _, p := range passes {
+		ks = p(d, ks)
+	}
+	err = g.build(ks, in, outs)
+	g.stats.Recorded = recorded
+	if err != nil {
 		g.Release()
 		for _, t := range outs {
 			t.Release()
