@@ -45,8 +45,14 @@ func TestBlockGraph(t *testing.T) {
 			}
 			defer g.Release()
 			outs[0].Release()
-			if st := g.Stats(); st.ArenaBuffers >= st.EagerBuffers || st.ArenaBytes >= st.EagerBytes {
+			st := g.Stats()
+			if st.ArenaBuffers >= st.EagerBuffers || st.ArenaBytes >= st.EagerBytes {
 				t.Errorf("stats %+v: the arena should hold less than the eager block allocates", st)
+			}
+			// The block's 18 launches include six Narrow chunks of the
+			// adaLN output and three of the QKV projection: one each.
+			if st.Recorded != 18 || st.Kernels != 11 {
+				t.Errorf("stats %+v: want 18 recorded launches and 11 replayed", st)
 			}
 			xr2, cr2 := RandomInputs(cfg, dt, 2, 7, rng)
 			want, err := reference(cfg, xr2, cr2, wr)
