@@ -221,7 +221,7 @@ func TestBenchGraph(t *testing.T) {
 	if err := benchTo(&out, []string{"graph", "--weights", weights, "--trials", "1", "--reps", "1", "--steps", "2"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| eager | ", "| graph | ", "| eager/graph |", "the graph's arena"} {
+	for _, want := range []string{"| eager | ", "| graph | ", "| eager/graph |", "with an arena of"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
