@@ -9,6 +9,7 @@
 #   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
 #   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
+#   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -46,6 +47,13 @@ for step in "$@"; do
     python3 bench/dit_block_torch.py --size dit,wan --json "$OUT/block_torch.json" 2>&1 | tee "$OUT/block_torch.md"
     torch=""; [ -s "$OUT/block_torch.json" ] && torch="--torch $OUT/block_torch.json"
     ./bin/webfuser bench block --size dit,wan --dtypes f32,bf16 --json "$OUT/block.json" --svg "$OUT/block_roofline.svg" $torch 2>&1 | tee "$OUT/block.md"
+    ;;
+  graph)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/webfuser bench graph --trials 5 --reps 20 --steps 20 2>&1 | tee "$OUT/graph.md"
+    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --out "$OUT/eager.gif" 2>/dev/null | grep sampled | sed 's/^/eager: /' | tee -a "$OUT/graph.md"
+    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --graph --out "$OUT/graph.gif" 2>/dev/null | grep sampled | sed 's/^/graph: /' | tee -a "$OUT/graph.md"
+    cmp "$OUT/eager.gif" "$OUT/graph.gif" && echo "eager and graph clips: identical" | tee -a "$OUT/graph.md"
     ;;
   membound)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee "$OUT/membound.txt"

@@ -77,21 +77,54 @@ func (d *Device) dispatchLocked(p *Pipeline, g Grid, params []byte, args []*Tens
 	if _, ok := d.pipelines[p.Key]; !ok || d.pipelines[p.Key] != p {
 		return errorf(op, "the pipeline was not made by this device")
 	}
+	bg, ubuf, err := d.bindLocked(op, p, params, args)
+	if err != nil {
+		return err
+	}
+	// The pass keeps what it needs of the bind group.
+	defer bg.Release()
+	fail := func(err error) error {
+		dropUniform(ubuf)
+		return err
+	}
+	if err := d.begin(); err != nil {
+		return fail(err)
+	}
+	b := d.batch
+	if ubuf != nil {
+		b.uniforms = append(b.uniforms, ubuf)
+	}
+	if err := b.timer.beforeDispatch(d, b, p.Key, g, args); err != nil {
+		return err
+	}
+	b.pass.SetPipeline(p.pipe)
+	b.pass.SetBindGroup(0, bg, nil)
+	b.pass.DispatchWorkgroups(g[0], g[1], g[2])
+	b.n++
+	if b.timer == nil && b.n >= d.batchLimit() {
+		return d.flushLocked()
+	}
+	return nil
+}
+
+// bindLocked makes the bind group of one dispatch of p on args and,
+// when p has a uniform binding, a uniform buffer filled with params
+// (nil otherwise; dropUniform takes either). d.mu is held.
+func (d *Device) bindLocked(op string, p *Pipeline, params []byte, args []*Tensor) (*wgpu.BindGroup, *wgpu.Buffer, error) {
 	entries := make([]wgpu.BindGroupEntry, 0, len(p.bindings))
 	next := 0
+	size := uint64((len(params) + 15) &^ 15)
+	if size == 0 {
+		size = 16
+	}
 	var ubuf *wgpu.Buffer
-	fail := func(err error) error {
-		if ubuf != nil {
-			destroyBuffer(ubuf)
-		}
-		return err
+	fail := func(err error) (*wgpu.BindGroup, *wgpu.Buffer, error) {
+		dropUniform(ubuf)
+		return nil, nil, err
 	}
 	for i, a := range p.bindings {
 		if a == Uniform {
-			size := uint64((len(params) + 15) &^ 15)
-			if size == 0 {
-				size = 16
-			}
+			dropUniform(ubuf)
 			b, err := d.dev.TryCreateBuffer(&wgpu.BufferDescriptor{
 				Label: "params", Size: size,
 				Usage: wgpu.BufferUsageUniform | wgpu.BufferUsageCopyDst,
@@ -99,17 +132,13 @@ func (d *Device) dispatchLocked(p *Pipeline, g Grid, params []byte, args []*Tens
 			if err != nil {
 				return fail(wrap(op, err))
 			}
+			ubuf = b
 			buf := make([]byte, size)
 			copy(buf, params)
-			if err := d.queue.TryWriteBuffer(b, 0, buf); err != nil {
-				destroyBuffer(b)
+			if err := d.queue.TryWriteBuffer(ubuf, 0, buf); err != nil {
 				return fail(wrap(op, err))
 			}
-			if ubuf != nil {
-				destroyBuffer(ubuf)
-			}
-			ubuf = b
-			entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: b, Size: size})
+			entries = append(entries, wgpu.BindGroupEntry{Binding: uint32(i), Buffer: ubuf, Size: size})
 			continue
 		}
 		if next >= len(args) {
@@ -135,26 +164,14 @@ func (d *Device) dispatchLocked(p *Pipeline, g Grid, params []byte, args []*Tens
 	if err != nil {
 		return fail(wrap("bind "+p.name(), err))
 	}
-	// The pass keeps what it needs of the bind group.
-	defer bg.Release()
-	if err := d.begin(); err != nil {
-		return fail(err)
+	return bg, ubuf, nil
+}
+
+// dropUniform destroys a uniform buffer, if there is one.
+func dropUniform(b *wgpu.Buffer) {
+	if b != nil {
+		destroyBuffer(b)
 	}
-	b := d.batch
-	if ubuf != nil {
-		b.uniforms = append(b.uniforms, ubuf)
-	}
-	if err := b.timer.beforeDispatch(d, b, p.Key, g, args); err != nil {
-		return err
-	}
-	b.pass.SetPipeline(p.pipe)
-	b.pass.SetBindGroup(0, bg, nil)
-	b.pass.DispatchWorkgroups(g[0], g[1], g[2])
-	b.n++
-	if b.timer == nil && b.n >= d.batchLimit() {
-		return d.flushLocked()
-	}
-	return nil
 }
 
 // name returns the kernel's name: its key up to the first '/'.

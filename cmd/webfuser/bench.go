@@ -62,7 +62,8 @@ func fitsBinding(d *gpu.Device, what string, n int, dt dtype.DType) error {
 	return nil
 }
 
-// bench runs `webfuser bench` or, with "block" first, `webfuser bench block`.
+// bench runs `webfuser bench` or, with "block" or "graph" first,
+// `webfuser bench block` or `webfuser bench graph`.
 func bench(args []string) error { return benchTo(os.Stdout, args) }
 
 // benchOptions are the memory-bound bench's flags.
@@ -82,6 +83,9 @@ type benchOptions struct {
 func benchTo(w io.Writer, args []string) error {
 	if len(args) > 0 && args[0] == "block" {
 		return benchBlock(w, args[1:])
+	}
+	if len(args) > 0 && args[0] == "graph" {
+		return benchGraph(w, args[1:])
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	shapeFlag := fs.String("shape", "8,4096,3072", "x shape B,L,C")

@@ -60,6 +60,10 @@ func TestBenchBadFlagsAreErrors(t *testing.T) {
 		{[]string{"block", "--dtypes", "int8"}, "--dtypes"},
 		{[]string{"block", "--activation", "nope"}, "nope"},
 		{[]string{"block", "extra"}, "unexpected arguments"},
+		{[]string{"graph", "--trials", "0"}, "--trials"},
+		{[]string{"graph", "--steps", "1"}, "--steps"},
+		{[]string{"graph", "--weights", "/no/such/file.safetensors"}, "no/such/file"},
+		{[]string{"graph", "extra"}, "unexpected arguments"},
 	} {
 		if c.want == "" {
 			continue
@@ -206,5 +210,20 @@ func TestSplitNamesKeepsBrackets(t *testing.T) {
 	}
 	if _, err := selectCases("modulate [B,C],rms_norm"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBenchGraph runs `webfuser bench graph` on a small random model and
+// checks the report's rows.
+func TestBenchGraph(t *testing.T) {
+	weights := writeRandomModel(t, t.TempDir(), tinyVideo, 2)
+	var out bytes.Buffer
+	if err := benchTo(&out, []string{"graph", "--weights", weights, "--trials", "1", "--reps", "1", "--steps", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| eager | ", "| graph | ", "| eager/graph |", "with an arena of"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -44,6 +44,7 @@ func generate(args []string, stdout, stderr io.Writer) (bool, error) {
 	noCheck := fs.Bool("no-check", false, "skip the check of the first step against the float64 CPU reference")
 	fp8 := fs.Bool("fp8", false, "quantise every linear layer to FP8 E4M3 (ReplaceLinearLayers) before sampling")
 	list := fs.Bool("list", false, "print the classes of the weights and exit")
+	graph := fs.Bool("graph", false, "record the first step's forward and replay it for the others (graph mode: bind groups made once, an arena, one submission per step)")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -108,7 +109,7 @@ func generate(args []string, stdout, stderr io.Writer) (bool, error) {
 	fmt.Fprintf(stdout, "sampling class %d (%s), seed %d, %d steps, cfg %g, shift %g\n", *class, mc.ClassName(*class), *seed, *steps, *cfg, *shift)
 	var total time.Duration
 	ok, checkLine := true, "check: none (--no-check)"
-	opt := videodit.SampleOptions{Class: *class, Seed: *seed, Steps: *steps, CFG: *cfg, Shift: *shift,
+	opt := videodit.SampleOptions{Class: *class, Seed: *seed, Steps: *steps, CFG: *cfg, Shift: *shift, Graph: *graph,
 		Progress: func(step, n int, took time.Duration) {
 			total += took
 			progressBar(stderr, step, n, took, total)

@@ -92,6 +92,15 @@ func TestGenerate(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("the same seed gave another GIF")
 	}
+	// Graph mode gives the eager clip.
+	out3 := filepath.Join(dir, "graph.gif")
+	if ok, err := generate([]string{"--weights", weights, "--class", "21", "--seed", "5", "--steps", "3", "--cfg", "2.5",
+		"--scale", "3", "--out", out3, "--graph"}, &stdout, &stderr); err != nil || !ok {
+		t.Fatalf("--graph: ok %v, err %v", ok, err)
+	}
+	if c, _ := os.ReadFile(out3); !bytes.Equal(a, c) {
+		t.Error("--graph gave another GIF than eager")
+	}
 	if ok, err := generate([]string{"--weights", weights, "--steps", "1", "--cfg", "1", "--out", out2, "--fp8"}, &stdout, &stderr); err != nil || !ok {
 		t.Fatalf("unguided fp8 run: %v", err)
 	}

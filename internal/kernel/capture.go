@@ -34,8 +34,11 @@ func Capture(d *gpu.Device, f func() error) ([]Kernel, error) {
 	return ks, err
 }
 
-// record appends a copy of k to d's capture, if one is in progress.
-func (k *Kernel) record(d *gpu.Device) {
+// record appends a copy of k to d's capture, if one is in progress,
+// with every binding's tensor set to the one bound (args, outputs
+// included): the copy's Key is k's, and a graph learns from it which
+// launch made and which read each buffer.
+func (k *Kernel) record(d *gpu.Device, args []*gpu.Tensor) {
 	if capturing.Load() == 0 {
 		return
 	}
@@ -47,6 +50,9 @@ func (k *Kernel) record(d *gpu.Device) {
 		c.Consts = append([]Const(nil), k.Consts...)
 		c.Snippets = append([]Snippet(nil), k.Snippets...)
 		c.Bindings = append([]Binding(nil), k.Bindings...)
+		for i := range c.Bindings {
+			c.Bindings[i].T = args[i]
+		}
 		c.Uniforms = append([]Uniform(nil), k.Uniforms...)
 		*ks = append(*ks, c)
 	}

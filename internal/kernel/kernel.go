@@ -69,11 +69,25 @@ func (b Binding) DType() dtype.DType {
 	return b.T.DType
 }
 
+// Output reports whether the binding is an output that Run allocates.
+func (b Binding) Output() bool { return b.out != nil }
+
 // Uniform is one 4-byte field of the uniform struct: a name, a WGSL
 // type (u32, i32 or f32) and its value.
 type Uniform struct {
 	Name, Type string
 	v          float64
+}
+
+// Value returns the value of the uniform name, and whether the kernel
+// has one.
+func (k *Kernel) Value(name string) (float64, bool) {
+	for _, u := range k.Uniforms {
+		if u.Name == name {
+			return u.v, true
+		}
+	}
+	return 0, false
 }
 
 // In adds a binding the kernel reads.

@@ -56,7 +56,7 @@ func (k *Kernel) Run(d *gpu.Device) ([]*gpu.Tensor, error) {
 		}
 		return nil, err
 	}
-	k.record(d)
+	k.record(d, args)
 	return outs, nil
 }
 

@@ -215,22 +215,64 @@ func (c Config) Conditioning(dt ops.DType, t []float64, class []int) (sinusoid, 
 //	h = blocks(patch_embedding(x), e0, ctx)
 //	y = head.head(layer_norm(h) * (1 + head.modulation[1] + e) + head.modulation[0] + e)
 func (m *Model) Forward(x *ops.Tensor, t []float64, class []int) (*ops.Tensor, error) {
-	c := m.Config
-	L, P, D := c.Tokens(), c.PatchDim(), c.Dim
-	if x == nil || len(x.Shape) != 3 || x.Shape[1] != L || x.Shape[2] != P {
-		return nil, errorf("x", "shape %v, want [B,%d,%d]", shapeOf(x), L, P)
+	if err := m.checkTokens(x, len(t)); err != nil {
+		return nil, err
 	}
-	if x.DType != m.DType {
-		return nil, errorf("x", "dtype %v, want the weights' %v", x.DType, m.DType)
-	}
-	B := x.Shape[0]
-	if len(t) != B {
-		return nil, errorf("t", "%d times for a batch of %d", len(t), B)
-	}
-	sinH, hotH, ctxH, err := c.Conditioning(m.DType, t, class)
+	sinH, hotH, ctxH, err := m.Config.Conditioning(m.DType, t, class)
 	if err != nil {
 		return nil, err
 	}
+	cond, err := m.upload(sinH, hotH, ctxH)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range cond {
+			t.Release()
+		}
+	}()
+	return m.forward(x, cond[0], cond[1], cond[2])
+}
+
+// checkTokens checks the tokens x [B,L,P] of a forward at n times.
+func (m *Model) checkTokens(x *ops.Tensor, n int) error {
+	L, P := m.Config.Tokens(), m.Config.PatchDim()
+	if x == nil || len(x.Shape) != 3 || x.Shape[1] != L || x.Shape[2] != P {
+		return errorf("x", "shape %v, want [B,%d,%d]", shapeOf(x), L, P)
+	}
+	if x.DType != m.DType {
+		return errorf("x", "dtype %v, want the weights' %v", x.DType, m.DType)
+	}
+	if n != x.Shape[0] {
+		return errorf("t", "%d times for a batch of %d", n, x.Shape[0])
+	}
+	return nil
+}
+
+// upload copies the conditioning of a batch to the device.
+func (m *Model) upload(hs ...*ops.HostTensor) ([]*ops.Tensor, error) {
+	var out []*ops.Tensor
+	for _, h := range hs {
+		t, err := ops.Upload(m.dev, h)
+		if err != nil {
+			for _, t := range out {
+				t.Release()
+			}
+			return nil, fmt.Errorf("videodit: upload: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// forward is Forward on the conditioning already on the device: the
+// sinusoid, one-hot classes and context tokens of Conditioning. It reads
+// nothing else that depends on the batch, so that a graph recorded with
+// x and these as inputs replays it.
+func (m *Model) forward(x, sinG, hotG, ctxG *ops.Tensor) (*ops.Tensor, error) {
+	c := m.Config
+	D := c.Dim
+	B := x.Shape[0]
 	var tmp []*ops.Tensor
 	defer func() {
 		for _, t := range tmp {
@@ -244,18 +286,6 @@ func (m *Model) Forward(x *ops.Tensor, t []float64, class []int) (*ops.Tensor, e
 		return t, err
 	}
 	step := func(name string, err error) error { return fmt.Errorf("videodit: %s: %w", name, err) }
-	sinG, err := keep(ops.Upload(m.dev, sinH))
-	if err != nil {
-		return nil, step("upload", err)
-	}
-	hotG, err := keep(ops.Upload(m.dev, hotH))
-	if err != nil {
-		return nil, step("upload", err)
-	}
-	ctxG, err := keep(ops.Upload(m.dev, ctxH))
-	if err != nil {
-		return nil, step("upload", err)
-	}
 
 	// e = time_embedding(sinusoid) + class_embedding(onehot), [B,D].
 	te, err := keep(m.TimeEmbedding0.ForwardAct(sinG, ops.ActSiLU))

@@ -58,6 +58,10 @@ type SampleOptions struct {
 	Shift float64 // the flow-time shift of Sigmas; 0 means 1
 
 	Noise *ops.HostTensor // the starting tokens [1,L,P], overriding Seed
+	// Graph records the first step's forward and replays it for the
+	// others (ops.Record): bind groups made once, intermediates in an
+	// arena, one submission per step.
+	Graph bool
 	// Progress, if set, is called after each step with its duration
 	// (the device finished with it).
 	Progress func(step, steps int, took time.Duration)
@@ -114,12 +118,19 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 	defer func() { x.Release() }()
 	ts, classes := make([]float64, B), []int{opt.Class, c.NumClasses()}[:B]
 	sg := Sigmas(opt.Steps, opt.Shift)
+	var fw forwarder
+	if opt.Graph {
+		fw = m.NewForwardGraph()
+	} else {
+		fw = eagerForward{m}
+	}
+	defer fw.release()
 	for i := 0; i < opt.Steps; i++ {
 		began := time.Now()
 		for b := range ts {
 			ts[b] = sg[i]
 		}
-		v, err := m.Forward(x, ts, classes)
+		v, err := fw.forward(x, ts, classes)
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +160,21 @@ func (m *Model) Sample(opt SampleOptions) (*ops.HostTensor, error) {
 	}
 	return c.Unpatchify(out.Data[:L*P]), nil
 }
+
+// forwarder computes the velocities of the sampler's steps.
+type forwarder interface {
+	forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error)
+	release()
+}
+
+// eagerForward calls Forward at every step.
+type eagerForward struct{ m *Model }
+
+func (e eagerForward) forward(x *ops.Tensor, t []float64, classes []int) (*ops.Tensor, error) {
+	return e.m.Forward(x, t, classes)
+}
+
+func (eagerForward) release() {}
 
 // euler returns x + dt*v for the unguided batch of one, and for the
 // guided batch of two (rows: class, null; x's rows equal)
