@@ -84,9 +84,10 @@ fn div_step(a: u32, b: u32, q: u32) -> i32 {
 fn f32_normal(u: u32) -> bool { return u >= 0x00800000u && u < 0x7f800000u; }
 // a / b correctly rounded (to nearest even), as float64 division rounded
 // to f32 gives it, for |b| < 2^126 (past it, devices that divide by a
-// reciprocal flush it to zero). WGSL's division (2.5 ulp) and one
-// residual correction give it where fma is fused (FUSED_FMA, set per
-// device: GPUs); elsewhere they come within an ulp or so, then integer
+// reciprocal flush it to zero). Where fma is fused (FUSED_FMA, set per
+// device: GPUs) a refined reciprocal and two fma corrections give it;
+// elsewhere WGSL's division (2.5 ulp) and one residual correction come
+// within an ulp or so, then integer
 // comparisons of |a| with the candidate's midpoints times |b| (div_step)
 // move it to the correctly rounded quotient. The integer steps cost an
 // H200 0.75x -> 0.44x of a copy in FP8 quantisation, so GPUs skip them. A zero,
@@ -99,8 +100,19 @@ fn div_rn(a: f32, b: f32) -> f32 {
   let q0 = a / b;
   // The correction would make NaN of an overflow and +0 of -0.
   if ((bitcast<u32>(q0) & 0x7f800000u) == 0x7f800000u || (bitcast<u32>(q0) & 0x7fffffffu) == 0u) { return q0; }
+  if (FUSED_FMA) {
+    // One Newton step on the reciprocal, then the quotient corrected
+    // twice with exact (fused) residuals: the sequence correctly rounded
+    // divisions use on GPUs. One correction through a second division
+    // (the form before) left quotients near midpoints one ulp off on the
+    // H200 (ops.TestDivRNCorrectlyRounded).
+    let y0 = 1.0 / b;
+    let y = fma(fma(-b, y0, 1.0), y0, y0);
+    var qf = a * y;
+    qf = fma(fma(-b, qf, a), y, qf);
+    return fma(fma(-b, qf, a), y, qf);
+  }
   let q = q0 + fma(-q0, b, a) / b;
-  if (FUSED_FMA) { return q; }
   let ua = bitcast<u32>(a) & 0x7fffffffu;
   let ub = bitcast<u32>(b) & 0x7fffffffu;
   var uq = bitcast<u32>(q) & 0x7fffffffu;
