@@ -51,8 +51,8 @@ for step in "$@"; do
   graph)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     ./bin/webfuser bench graph --trials 5 --reps 20 --steps 20 2>&1 | tee "$OUT/graph.md"
-    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --out "$OUT/eager.gif" 2>/dev/null | grep sampled | sed 's/^/eager: /' | tee -a "$OUT/graph.md"
-    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --graph --out "$OUT/graph.gif" 2>/dev/null | grep sampled | sed 's/^/graph: /' | tee -a "$OUT/graph.md"
+    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --graph off --out "$OUT/eager.gif" 2>/dev/null | grep sampled | sed 's/^/eager: /' | tee -a "$OUT/graph.md"
+    ./bin/webfuser generate --class 16 --seed 1 --steps 20 --no-check --graph on --out "$OUT/graph.gif" 2>/dev/null | grep sampled | sed 's/^/graph: /' | tee -a "$OUT/graph.md"
     cmp "$OUT/eager.gif" "$OUT/graph.gif" && echo "eager and graph clips: identical" | tee -a "$OUT/graph.md"
     ;;
   membound)

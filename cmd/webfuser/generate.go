@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/models/videodit"
 	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -44,12 +45,15 @@ func generate(args []string, stdout, stderr io.Writer) (bool, error) {
 	noCheck := fs.Bool("no-check", false, "skip the check of the first step against the float64 CPU reference")
 	fp8 := fs.Bool("fp8", false, "quantise every linear layer to FP8 E4M3 (ReplaceLinearLayers) before sampling")
 	list := fs.Bool("list", false, "print the classes of the weights and exit")
-	graph := fs.Bool("graph", false, "record the first step's forward and replay it for the others (graph mode: bind groups made once, an arena, one submission per step)")
+	graph := fs.String("graph", "auto", "on: record the first step's forward and replay it for the others (graph mode: bind groups made once, an arena, one submission per step); off: eager; auto: on for GPUs (5.5x per step on the H200, bench/results/2026-11-28-h200-s2-graph.md), off for CPU drivers")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
 	if fs.NArg() != 0 {
 		return false, fmt.Errorf("generate: unexpected arguments %v", fs.Args())
+	}
+	if *graph != "auto" && *graph != "on" && *graph != "off" {
+		return false, fmt.Errorf("generate: --graph must be auto, on or off, not %q", *graph)
 	}
 	if *scale < 1 || *scale > 64 {
 		return false, fmt.Errorf("generate: --scale must be in [1, 64], not %d", *scale)
@@ -106,10 +110,11 @@ func generate(args []string, stdout, stderr io.Writer) (bool, error) {
 			n, float64(ops.ParameterBytes(m))/1e6)
 	}
 
-	fmt.Fprintf(stdout, "sampling class %d (%s), seed %d, %d steps, cfg %g, shift %g\n", *class, mc.ClassName(*class), *seed, *steps, *cfg, *shift)
+	useGraph := *graph == "on" || (*graph == "auto" && (d.Info.Class == gpu.ClassDiscrete || d.Info.Class == gpu.ClassIntegrated))
+	fmt.Fprintf(stdout, "sampling class %d (%s), seed %d, %d steps, cfg %g, shift %g, graph mode %v\n", *class, mc.ClassName(*class), *seed, *steps, *cfg, *shift, useGraph)
 	var total time.Duration
 	ok, checkLine := true, "check: none (--no-check)"
-	opt := videodit.SampleOptions{Class: *class, Seed: *seed, Steps: *steps, CFG: *cfg, Shift: *shift, Graph: *graph,
+	opt := videodit.SampleOptions{Class: *class, Seed: *seed, Steps: *steps, CFG: *cfg, Shift: *shift, Graph: useGraph,
 		Progress: func(step, n int, took time.Duration) {
 			total += took
 			progressBar(stderr, step, n, took, total)

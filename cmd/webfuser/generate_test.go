@@ -95,7 +95,7 @@ func TestGenerate(t *testing.T) {
 	// Graph mode gives the eager clip.
 	out3 := filepath.Join(dir, "graph.gif")
 	if ok, err := generate([]string{"--weights", weights, "--class", "21", "--seed", "5", "--steps", "3", "--cfg", "2.5",
-		"--scale", "3", "--out", out3, "--graph"}, &stdout, &stderr); err != nil || !ok {
+		"--scale", "3", "--out", out3, "--graph", "on"}, &stdout, &stderr); err != nil || !ok {
 		t.Fatalf("--graph: ok %v, err %v", ok, err)
 	}
 	if c, _ := os.ReadFile(out3); !bytes.Equal(a, c) {
