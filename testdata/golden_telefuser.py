@@ -15,6 +15,9 @@ the output dtype at the end. Where a test asserts only a shape, a dtype or
 "no NaN", the case checks the values against that reference (or the spec's
 rule where the test file has none), a stronger check.
 
+A case whose main input exceeds ROW_BUDGET elements keeps the first rows
+of TeleFuser's own draw (see _keep), so the suite stays about 3 MB.
+
 Cases that check a PyTorch-only property map to Go API checks in
 ops/telefuser_conformance_test.go or are not applicable; both lists, with
 reasons and the counts, are in testdata/telefuser_conformance.md.
