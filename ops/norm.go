@@ -49,6 +49,7 @@ type normSpec struct {
 	rows, d int
 	outDT   dtype.DType
 	variant normVariant
+	once    bool // norm_infer's rounding: f32 throughout, one rounding to x's dtype
 }
 
 // normVariant is a launch shape of the fused norm+modulate kernel; the
@@ -75,14 +76,14 @@ func (s *normSpec) validate() error {
 	if err := checkVector(op, "bias", s.b, s.d); err != nil {
 		return err
 	}
-	if s.b != nil && s.w == nil && s.kind == KindRMSNorm {
+	if s.b != nil && s.w == nil && s.kind == KindRMSNorm && !s.once {
 		return errorf(op, "bias", "needs a weight")
 	}
 	if !(s.eps >= 0) {
 		return errorf(op, "", "eps must be non-negative, got %g", s.eps)
 	}
 	s.outDT = s.x.DType
-	if s.kind == KindRMSNorm && s.w != nil {
+	if s.kind == KindRMSNorm && s.w != nil && !s.once {
 		s.outDT = s.w.DType
 	}
 	dev := s.x.Device()
@@ -144,7 +145,7 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	if s.w != nil {
 		k.In("w", s.w)
 		loads = append(loads, "let wu = ldu_w(j);")
-		if s.kind == KindRMSNorm {
+		if s.kind == KindRMSNorm && !s.once {
 			// TeleFuser rounds the normalised row to the weight's dtype first.
 			out = append(out, "y = rnd_w$U(y) * wu[h];")
 		} else {
@@ -154,7 +155,7 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	if s.b != nil {
 		k.In("b", s.b)
 		loads = append(loads, "let bu = ldu_b(j);")
-		if s.kind == KindRMSNorm {
+		if s.kind == KindRMSNorm && !s.once {
 			out = append(out, "y = rnd_w$U(y) + bu[h];")
 		} else {
 			out = append(out, "y = y + bu[h];")
@@ -228,6 +229,15 @@ func RMSNormForward(x, weight, bias *gpu.Tensor, eps float32) (*gpu.Tensor, erro
 // dimension of x (biased variance, statistics in f32). weight and bias may be nil.
 func LayerNormForward(x, weight, bias *gpu.Tensor, eps float32) (*gpu.Tensor, error) {
 	return normalize(&normSpec{op: "LayerNorm", kind: KindLayerNorm, x: x, w: weight, b: bias, eps: eps})
+}
+
+// NormInfer computes TeleFuser's norm_infer kernel: RMSNorm or LayerNorm
+// (kind) over the last dimension of x, times weight and plus bias when
+// given, in f32 with one rounding to x's dtype at the end (RMSNormForward
+// rounds as RMSNorm.forward_native: the normalised row, then the product).
+// weight and bias may each be nil.
+func NormInfer(kind NormKind, x, weight, bias *gpu.Tensor, eps float32) (*gpu.Tensor, error) {
+	return normalize(&normSpec{op: "NormInfer", kind: kind, x: x, w: weight, b: bias, eps: eps, once: true})
 }
 
 // NormModulate computes modulate(norm(x), shift, scale) in one fused

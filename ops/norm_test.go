@@ -182,11 +182,13 @@ func TestNoWritesPastOutputs(t *testing.T) {
 			x := upload(t, d, randTensor(rng, dt, shape, 1, 0))
 			w := upload(t, d, randTensor(rng, dt, shape[1:], 1, 0))
 			for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
-				if _, err := normalize(&normSpec{op: "norm", kind: kind, x: x, w: w, b: w, eps: 1e-5}); err != nil {
-					t.Fatal(err)
-				}
-				if err := d.CheckGuards(); err != nil {
-					t.Fatalf("%v %v %v: %v", kind, dt, shape, err)
+				for _, once := range []bool{false, true} { // forward_native's rounding, norm_infer's
+					if _, err := normalize(&normSpec{op: "norm", kind: kind, x: x, w: w, b: w, eps: 1e-5, once: once}); err != nil {
+						t.Fatal(err)
+					}
+					if err := d.CheckGuards(); err != nil {
+						t.Fatalf("%v once=%v %v %v: %v", kind, once, dt, shape, err)
+					}
 				}
 			}
 		}

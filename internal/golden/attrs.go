@@ -45,6 +45,7 @@ var (
 var attrBounds = map[string]map[string]attrBound{
 	"rms_norm":                  {"eps": aEps},
 	"layer_norm":                {"eps": aEps},
+	"norm_infer":                {"eps": aEps, "is_rms_norm": aBool},
 	"fused_scale_shift":         {"scale_constant": aScale},
 	"activation":                {"fn": aString},
 	"gated_activation":          {"fn": aString},

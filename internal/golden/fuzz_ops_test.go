@@ -18,6 +18,7 @@ import (
 var opAttrs = map[string][]map[string]any{
 	"rms_norm":          {{"eps": 1e-5}, {"eps": 1e-6}},
 	"layer_norm":        {{"eps": 1e-6}, {}},
+	"norm_infer":        {{"eps": 1e-6, "is_rms_norm": true}, {"eps": 1e-6, "is_rms_norm": false}},
 	"fused_scale_shift": {{"scale_constant": 1.0}, {"scale_constant": 0.0}},
 	"activation": {{"fn": "gelu"}, {"fn": "gelu_tanh"}, {"fn": "silu"}, {"fn": "relu"}, {"fn": "mish"},
 		{"fn": "approx_gelu"}, {"fn": "fp32_silu"}},
@@ -56,6 +57,14 @@ func opCase(op string, a, b, c, d int, dt dtype.DType, attrs map[string]any, rng
 			in("weight", r(dt, 1, c))
 		}
 		if d%2 == 0 && op == "layer_norm" {
+			in("bias", r(dt, 1, c))
+		}
+	case "norm_infer": // weight and bias each on their own
+		in("x", r(dt, 1, a, b, c))
+		if d%3 != 0 {
+			in("weight", r(dt, 1, c))
+		}
+		if d%2 == 0 {
 			in("bias", r(dt, 1, c))
 		}
 	case "fused_scale_shift":

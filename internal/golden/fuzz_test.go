@@ -48,7 +48,7 @@ func FuzzParseCase(f *testing.F) {
 // the names its runners read, with shapes that often but not always fit.
 func caseInputs(op string, a, b, c, d int, rng *rand.Rand, attrs map[string]any) map[string][]int {
 	switch op {
-	case "rms_norm", "layer_norm":
+	case "rms_norm", "layer_norm", "norm_infer":
 		return map[string][]int{"x": {a, b, c}, "weight": {c}, "bias": {c}}
 	case "fused_scale_shift":
 		return map[string][]int{"x": {a, b, c}, "scale": {a, 1, c}, "shift": {c}}

@@ -9,6 +9,7 @@ import (
 func init() {
 	Register("rms_norm", normGPU(ops.KindRMSNorm, ops.RMSNormEps), normCPU(ops.KindRMSNorm, ops.RMSNormEps))
 	Register("layer_norm", normGPU(ops.KindLayerNorm, ops.LayerNormEps), normCPU(ops.KindLayerNorm, ops.LayerNormEps))
+	Register("norm_infer", normInferGPU, normInferCPU)
 	Register("fused_scale_shift", scaleShiftGPU, scaleShiftCPU)
 }
 
@@ -46,6 +47,43 @@ func normCPU(kind ops.NormKind, defEps float64) CPURunner {
 		}
 		return map[string]*ref.Tensor{"y": y}, err
 	}
+}
+
+// normInferAttrs reads norm_infer's eps (default TeleFuser's LayerNorm
+// eps, 1e-6) and is_rms_norm (default false, as norm_infer's).
+func normInferAttrs(c *Case) (float64, bool, error) {
+	eps, err := c.Float("eps", ops.LayerNormEps)
+	if err != nil {
+		return 0, false, err
+	}
+	rms, err := c.Bool("is_rms_norm", false)
+	return eps, rms, err
+}
+
+func normInferGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	eps, rms, err := normInferAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	kind := ops.KindLayerNorm
+	if rms {
+		kind = ops.KindRMSNorm
+	}
+	y, err := ops.NormInfer(kind, in["x"], in["weight"], in["bias"], float32(eps))
+	return map[string]*gpu.Tensor{"y": y}, err
+}
+
+func normInferCPU(c *Case) (map[string]*ref.Tensor, error) {
+	eps, rms, err := normInferAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	x, err := c.Input("x")
+	if err != nil {
+		return nil, err
+	}
+	y, err := ref.NormInfer(x, c.Inputs["weight"], c.Inputs["bias"], eps, rms)
+	return map[string]*ref.Tensor{"y": y}, err
 }
 
 func scaleShiftGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {

@@ -16,6 +16,15 @@ func checkVec(op, name string, v *Tensor, d int) error {
 	return nil
 }
 
+// rmsInv returns 1/sqrt(mean(row²) + eps).
+func rmsInv(row []float64, eps float64) float64 {
+	var ss float64
+	for _, v := range row {
+		ss += v * v
+	}
+	return 1 / math.Sqrt(ss/float64(len(row))+eps)
+}
+
 // RMSNorm computes y = x * rsqrt(mean(x²) + eps) per row of the last
 // dimension. With a weight, the normalised value is rounded to the
 // weight's dtype when that is f16 or bf16, multiplied by the weight (and
@@ -39,11 +48,7 @@ func RMSNorm(x, weight, bias *Tensor, eps float64) (*Tensor, error) {
 	y := New(out, x.Shape...)
 	for r := 0; r < rows; r++ {
 		row := x.Data[r*d : (r+1)*d]
-		var ss float64
-		for _, v := range row {
-			ss += v * v
-		}
-		inv := 1 / math.Sqrt(ss/float64(d)+eps)
+		inv := rmsInv(row, eps)
 		for c, v := range row {
 			n := v * inv
 			if weight != nil {
@@ -56,6 +61,39 @@ func RMSNorm(x, weight, bias *Tensor, eps float64) (*Tensor, error) {
 				}
 			}
 			y.Data[r*d+c] = dtype.Round(out, n)
+		}
+	}
+	return y, nil
+}
+
+// NormInfer computes TeleFuser's norm_infer kernel (and its test's
+// reference function): RMSNorm (rms) or LayerNorm over the last
+// dimension, times weight and plus bias when given, with one rounding to
+// x's dtype at the end. weight and bias may each be nil.
+func NormInfer(x, weight, bias *Tensor, eps float64, rms bool) (*Tensor, error) {
+	if !rms {
+		return LayerNorm(x, weight, bias, eps)
+	}
+	rows, d := lastDim(x)
+	if err := checkVec("NormInfer", "weight", weight, d); err != nil {
+		return nil, err
+	}
+	if err := checkVec("NormInfer", "bias", bias, d); err != nil {
+		return nil, err
+	}
+	y := New(x.DType, x.Shape...)
+	for r := 0; r < rows; r++ {
+		row := x.Data[r*d : (r+1)*d]
+		inv := rmsInv(row, eps)
+		for c, v := range row {
+			n := v * inv
+			if weight != nil {
+				n *= weight.Data[c]
+			}
+			if bias != nil {
+				n += bias.Data[c]
+			}
+			y.Data[r*d+c] = dtype.Round(x.DType, n)
 		}
 	}
 	return y, nil

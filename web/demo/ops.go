@@ -67,6 +67,20 @@ var Ops = []Op{
 		},
 	},
 	{
+		Name: "NormInfer (RMS)", Shape: "x bf16[2,128,1024], weight, bias bf16[1024], rounded once",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{batch, tokens, hidden}, 3, 0)
+			w := c.Input(dtype.BF16, []int{hidden}, 3, 1)
+			b := c.Input(dtype.BF16, []int{hidden}, 3, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.NormInfer(ops.KindRMSNorm, x.G, w.G, b.G, ops.LayerNormEps))
+				},
+				CPU: func() ([]*ref.Tensor, error) { return OneRef(ref.NormInfer(x.R, w.R, b.R, ops.LayerNormEps, true)) },
+			}
+		},
+	},
+	{
 		Name: "FusedScaleShift", Shape: "x f32[2,128,1024], scale f32[2,1024], shift f32[2,4,1,1024] (per frame)",
 		Prepare: func(c *Ctx) Run {
 			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
