@@ -110,7 +110,9 @@ var AttentionTiles = []AttentionTile{
 var AttentionVariants = []AttentionTile{
 	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true},
+	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 128, BK: 32, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
 	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 16, Late: true, Fold: true},
 	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 8, Late: true, Fold: true},
 	{BQ: 128, BK: 64, TM: 4, TN: 4, DC: 8, Late: true, Fold: true},
