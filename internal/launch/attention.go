@@ -91,7 +91,7 @@ var AttentionTiles = []AttentionTile{
 }
 
 // AttentionVariants are candidates that the planner does not take (yet):
-// BenchmarkAttentionSweep times them beside the first rows of
+// BenchmarkAttentionSweep times them beside the first three rows of
 // AttentionTiles on a real GPU (WEBFUSER_BENCH_ATTENTION=variants), and
 // the tests check them against the reference wherever they fit. At
 // D=128 (TestTileChooser prints it; all fit NVIDIA's 48 KiB, only the
@@ -100,6 +100,7 @@ var AttentionTiles = []AttentionTile{
 //	config                       inv  smem    stages  FMA/barrier  FMA/load S, PV
 //	64x64/4x4/d16/db/late        256  41 KiB  8+4     315           8, 10.7
 //	64x64/8x4/d16/db/late        128  41 KiB  8+4     630          10.7, 16
+//	64x64/8x4/d32/sb/late        128  39 KiB  4+2     630          10.7, 16
 //	64x64/4x4/d16/db/fold/late   256  36 KiB  8+4     292           8, 10.7
 //	64x64/8x4/d16/db/fold/late   128  36 KiB  8+4     585          10.7, 16
 //	128x32/4x4/d16/db/fold/late  256  41 KiB  8+2     341           8, 12.8
@@ -112,6 +113,7 @@ var AttentionTiles = []AttentionTile{
 var AttentionVariants = []AttentionTile{
 	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 32, Late: true},
 	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
 	{BQ: 128, BK: 32, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},

@@ -109,7 +109,7 @@ type sweepCase struct {
 	causal    bool
 	dt        dtype.DType
 	allTiles  bool // every candidate, else the planner's choice only
-	variants  bool // the first two candidates and launch.AttentionVariants
+	variants  bool // the first three candidates and launch.AttentionVariants
 	rowKernel bool // also the row kernel, as the baseline
 }
 
@@ -121,8 +121,8 @@ type sweepCase struct {
 // with WEBFUSER_BENCH_ATTENTION=1 (about 1 to 2 minutes on an H200); on
 // a CPU driver a tiny case runs instead, so that the sweep is exercised.
 //
-// WEBFUSER_BENCH_ATTENTION=variants times the first two rows of
-// launch.AttentionTiles (the shipped choice and the 8x4 block) against
+// WEBFUSER_BENCH_ATTENTION=variants times the first three rows of
+// launch.AttentionTiles (the shipped choice and two 8x4 blocks) against
 // launch.AttentionVariants instead, at S=4096, H=24, D=128, dense,
 // causal and grouped, in f32 and bf16 (about 1 minute on an H200). In
 // f32, Late changes nothing, so a variant that differs from another only
@@ -208,7 +208,7 @@ func BenchmarkAttentionSweep(b *testing.B) {
 		if c.variants {
 			runs = nil
 			seen := map[string]bool{}
-			for _, cfg := range append(append([]launch.AttentionTile{}, launch.AttentionTiles[:2]...), launch.AttentionVariants...) {
+			for _, cfg := range append(append([]launch.AttentionTile{}, launch.AttentionTiles[:3]...), launch.AttentionVariants...) {
 				cfg := cfg
 				if c.dt.Size() == 4 {
 					cfg.Late = false
