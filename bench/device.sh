@@ -8,6 +8,7 @@
 #   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
 #   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
 #   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
+#   bash bench/device.sh attnperf  # attention tile variants (launch.AttentionVariants) vs the shipped tile, f32/bf16, their tests, SDPA (needs bin/attention.test; ~2 min)
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
@@ -35,6 +36,14 @@ for step in "$@"; do
   attention)
     WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttention|BenchmarkBlockSparse' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/attention.txt"
     python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attention.txt"
+    ;;
+  attnperf)
+    # The variants' reference and guard-region checks first (those over
+    # lavapipe's 32 KiB run only here), then the timing.
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/attention.test -test.short -test.run 'TestTiledVariantsMatchReference|TestTiledCandidatesCompile' 2>&1 | grep -v '^=== \|^    --- PASS' | tail -15 | tee "$OUT/attnperf_tests.txt"
+    WEBFUSER_BENCH_ATTENTION=variants ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttentionSweep' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu\|^Benchmark' | tee "$OUT/attnperf.txt"
+    python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attnperf.txt"
     ;;
   harness)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader

@@ -35,7 +35,11 @@
 //
 // The register blocks are unrolled in generated snippets (ops/attention,
 // tiled.go): ODECL, SDECL, FREGS, FETCH, STASH, QK, SOFTMAX1, SOFTMAX2,
-// PV and STORE, and OFN, the output's pack store. No subgroups: the
+// PV and STORE, OFN, the output's pack store, REDDECL and RED (the
+// reduction array: red, or ps itself with Fold), and RAW: the unit type
+// RU of the fetch registers, the loads rlu_q/k/v and the conversions
+// cvt_q/k/v to f32 packs (raw 16-bit words converted when stashed with
+// Late, else ldu_x and no conversion). No subgroups: the
 // kernel runs wherever workgroup memory and invocations allow it.
 //
 // Specialised on: DP, BQ, BK, NTX, NTY, WG, DCP, RS, UPC, NC, KC, NV, VS,
@@ -44,7 +48,7 @@
 
 var<workgroup> stage: array<vec4<f32>, NBUF * STG>;
 var<workgroup> ps: array<vec4<f32>, BQ * PS>;
-var<workgroup> red: array<vec4<f32>, REDP>;
+{{REDDECL}}
 
 // What a workgroup reads, set once per invocation.
 var<private> g_tile: u32;
@@ -61,32 +65,33 @@ fn qtok_of(qrow: u32) -> u32 { return {{QTOK}}; }
 // store_o(pack, value): the output's pack store (generated per dtype).
 {{OFN}}
 fn ktok_of(key: u32) -> u32 { return {{KTOK}}; }
+{{RAW}}
 
 // Unit e (H packs) of stage (kind, c) of the tile at key k0, keys below
 // s1 valid: zero where it falls past D, past the range or past the stage.
-fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> PU {
-  var u = PU();
+fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> RU {
+  var u = RU();
   if (kind == KQK) {
     if (e < BQ * UPC) {
       let r = e / UPC;
       let pk = c * DCP + (e % UPC) * H;
       if (pk < DP) {
         let qrow = min(g_tile * BQ + r, p.sq - 1u);
-        u = ldu_q((qhead + qtok_of(qrow) * p.q_ss + pk) / H);
+        u = rlu_q((qhead + qtok_of(qrow) * p.q_ss + pk) / H);
       }
     } else if (e < (BQ + BK) * UPC) {
       let e2 = e - BQ * UPC;
       let key = k0 + e2 / UPC;
       let pk = c * DCP + (e2 % UPC) * H;
       if (pk < DP && key < s1) {
-        u = ldu_k((khead + ktok_of(key) * p.k_ss + pk) / H);
+        u = rlu_k((khead + ktok_of(key) * p.k_ss + pk) / H);
       }
     }
   } else if (kind == KV) {
     if (e < KC * UPV) {
       let key = k0 + c * KC + e / UPV;
       if (key < s1) {
-        u = ldu_v((vhead + ktok_of(key) * p.v_ss + (e % UPV) * H) / H);
+        u = rlu_v((vhead + ktok_of(key) * p.v_ss + (e % UPV) * H) / H);
       }
     }
   }
@@ -94,15 +99,18 @@ fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> PU {
 }
 
 // Stores unit e of a stage of the given kind into stage buffer buf.
-fn stash(kind: u32, buf: u32, e: u32, u: PU) {
+fn stash(kind: u32, buf: u32, e: u32, r: RU) {
   if (kind == KQK) {
     if (e < (BQ + BK) * UPC) {
+      var u: PU;
+      if (e < BQ * UPC) { u = cvt_q(r); } else { u = cvt_k(r); }
       let i = buf * STG + (e / UPC) * RS + (e % UPC) * H;
       stage[i] = u[0];
       if (H == 2u) { stage[i + 1u] = u[H - 1u]; }
     }
   } else if (kind == KV) {
     if (e < KC * UPV) {
+      let u = cvt_v(r);
       let i = buf * STG + (e / UPV) * VS + (e % UPV) * H;
       stage[i] = u[0];
       if (H == 2u) { stage[i + 1u] = u[H - 1u]; }
@@ -113,7 +121,7 @@ fn stash(kind: u32, buf: u32, e: u32, u: PU) {
 fn red_max(row: u32) -> f32 {
   var m = -1e30;
   for (var x = 0u; x < NTX / 4u; x = x + 1u) {
-    let v = red[row * (NTX / 4u) + x];
+    let v = {{RED}}[row * (NTX / 4u) + x];
     m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
   }
   return m;
@@ -122,7 +130,7 @@ fn red_max(row: u32) -> f32 {
 fn red_sum(row: u32) -> f32 {
   var s = 0.0;
   for (var x = 0u; x < NTX / 4u; x = x + 1u) {
-    let v = red[row * (NTX / 4u) + x];
+    let v = {{RED}}[row * (NTX / 4u) + x];
     s = s + (v.x + v.y) + (v.z + v.w);
   }
   return s;

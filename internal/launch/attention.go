@@ -17,12 +17,20 @@ import (
 // block of scores per invocation (so (BQ/TM)*(BK/TN) invocations), D
 // staged DC elements at a time, and one or two stage buffers. The value
 // stages, the accumulators per invocation and the workgroup memory
-// follow from these and the head dimension (Layout).
+// follow from these and the head dimension (Layout). Late and Fold are
+// the variants of AttentionVariants: Late keeps fetched 16-bit units as
+// raw words in registers and converts them to f32 when it stores them in
+// workgroup memory (half the fetch registers live across the
+// arithmetic; f32 storage is unchanged); Fold keeps the row-maximum
+// reduction inside P's array and its rows unpadded (one more barrier
+// per key tile, less workgroup memory, so BQ = 128 fits 48 KiB).
 type AttentionTile struct {
 	BQ, BK int
 	TM, TN int
 	DC     int
 	Double bool
+	Late   bool
+	Fold   bool
 }
 
 // String names the configuration as sub-benchmarks and subtests do:
@@ -32,7 +40,14 @@ func (c AttentionTile) String() string {
 	if c.Double {
 		db = "db"
 	}
-	return fmt.Sprintf("%dx%d/%dx%d/d%d/%s", c.BQ, c.BK, c.TM, c.TN, c.DC, db)
+	s := fmt.Sprintf("%dx%d/%dx%d/d%d/%s", c.BQ, c.BK, c.TM, c.TN, c.DC, db)
+	if c.Fold {
+		s += "/fold"
+	}
+	if c.Late {
+		s += "/late"
+	}
+	return s
 }
 
 // Invocations returns the workgroup size.
@@ -73,6 +88,41 @@ var AttentionTiles = []AttentionTile{
 	{BQ: 32, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 8, Double: false},
 	{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true},
+}
+
+// AttentionVariants are candidates that the planner does not take (yet):
+// BenchmarkAttentionSweep times them beside the first three rows of
+// AttentionTiles on a real GPU (WEBFUSER_BENCH_ATTENTION=variants), and
+// the tests check them against the reference wherever they fit. At
+// D=128 (TestTileChooser prints it; all fit NVIDIA's 48 KiB, only the
+// last two lavapipe's 32 KiB, where they check Late and Fold):
+//
+//	config                       inv  smem    stages  FMA/barrier  FMA/load S, PV
+//	64x64/4x4/d16/db/late        256  41 KiB  8+4     315           8, 10.7
+//	64x64/8x4/d16/db/late        128  41 KiB  8+4     630          10.7, 16
+//	64x64/8x4/d32/sb/late        128  39 KiB  4+2     630          10.7, 16
+//	64x64/4x4/d16/db/fold/late   256  36 KiB  8+4     292           8, 10.7
+//	64x64/8x4/d16/db/fold/late   128  36 KiB  8+4     585          10.7, 16
+//	128x32/4x4/d16/db/fold/late  256  41 KiB  8+2     341           8, 12.8
+//	128x64/8x4/d16/sb/fold/late  256  47 KiB  8+4     315          10.7, 16
+//	128x64/8x4/d8/sb/fold/late   256  41 KiB  16+4    195          10.7, 16
+//	128x64/4x4/d8/sb/fold/late   512  41 KiB  16+4     97           8, 10.7
+//	64x128/8x8/d16/sb/fold/late  128  47 KiB  8+8     481          16, 16
+//	64x32/8x2/d16/db/fold/late   128  23 KiB  8+4     292           6.4, 16
+//	32x32/4x4/d8/db/fold/late     64  10 KiB  16+8    157           8, 12.8
+var AttentionVariants = []AttentionTile{
+	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 32, Late: true},
+	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 128, BK: 32, TM: 4, TN: 4, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 16, Late: true, Fold: true},
+	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 8, Late: true, Fold: true},
+	{BQ: 128, BK: 64, TM: 4, TN: 4, DC: 8, Late: true, Fold: true},
+	{BQ: 64, BK: 128, TM: 8, TN: 8, DC: 16, Late: true, Fold: true},
+	{BQ: 64, BK: 32, TM: 8, TN: 2, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true, Late: true, Fold: true},
 }
 
 // Valid returns an error when the kernel cannot be built from c.
@@ -138,12 +188,22 @@ func (c AttentionTile) Layout(d int) AttentionLayout {
 	}
 	t.PS = c.BK/4 + 1
 	t.RedP = c.BQ * t.NTX / 4
+	if c.Fold {
+		// The reduction (BQ * NTX/4 packs, NTX <= BK) lives in ps.
+		t.PS, t.RedP = c.BK/4, 0
+	}
 	t.NR = max(ceilDiv((c.BQ+c.BK)*t.UPC, t.WG), ceilDiv(t.KC*t.UPV, t.WG))
 	return t
 }
 
 // Barriers returns the workgroup barriers per key tile.
-func (t AttentionLayout) Barriers() int { return t.NBuf%2*(t.NC+t.NV) + t.NC + t.NV + 1 }
+func (t AttentionLayout) Barriers() int {
+	n := t.NBuf%2*(t.NC+t.NV) + t.NC + t.NV + 1
+	if t.Fold {
+		n++
+	}
+	return n
+}
 
 // Smem returns the workgroup memory the kernel declares, in bytes.
 func (t AttentionLayout) Smem() int { return 16 * (t.NBuf*t.STG + t.BQ*t.PS + t.RedP) }

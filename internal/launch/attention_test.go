@@ -438,13 +438,19 @@ func TestTileChooser(t *testing.T) {
 	if c, ok := ChooseAttentionTile(nvidia, 128, 16); ok {
 		t.Errorf("mask of 16-row blocks: chose %v, want the row kernel", c)
 	}
-	for _, c := range AttentionTiles {
+	for _, c := range append(append([]AttentionTile{}, AttentionTiles...), AttentionVariants...) {
 		if err := c.Valid(); err != nil {
 			t.Error(err)
 		}
 		lay := c.Layout(128)
+		if c.Fold && lay.Smem() != 16*(lay.NBuf*lay.STG+c.BQ*c.BK/4) {
+			t.Errorf("%v: %d bytes, want the stages and an unpadded P only", c, lay.Smem())
+		}
+		if !c.Fits(nvidia, 128) {
+			t.Errorf("%v does not fit NVIDIA's 48 KiB at D=128", c)
+		}
 		fma := 2 * c.BQ * c.BK * 128 / lay.WG
-		t.Logf("%-18v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
+		t.Logf("%-28v inv %4d  smem %5d B  KC %3d  stages %2d+%-2d  FMA/barrier %4d  FMA/LDS S %4.1f PV %4.1f  regs: S %2d O %2d fetch %d units",
 			c, lay.WG, lay.Smem(), lay.KC, lay.NC, lay.NV, fma/lay.Barriers(),
 			float64(4*c.TM*c.TN)/float64(c.TM+c.TN), float64(16*c.TM*lay.DJ)/float64(c.TM+4*lay.DJ),
 			c.TM*c.TN, 4*c.TM*lay.DJ, lay.NR)

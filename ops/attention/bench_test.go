@@ -109,6 +109,7 @@ type sweepCase struct {
 	causal    bool
 	dt        dtype.DType
 	allTiles  bool // every candidate, else the planner's choice only
+	variants  bool // the first three candidates and launch.AttentionVariants
 	rowKernel bool // also the row kernel, as the baseline
 }
 
@@ -119,6 +120,13 @@ type sweepCase struct {
 // visible query-key pairs). The full sweep is for a real GPU and runs
 // with WEBFUSER_BENCH_ATTENTION=1 (about 1 to 2 minutes on an H200); on
 // a CPU driver a tiny case runs instead, so that the sweep is exercised.
+//
+// WEBFUSER_BENCH_ATTENTION=variants times the first three rows of
+// launch.AttentionTiles (the shipped choice and two 8x4 blocks) against
+// launch.AttentionVariants instead, at S=4096, H=24, D=128, dense,
+// causal and grouped, in f32 and bf16 (about 1 minute on an H200). In
+// f32, Late changes nothing, so a variant that differs from another only
+// by Late runs once, without it.
 func BenchmarkAttentionSweep(b *testing.B) {
 	d := testDevice(b)
 	const D = 128
@@ -126,7 +134,16 @@ func BenchmarkAttentionSweep(b *testing.B) {
 	tiny := d.Info.Class == gpu.ClassCPU
 	switch {
 	case tiny:
-		cases = []sweepCase{{name: "tiny", s: 128, h: 2, hk: 1, causal: true, dt: dtype.BF16, allTiles: true, rowKernel: true}}
+		cases = []sweepCase{{name: "tiny", s: 128, h: 2, hk: 1, causal: true, dt: dtype.BF16, allTiles: true, rowKernel: true},
+			{name: "tiny", s: 128, h: 2, hk: 1, dt: dtype.F32, variants: true}}
+	case os.Getenv("WEBFUSER_BENCH_ATTENTION") == "variants":
+		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+			cases = append(cases,
+				sweepCase{name: "dense", s: 4096, h: 24, hk: 24, dt: dt, variants: true},
+				sweepCase{name: "causal", s: 4096, h: 24, hk: 24, causal: true, dt: dt, variants: true},
+				sweepCase{name: "gqa", s: 4096, h: 24, hk: 8, dt: dt, variants: true},
+			)
+		}
 	case os.Getenv("WEBFUSER_BENCH_ATTENTION") != "1":
 		b.Skip("set WEBFUSER_BENCH_ATTENTION=1 (meant for a real GPU: S=4096 and 16384, D=128, H=24)")
 	default:
@@ -184,6 +201,20 @@ func BenchmarkAttentionSweep(b *testing.B) {
 			for _, cfg := range launch.AttentionTiles {
 				cfg := cfg
 				if cfg.Fits(d.Limits, D) {
+					runs = append(runs, run{cfg.String(), func(l *call) { l.tile = &cfg }})
+				}
+			}
+		}
+		if c.variants {
+			runs = nil
+			seen := map[string]bool{}
+			for _, cfg := range append(append([]launch.AttentionTile{}, launch.AttentionTiles[:3]...), launch.AttentionVariants...) {
+				cfg := cfg
+				if c.dt.Size() == 4 {
+					cfg.Late = false
+				}
+				if cfg.Fits(d.Limits, D) && !seen[cfg.String()] {
+					seen[cfg.String()] = true
 					runs = append(runs, run{cfg.String(), func(l *call) { l.tile = &cfg }})
 				}
 			}

@@ -15,12 +15,19 @@ import (
 // o_i_j (vec4), row maxima m_i and partial row sums l_i are plain
 // variables, never arrays indexed by a loop counter (which a compiler
 // may move out of registers).
-func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[string]string {
+func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3]dtype.DType) map[string]string {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	take := func() string { s := b.String(); b.Reset(); return s }
 	comps := []string{"x", "y", "z", "w"}
 	sn := map[string]string{}
+	red := "red"
+	sn["REDDECL"] = "var<workgroup> red: array<vec4<f32>, REDP>;"
+	if t.Fold {
+		red, sn["REDDECL"] = "ps", ""
+	}
+	sn["RED"] = red
+	sn["RAW"] = rawUnits(t, in)
 
 	for i := 0; i < t.TM; i++ {
 		for j := 0; j < t.DJ; j++ {
@@ -38,7 +45,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[s
 	sn["SDECL"] = take()
 
 	for r := 0; r < t.NR; r++ {
-		w("var f_%d: PU;\n  ", r)
+		w("var f_%d: RU;\n  ", r)
 	}
 	sn["FREGS"] = take()
 	for r := 0; r < t.NR; r++ {
@@ -76,13 +83,26 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[s
 			}
 			w("s_%d_%d = select(-1e30, s_%d_%d * p.scale, %s);\n        ", i, j, i, j, ok)
 		}
-		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", i*t.NTY, t.NTX/4, maxOf(i, t.TN))
+		w("%s[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", red, i*t.NTY, t.NTX/4, maxOf(i, t.TN))
 	}
 	sn["SOFTMAX1"] = take()
 
-	// The tile's row maxima; rescale, P into workgroup memory.
+	// The tile's row maxima; rescale, P into workgroup memory. With Fold
+	// the maxima are read before a barrier, since P overwrites them.
 	for i := 0; i < t.TM; i++ {
-		w("{\n      let mn = max(m_%d, red_max(ty + %du));\n      let cr = exp2(m_%d - mn);\n      m_%d = mn;\n", i, i*t.NTY, i, i)
+		if t.Fold {
+			w("let mx_%d = red_max(ty + %du);\n    ", i, i*t.NTY)
+		}
+	}
+	if t.Fold {
+		w("workgroupBarrier();\n    ")
+	}
+	for i := 0; i < t.TM; i++ {
+		mx := fmt.Sprintf("red_max(ty + %du)", i*t.NTY)
+		if t.Fold {
+			mx = fmt.Sprintf("mx_%d", i)
+		}
+		w("{\n      let mn = max(m_%d, %s);\n      let cr = exp2(m_%d - mn);\n      m_%d = mn;\n", i, mx, i, i)
 		w("      l_%d = l_%d * cr;\n", i, i)
 		for j := 0; j < t.DJ; j++ {
 			w("      o_%d_%d = o_%d_%d * cr;\n", i, j, i, j)
@@ -117,7 +137,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[s
 
 	// Row sums, normalisation and the store of the rows below Sq.
 	for i := 0; i < t.TM; i++ {
-		w("red[(ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", i*t.NTY, t.NTX/4, i)
+		w("%s[(ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", red, i*t.NTY, t.NTX/4, i)
 	}
 	w("workgroupBarrier();\n  ")
 	for i := 0; i < t.TM; i++ {
@@ -147,6 +167,43 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType) map[s
 			"  o_buf[i >> 1u][c] = x.x;\n  o_buf[i >> 1u][c + 1u] = x.y;\n}"
 	}
 	return sn
+}
+
+// rawUnits returns the RAW snippet: with Late and 16-bit q, k and v, the
+// fetch registers hold raw words (vec4<u32> for 16-byte units, vec2<u32>
+// for 8-byte ones) and stash converts them; otherwise the units are the
+// f32 packs of ldu_x.
+func rawUnits(t launch.AttentionLayout, in [3]dtype.DType) string {
+	late := t.Late
+	for _, dt := range in {
+		late = late && dt.Size() == 2
+	}
+	var b strings.Builder
+	if !late {
+		b.WriteString("alias RU = PU;\n")
+		for _, n := range []string{"q", "k", "v"} {
+			fmt.Fprintf(&b, "fn rlu_%s(i: u32) -> RU { return ldu_%s(i); }\nfn cvt_%s(u: RU) -> PU { return u; }\n", n, n, n)
+		}
+		return b.String()
+	}
+	ru := "vec2<u32>"
+	if t.H == 2 {
+		ru = "vec4<u32>"
+	}
+	fmt.Fprintf(&b, "alias RU = %s;\n", ru)
+	for i, n := range []string{"q", "k", "v"} {
+		dec := "bf16x4_to_f32"
+		if in[i] == dtype.F16 {
+			dec = "f16x4_to_f32"
+		}
+		fmt.Fprintf(&b, "fn rlu_%s(i: u32) -> RU { return %s_buf[i]; }\n", n, n)
+		if t.H == 2 {
+			fmt.Fprintf(&b, "fn cvt_%s(w: RU) -> PU { return PU(%s(w.xy), %s(w.zw)); }\n", n, dec, dec)
+		} else {
+			fmt.Fprintf(&b, "fn cvt_%s(w: RU) -> PU { return PU(%s(w)); }\n", n, dec)
+		}
+	}
+	return b.String()
 }
 
 // wordsOut reports whether the output binding is raw 16-byte words: 16-bit
@@ -179,8 +236,8 @@ func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tens
 	if wordsOut(t, l.q.DType) {
 		k.Words()
 	}
-	sn := tiledSnippets(t, l.causal, l.q.DType)
-	for _, name := range []string{"ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"} {
+	sn := tiledSnippets(t, l.causal, l.q.DType, [3]dtype.DType{l.q.DType, l.k.DType, l.v.DType})
+	for _, name := range []string{"REDDECL", "RED", "RAW", "ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"} {
 		k.Snippet(name, sn[name])
 	}
 	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, t.BQ)), uint32(l.b * l.h), 1}

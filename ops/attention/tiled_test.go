@@ -53,8 +53,12 @@ func heavyBuild(d *gpu.Device, c launch.AttentionTile) bool {
 // logging the others: they are checked on devices with more workgroup
 // memory (the NVIDIA machine runs this test too).
 func fitting(t *testing.T, d *gpu.Device, hd int) []launch.AttentionTile {
+	return fittingOf(t, d, hd, launch.AttentionTiles)
+}
+
+// fittingOf is fitting over the configurations all.
+func fittingOf(t *testing.T, d *gpu.Device, hd int, all []launch.AttentionTile) []launch.AttentionTile {
 	var cs []launch.AttentionTile
-	all := launch.AttentionTiles
 	if slowBuild() {
 		all = all[len(all)-1:]
 	}
@@ -82,15 +86,22 @@ func TestTiledCandidatesMatchReference(t *testing.T) {
 	if slowBuild() {
 		cases = cases[1:2]
 	}
+	checkTiled(t, d, cases, 100, launch.AttentionTiles)
+}
+
+// checkTiled runs every configuration of list that fits d on each case
+// (inputs seeded from seed + the case's index) inside guard regions and
+// compares the output with the float64 reference.
+func checkTiled(t *testing.T, d *gpu.Device, cases []attnCase, seed int64, list []launch.AttentionTile) {
 	for ci, c := range cases {
-		rng := rand.New(rand.NewSource(int64(100 + ci)))
+		rng := rand.New(rand.NewSource(seed + int64(ci)))
 		q, k, v := c.inputs(rng)
 		want, err := ref.Attention(q, k, v, c.causal, float64(c.scale))
 		if err != nil {
 			t.Fatal(err)
 		}
 		gq, gk, gv := upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in))
-		for _, cfg := range fitting(t, d, c.d) {
+		for _, cfg := range fittingOf(t, d, c.d, list) {
 			t.Run(fmt.Sprintf("%v/%v", cfg, c), func(t *testing.T) {
 				gputest.Guard(t, d)
 				l := &call{op: "Attention", q: gq, k: gk, v: gv, in: c.in, out: c.out, causal: c.causal, scale: c.scale, tile: &cfg}
@@ -103,6 +114,21 @@ func TestTiledCandidatesMatchReference(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestTiledVariantsMatchReference checks launch.AttentionVariants (Late
+// conversion of 16-bit units, the reduction folded into P) against the
+// reference on the odd shapes of tiledCases that take 16- and 8-byte
+// units in every storage dtype, causal and not, with guard regions. The
+// variants over this device's limits run on the NVIDIA machine.
+func TestTiledVariantsMatchReference(t *testing.T) {
+	d := testDevice(t)
+	all := tiledCases()
+	cases := []attnCase{all[1], all[3], all[4], all[6], all[10]}
+	if slowBuild() {
+		cases = cases[:1] // and fittingOf keeps the last variant
+	}
+	checkTiled(t, d, cases, 300, launch.AttentionVariants)
 }
 
 func TestTiledCandidatesBlockSparse(t *testing.T) {
@@ -222,8 +248,22 @@ func TestTiledCandidatesCompile(t *testing.T) {
 		{dtype.BF16, 12, true, true, false},
 		{dtype.F32, 36, false, false, true},
 	}
+	type build struct {
+		cfg launch.AttentionTile
+		vcs []variantCase
+	}
+	var builds []build
 	for _, cfg := range launch.AttentionTiles {
-		for _, vc := range vcs {
+		builds = append(builds, build{cfg, vcs})
+	}
+	for _, cfg := range launch.AttentionVariants {
+		// 16-bit storage with 16- and 8-byte units (Late), causal and
+		// block-sparse with token order (Fold).
+		builds = append(builds, build{cfg, vcs[1:4]})
+	}
+	for _, bd := range builds {
+		cfg := bd.cfg
+		for _, vc := range bd.vcs {
 			t.Run(fmt.Sprintf("%v/%v/D%d/causal=%v/sparse=%v/tok=%v", cfg, vc.dt, vc.hd, vc.causal, vc.sparse, vc.tok), func(t *testing.T) {
 				x := nt(vc.dt, 1, 256, 2, vc.hd)
 				l := &call{op: "Attention", q: x, k: x, v: x, causal: vc.causal, tile: &cfg}
