@@ -106,11 +106,17 @@ fn div_rn(a: f32, b: f32) -> f32 {
     // divisions use on GPUs. One correction through a second division
     // (the form before) left quotients near midpoints one ulp off on the
     // H200 (ops.TestDivRNCorrectlyRounded).
+    // Below 2^-100 the residuals would be subnormal, which GPUs flush
+    // to zero: divide 2^64 a and scale the quotient back (exact while
+    // it stays normal).
+    let tiny = abs(a) < 0x1p-100f;
+    let an = select(a, a * 0x1p64f, tiny);
     let y0 = 1.0 / b;
     let y = fma(fma(-b, y0, 1.0), y0, y0);
-    var qf = a * y;
-    qf = fma(fma(-b, qf, a), y, qf);
-    return fma(fma(-b, qf, a), y, qf);
+    var qf = an * y;
+    qf = fma(fma(-b, qf, an), y, qf);
+    qf = fma(fma(-b, qf, an), y, qf);
+    return select(qf, qf * 0x1p-64f, tiny);
   }
   let q = q0 + fma(-q0, b, a) / b;
   let ua = bitcast<u32>(a) & 0x7fffffffu;
