@@ -58,11 +58,15 @@ func (c AttentionTile) Invocations() int { return (c.BQ / c.TM) * (c.BK / c.TN) 
 // device (workgroup memory for the head dimension, invocations) and the
 // call (a block mask's query blocks must be whole tiles). None needs
 // subgroups: the row maxima go through workgroup memory, one barrier and
-// a few loads per tile. The first row is the best of both dtypes in
-// BenchmarkAttentionSweep on the H200 (2026-11-28, S=4096 H=24 D=128,
-// bench/results/2026-11-28-h200-attention-sweep.txt): 64x64/4x4/d16/db
-// 24.1 TFLOP/s in f32 and 23.1 in bf16 (64x128/8x8 gave 24.3 in f32,
-// 64x64/8x4/d16/db 23.3); the rest follow the arithmetic below (D=128;
+// a few loads per tile. The first row is the best of both dtypes in the
+// variants sweep on the H200 (2026-11-28, S=4096 H=24 D=128,
+// bench/results/2026-11-28-h200-s2-attention-variants.txt):
+// 128x64/8x4/d16/sb/fold/late 28.1 TFLOP/s in f32 (dense and GQA; 26.0
+// causal) and 29.0 in bf16, where the row below, then the first, gave
+// 24.2 and 23.1 (25.7 in bf16 with Late). The second row keeps the
+// earlier sweep's best (bench/results/2026-11-28-h200-attention-sweep.txt)
+// with Late for devices under 48 KiB of workgroup memory or 256
+// invocations; the rest follow the arithmetic below (D=128;
 // TestTileChooser prints it): FMAs per workgroup barrier
 // and per load of workgroup memory in the two products (higher is
 // better), and the registers an invocation holds for scores (S) and
@@ -79,7 +83,8 @@ func (c AttentionTile) Invocations() int { return (c.BQ / c.TM) * (c.BK / c.TN) 
 //	64x64/8x4/d8/sb   128  27 KiB  167          10.7, 16        32, 64     32 KiB
 //	32x32/4x4/d8/db    64  12 KiB  163           8, 12.8        16, 64     16 KiB, 256 (WebGPU core limits)
 var AttentionTiles = []AttentionTile{
-	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true},
+	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 16, Late: true, Fold: true},
+	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 32, Double: false},
 	{BQ: 128, BK: 32, TM: 8, TN: 2, DC: 8, Double: true},
