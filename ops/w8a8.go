@@ -173,11 +173,17 @@ func linearW8A8(x, wq, wscale, bias *gpu.Tensor, w launch.W8A8) (*gpu.Tensor, er
 // subgroup matrices (wgsl/matmul_w8a8_sm.wgsl) into i32 [mp, n].
 func gemmInt8Matrix(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) (*gpu.Tensor, error) {
 	dev := a.Device()
-	s := w.Shape
-	gx, gy := n/(s.N*w.RN), mp/(s.M*w.RM)
+	gx, gy := n/(w.Shape.N*w.RN), mp/(w.Shape.M*w.RM)
 	if max := int(dev.Limits.MaxGroupsPerDim); max > 0 && (gx > max || gy > max) {
 		return nil, &Error{Op: "LinearW8A8", Tensor: "x", Err: gpu.ErrLimit, Rule: fmt.Sprintf("%d x %d tile blocks pass the device's %d workgroups per dimension; split the rows", gx, gy, max)}
 	}
+	return gemmInt8Kernel(a, wq, mp, n, k, w).RunOne(dev)
+}
+
+// gemmInt8Kernel declares the subgroup-matrix GEMM of gemmInt8Matrix.
+func gemmInt8Kernel(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) *kernel.Kernel {
+	s := w.Shape
+	gx, gy := n/(s.N*w.RN), mp/(s.M*w.RM)
 	var decl, step, store strings.Builder
 	for i := 0; i < w.RM; i++ {
 		fmt.Fprintf(&step, "let a%d = subgroupMatrixLoad<subgroup_matrix_left<i8, TK, TM>, row_major>(&a_buf, (row0 + %du * TM) * kw + k, kw);\n    ", i, i)
@@ -197,6 +203,5 @@ func gemmInt8Matrix(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) (*gpu.Tensor
 	km.Uint("WG", w.WG).Uint("TM", s.M).Uint("TN", s.N).Uint("TK", s.K).Uint("RM", w.RM).Uint("RN", w.RN)
 	km.In("a", a).Ints().In("w", wq).Ints().Out("c", dtype.I32, mp, n).Ints()
 	km.U32("n", n).U32("k", k)
-	km.Snippet("DECL", decl.String()).Snippet("STEP", step.String()).Snippet("STORE", store.String())
-	return km.RunOne(dev)
+	return km.Snippet("DECL", decl.String()).Snippet("STEP", step.String()).Snippet("STORE", store.String())
 }
