@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run HERE before `bash bench/device.sh w8a8` on the NVIDIA machine: packs
+# into the git-ignored .dev/ what bench/subgroup_matrix/pack.sh packs (node,
+# dawn.node, the webgpu package's loader, the Vulkan loader; about 31 MiB),
+# then the GOOS=js test binaries of ./ops and ./gpu and Go's wasm_exec.js
+# (the NVIDIA machine has no Go). Carry only .dev (about 42 MiB in all).
+set -eu
+cd "$(dirname "$0")/.."
+bash bench/subgroup_matrix/pack.sh
+GOOS=js GOARCH=wasm go test -c -o .dev/ops_js.test ./ops
+GOOS=js GOARCH=wasm go test -c -o .dev/gpu_js.test ./gpu
+mkdir -p .dev/goroot/lib/wasm
+cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .dev/goroot/lib/wasm/
+total=$(du -sb .dev | cut -f1)
+echo "total $((total / 1024 / 1024)) MiB in .dev"
+[ "$total" -lt $((60 * 1024 * 1024)) ] || { echo "over 60 MiB: drop .dev/vkcoop" >&2; exit 1; }
