@@ -175,6 +175,9 @@ func openPlatform(opt Options) (*Device, error) {
 	}
 	if ai := av.Get("info"); ai.Truthy() && ai.Get("subgroupMaxSize").Type() == js.TypeNumber {
 		f.SubgroupMaxSize = uint32(ai.Get("subgroupMaxSize").Int())
+		if ai.Get("subgroupMinSize").Type() == js.TypeNumber {
+			f.SubgroupMinSize = uint32(ai.Get("subgroupMinSize").Int())
+		}
 	}
 	al := av.Get("limits")
 	limits := map[string]any{}

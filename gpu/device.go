@@ -36,6 +36,9 @@ type Features struct {
 	// does not say); a subgroup-matrix kernel's workgroup x size must be a
 	// multiple of it.
 	SubgroupMaxSize uint32
+	// SubgroupMinSize is the adapter's smallest subgroup size (0 where it
+	// does not say); equal to SubgroupMaxSize, every subgroup has that size.
+	SubgroupMinSize uint32
 }
 
 // MatrixShape is one subgroup-matrix configuration: the left operand is

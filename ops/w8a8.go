@@ -173,7 +173,10 @@ func linearW8A8(x, wq, wscale, bias *gpu.Tensor, w launch.W8A8) (*gpu.Tensor, er
 // subgroup matrices (wgsl/matmul_w8a8_sm.wgsl) into i32 [mp, n].
 func gemmInt8Matrix(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) (*gpu.Tensor, error) {
 	dev := a.Device()
-	gx, gy := n/(w.Shape.N*w.RN), mp/(w.Shape.M*w.RM)
+	if !w.Fits(n, k) || mp%w.BlockM() != 0 {
+		return nil, errorf("LinearW8A8", "wq", "%dx%dx%d does not tile into the tensor-core launch %+v", mp, n, k, w)
+	}
+	gx, gy := n/w.BlockN(), mp/w.BlockM()
 	if max := int(dev.Limits.MaxGroupsPerDim); max > 0 && (gx > max || gy > max) {
 		return nil, &Error{Op: "LinearW8A8", Tensor: "x", Err: gpu.ErrLimit, Rule: fmt.Sprintf("%d x %d tile blocks pass the device's %d workgroups per dimension; split the rows", gx, gy, max)}
 	}
@@ -183,24 +186,36 @@ func gemmInt8Matrix(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) (*gpu.Tensor
 // gemmInt8Kernel declares the subgroup-matrix GEMM of gemmInt8Matrix.
 func gemmInt8Kernel(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) *kernel.Kernel {
 	s := w.Shape
-	gx, gy := n/(s.N*w.RN), mp/(s.M*w.RM)
+	gx, gy := n/w.BlockN(), mp/w.BlockM()
+	// Operands straight from storage (offsets in the global arrays), or
+	// from the staged slices (row0 and col0 within the block).
+	srcA, srcB, kOff, stride, outRow, outCol := "a_buf", "w_buf", "k", "kw", "row0", "col0"
+	if w.Staged {
+		srcA, srcB, kOff, stride, outRow, outCol = "TA", "TB", "s", "KW", "grow + row0", "gcol + col0"
+	}
 	var decl, step, store strings.Builder
 	for i := 0; i < w.RM; i++ {
-		fmt.Fprintf(&step, "let a%d = subgroupMatrixLoad<subgroup_matrix_left<i8, TK, TM>, row_major>(&a_buf, (row0 + %du * TM) * kw + k, kw);\n    ", i, i)
+		fmt.Fprintf(&step, "let a%d = subgroupMatrixLoad<subgroup_matrix_left<i8, TK, TM>, row_major>(&%s, (row0 + %du * TM) * %s + %s, %s);\n    ", i, srcA, i, stride, kOff, stride)
 	}
 	for j := 0; j < w.RN; j++ {
-		fmt.Fprintf(&step, "let b%d = subgroupMatrixLoad<subgroup_matrix_right<i8, TN, TK>, col_major>(&w_buf, (col0 + %du * TN) * kw + k, kw);\n    ", j, j)
+		fmt.Fprintf(&step, "let b%d = subgroupMatrixLoad<subgroup_matrix_right<i8, TN, TK>, col_major>(&%s, (col0 + %du * TN) * %s + %s, %s);\n    ", j, srcB, j, stride, kOff, stride)
 	}
 	for i := 0; i < w.RM; i++ {
 		for j := 0; j < w.RN; j++ {
 			fmt.Fprintf(&decl, "var c%d%d = subgroup_matrix_result<i32, TN, TM>();\n  ", i, j)
 			fmt.Fprintf(&step, "c%d%d = subgroupMatrixMultiplyAccumulate(a%d, b%d, c%d%d);\n    ", i, j, i, j, i, j)
-			fmt.Fprintf(&store, "subgroupMatrixStore<row_major>(&c_buf, (row0 + %du * TM) * p.n + col0 + %du * TN, c%d%d, p.n);\n  ", i, j, i, j)
+			fmt.Fprintf(&store, "subgroupMatrixStore<row_major>(&c_buf, (%s + %du * TM) * p.n + %s + %du * TN, c%d%d, p.n);\n  ", outRow, i, outCol, j, i, j)
 		}
 	}
-	km := &kernel.Kernel{Name: "matmul_w8a8_sm", Files: []string{"matmul_w8a8_sm"}, SubgroupMatrix: true,
-		Grid: gpu.Grid{uint32(gx), uint32(gy), 1}}
+	file := "matmul_w8a8_sm"
+	if w.Staged {
+		file = "matmul_w8a8_smw"
+	}
+	km := &kernel.Kernel{Name: file, Files: []string{file}, SubgroupMatrix: true, Subgroups: w.Staged, Grid: gpu.Grid{uint32(gx), uint32(gy), 1}}
 	km.Uint("WG", w.WG).Uint("TM", s.M).Uint("TN", s.N).Uint("TK", s.K).Uint("RM", w.RM).Uint("RN", w.RN)
+	if w.Staged {
+		km.Uint("SY", w.SMY*w.SNX).Uint("SMY", w.SMY).Uint("SNX", w.SNX).Uint("KS", w.KS)
+	}
 	km.In("a", a).Ints().In("w", wq).Ints().Out("c", dtype.I32, mp, n).Ints()
 	km.U32("n", n).U32("k", k)
 	return km.Snippet("DECL", decl.String()).Snippet("STEP", step.String()).Snippet("STORE", store.String())

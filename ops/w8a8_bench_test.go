@@ -12,19 +12,31 @@ import (
 )
 
 // matrixPlans are the tensor-core launches the tests and the benchmark
-// try beside launch.ChooseW8A8's: tiles per subgroup RM x RN of each i8
-// configuration the device lists, where m, n and k allow them.
-func matrixPlans(d *gpu.Device, m, n, k int) []launch.W8A8 {
+// try beside launch.ChooseW8A8's: for each i8 configuration the device
+// lists, one subgroup per workgroup with RM x RN tiles, and SMY x SNX
+// subgroups sharing staged operands (RM, RN, SMY, SNX, KS), where n and
+// k tile into them.
+func matrixPlans(d *gpu.Device, n, k int) []launch.W8A8 {
 	var out []launch.W8A8
+	wg := int(d.Features.SubgroupMaxSize)
 	for _, s := range d.Features.SubgroupMatrixI8 {
 		for _, r := range [][2]int{{1, 1}, {2, 2}, {2, 4}, {4, 2}, {4, 4}} {
-			if k%s.K != 0 || n%(s.N*r[1]) != 0 || d.Features.SubgroupMaxSize == 0 {
-				continue
+			out = append(out, launch.W8A8{Matrix: true, Shape: s, RM: r[0], RN: r[1], WG: wg})
+		}
+		for _, r := range [][5]int{{2, 2, 2, 2, 1}, {2, 4, 2, 2, 1}, {2, 4, 2, 2, 2}, {4, 2, 2, 2, 1}, {2, 2, 4, 2, 2}} {
+			f := d.Features
+			if f.Subgroups && f.SubgroupMinSize == f.SubgroupMaxSize && wg*r[2]*r[3] <= int(d.Limits.MaxInvocations) {
+				out = append(out, launch.W8A8{Matrix: true, Shape: s, RM: r[0], RN: r[1], WG: wg, Staged: true, SMY: r[2], SNX: r[3], KS: r[4]})
 			}
-			out = append(out, launch.W8A8{Matrix: true, Shape: s, RM: r[0], RN: r[1], WG: int(d.Features.SubgroupMaxSize)})
 		}
 	}
-	return out
+	fit := out[:0]
+	for _, p := range out {
+		if p.Fits(n, k) {
+			fit = append(fit, p)
+		}
+	}
+	return fit
 }
 
 // TestLinearW8A8MatrixPlans checks every tensor-core launch against
@@ -34,7 +46,7 @@ func matrixPlans(d *gpu.Device, m, n, k int) []launch.W8A8 {
 func TestLinearW8A8MatrixPlans(t *testing.T) {
 	d := testDevice(t)
 	m, n, k := 200, 256, 512
-	plans := matrixPlans(d, m, n, k)
+	plans := matrixPlans(d, n, k)
 	if len(d.Features.SubgroupMatrixI8) == 0 {
 		if p := launch.ChooseW8A8(d, m, n, k); p.Matrix {
 			t.Fatalf("no i8 configs, yet the tensor-core launch %+v", p)
@@ -86,12 +98,16 @@ func BenchmarkW8A8(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i == 0 {
-			for _, p := range matrixPlans(d, s.m, s.n, s.k) {
+			for _, p := range matrixPlans(d, s.n, s.k) {
 				xq, sx, err := quantizeInt8Rows("bench", x, s.m, p.PadRows(s.m))
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Run(fmt.Sprintf("gemm/%v/M%dN%dK%d-%dx%d", s, p.Shape.M, p.Shape.N, p.Shape.K, p.RM, p.RN), func(b *testing.B) {
+				name := fmt.Sprintf("gemm/%v/M%dN%dK%d-%dx%d", s, p.Shape.M, p.Shape.N, p.Shape.K, p.RM, p.RN)
+				if p.Staged {
+					name += fmt.Sprintf("-staged%dx%d-ks%d", p.SMY, p.SNX, p.KS)
+				}
+				b.Run(name, func(b *testing.B) {
 					report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wq, p.PadRows(s.m), s.n, s.k, p) }))
 				})
 				xq.Release()

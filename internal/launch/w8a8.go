@@ -3,23 +3,45 @@ package launch
 import "github.com/webfuser/webfuser/gpu"
 
 // W8A8 is the launch of an int8 GEMM (ops.LinearW8A8): on subgroup
-// matrices (Matrix: one subgroup of WG invocations per workgroup computes
-// RM x RN tiles of Shape) or, where the device lacks them, the plain
-// kernel with dot4I8Packed or unpacked multiply-adds.
+// matrices (Matrix: each subgroup of WG invocations computes RM x RN
+// tiles of Shape) or, where the device lacks them, the plain kernel with
+// dot4I8Packed. Without Staged a workgroup is one subgroup loading its
+// operands straight from storage (wgsl/matmul_w8a8_sm.wgsl); with it,
+// SMY x SNX subgroups share operand slices KS configurations deep, staged
+// in workgroup memory (wgsl/matmul_w8a8_smw.wgsl; it needs the subgroups
+// feature and a fixed subgroup size, SubgroupMinSize == SubgroupMaxSize).
 type W8A8 struct {
 	Matrix bool
 	Shape  gpu.MatrixShape
 	RM, RN int
 	WG     int
+	Staged bool
+	SMY    int
+	SNX    int
+	KS     int
+}
+
+// BlockM and BlockN return the rows and columns of c one workgroup computes.
+func (w W8A8) BlockM() int { return w.Shape.M * w.RM * max(w.SMY, 1) }
+
+// BlockN returns the columns of c one workgroup computes.
+func (w W8A8) BlockN() int { return w.Shape.N * w.RN * max(w.SNX, 1) }
+
+// BlockK returns the depth K must be a multiple of.
+func (w W8A8) BlockK() int { return w.Shape.K * max(w.KS, 1) }
+
+// Fits reports whether a GEMM of n columns and depth k tiles into w's blocks.
+func (w W8A8) Fits(n, k int) bool {
+	return w.Matrix && w.WG > 0 && n%w.BlockN() == 0 && k%w.BlockK() == 0
 }
 
 // PadRows returns the rows the activations are padded to: a multiple of
-// the tensor-core block height (TM*RM), or m itself for the plain kernel.
+// the tensor-core block height, or m itself for the plain kernel.
 func (w W8A8) PadRows(m int) int {
 	if !w.Matrix {
 		return m
 	}
-	h := w.Shape.M * w.RM
+	h := w.BlockM()
 	return (m + h - 1) / h * h
 }
 
