@@ -39,6 +39,16 @@ func matrixPlans(d *gpu.Device, n, k int) []launch.W8A8 {
 	return fit
 }
 
+// planName names a tensor-core launch: configuration, tiles per
+// subgroup and, when staged, subgroups per workgroup and slice depth.
+func planName(p launch.W8A8) string {
+	name := fmt.Sprintf("M%dN%dK%d-%dx%d", p.Shape.M, p.Shape.N, p.Shape.K, p.RM, p.RN)
+	if p.Staged {
+		name += fmt.Sprintf("-staged%dx%d-ks%d", p.SMY, p.SNX, p.KS)
+	}
+	return name
+}
+
 // TestLinearW8A8MatrixPlans checks every tensor-core launch against
 // ops/ref at a size with many tile blocks and a ragged M. It needs a
 // device listing i8 subgroup-matrix configurations (Dawn on NVIDIA,
@@ -56,13 +66,16 @@ func TestLinearW8A8MatrixPlans(t *testing.T) {
 	gputest.Guard(t, d)
 	rng := rand.New(rand.NewSource(200))
 	x, wq, ws, b, rx, rq, rs, rb := w8a8Case(t, d, rng, dtype.BF16, []int{m, k}, n, true)
+	want, prod := w8a8Want(t, rx, rq, rs, rb)
 	for _, p := range plans {
-		y, err := linearW8A8(x, wq, ws, b, p)
-		if err != nil {
-			t.Fatalf("%+v: %v", p, err)
-		}
-		expectW8A8(t, y, rx, rq, rs, rb)
-		t.Logf("%+v: matches ops/ref", p)
+		t.Run(planName(p), func(t *testing.T) {
+			y, err := linearW8A8(x, wq, ws, b, p)
+			if err != nil {
+				t.Fatalf("%+v: %v", p, err)
+			}
+			expectW8A8(t, y, want, prod)
+			y.Release()
+		})
 	}
 }
 
@@ -103,11 +116,7 @@ func BenchmarkW8A8(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				name := fmt.Sprintf("gemm/%v/M%dN%dK%d-%dx%d", s, p.Shape.M, p.Shape.N, p.Shape.K, p.RM, p.RN)
-				if p.Staged {
-					name += fmt.Sprintf("-staged%dx%d-ks%d", p.SMY, p.SNX, p.KS)
-				}
-				b.Run(name, func(b *testing.B) {
+				b.Run(fmt.Sprintf("gemm/%v/%s", s, planName(p)), func(b *testing.B) {
 					report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wq, p.PadRows(s.m), s.n, s.k, p) }))
 				})
 				xq.Release()

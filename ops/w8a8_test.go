@@ -112,19 +112,26 @@ func w8a8Case(t *testing.T, d *gpu.Device, rng *rand.Rand, dt dtype.DType, xShap
 	return upload(t, d, rx), wq, ws, b, rx, rq, rs, rb
 }
 
-// expectW8A8 checks y against the reference: the integer sums are exact,
-// so only the f32 epilogue (acc to f32, two products, the bias) may
-// differ, by a few units in the last place of the product and of y.
-func expectW8A8(t *testing.T, y *Tensor, rx, rq, rs, rb *ref.Tensor) {
+// w8a8Want returns the reference y and, for the tolerance, its product
+// without the bias.
+func w8a8Want(t *testing.T, rx, rq, rs, rb *ref.Tensor) (want, prod *ref.Tensor) {
 	t.Helper()
 	want, err := ref.LinearW8A8(rx, rq, rs, rb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prod, err := ref.LinearW8A8(rx, rq, rs, nil)
-	if err != nil {
+	if prod, err = ref.LinearW8A8(rx, rq, rs, nil); err != nil {
 		t.Fatal(err)
 	}
+	return want, prod
+}
+
+// expectW8A8 checks y against the reference want: the integer sums are
+// exact, so only the f32 epilogue (acc to f32, two products, the bias)
+// may differ, by a few units in the last place of the product prod and
+// of y.
+func expectW8A8(t *testing.T, y *Tensor, want, prod *ref.Tensor) {
+	t.Helper()
 	if y.DType != dtype.F32 || !sameShape(y.Shape, want.Shape) {
 		t.Fatalf("got %v, want f32%v", y, want.Shape)
 	}
@@ -160,18 +167,19 @@ func TestLinearW8A8MatchesReference(t *testing.T) {
 				if p := launch.ChooseW8A8(d, m, c.n, k); p.Matrix {
 					plans["matrix"] = p
 				}
+				want, prod := w8a8Want(t, rx, rq, rs, rb)
 				for name, p := range plans {
 					y, err := linearW8A8(x, wq, ws, b, p)
 					if err != nil {
 						t.Fatalf("%s %v n=%d %s: %v", dt, c.x, c.n, name, err)
 					}
-					expectW8A8(t, y, rx, rq, rs, rb)
+					expectW8A8(t, y, want, prod)
 				}
 				y, err := LinearW8A8(x, wq, ws, b)
 				if err != nil {
 					t.Fatal(err)
 				}
-				expectW8A8(t, y, rx, rq, rs, rb)
+				expectW8A8(t, y, want, prod)
 			}
 		}
 	}
