@@ -51,7 +51,7 @@ func quantizeInt8Rows(op string, x *gpu.Tensor, rows, rowsPad int) (q, scale *gp
 		}
 		return q, scale, nil
 	}
-	kq := &kernel.Kernel{Name: "quant_int8_rows", Files: []string{"fp8", "quant_int8_rows"}, Grid: dev.Groups(rowsPad)}
+	kq := &kernel.Kernel{Name: "quant_int8_rows", Files: []string{"fp8", "wg_absmax", "quant_int8_rows"}, Grid: dev.Groups(rowsPad)}
 	kq.In("x", x).Out("s", dtype.F32, rowsPad).Out("q", dtype.U8, rowsPad, k)
 	kq.U32("rows", rows).U32("rows_pad", rowsPad).U32("k", k)
 	outs, err := kq.Run(dev)

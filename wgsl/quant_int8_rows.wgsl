@@ -1,14 +1,13 @@
 // Per-row symmetric int8 quantisation (ops.QuantizeInt8, and the per-token
 // activations of ops.LinearW8A8), one workgroup of 256 per row of x
-// [rows, K], K a multiple of 4: the row's absolute maximum (a tree in
-// workgroup memory), its scale max/127 in s, and the codes
-// round(v / scale), half to even, four to a word of q. Rows from p.rows to
+// [rows, K], K a multiple of 4: the row's absolute maximum (wg_absmax),
+// its scale max/127 in s, and the codes round(v / scale), half to even,
+// four to a word of q. Rows from p.rows to
 // p.rows_pad (padding for the tensor-core tiles) get zero codes and a
-// zero scale. Needs div_rn (fp8.wgsl).
+// zero scale. Needs div_rn (fp8.wgsl) and wg_absmax (wg_absmax.wgsl).
+// Values must be finite: a NaN or infinity gives unspecified codes.
 //
 // Specialised on: the dtype of x.
-var<workgroup> redm: array<f32, 256>;
-
 // quant_rne rounds v / s half to even into [-127, 127] (0 where the
 // row's scale is 0) and returns its two's-complement byte.
 fn quant_rne(v: f32, s: f32) -> u32 {
@@ -32,13 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   for (var c = lid; c < p.k; c = c + 256u) {
     m = max(m, abs(ld_x(r * p.k + c)));
   }
-  redm[lid] = m;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s = s >> 1u) {
-    if (lid < s) { redm[lid] = max(redm[lid], redm[lid + s]); }
-    workgroupBarrier();
-  }
-  let sc = div_rn(redm[0], 127.0);
+  let sc = div_rn(wg_absmax(lid, m), 127.0);
   if (lid == 0u) { st_s(r, sc); }
   for (var w = lid; w < kw; w = w + 256u) {
     let i = r * p.k + 4u * w;
