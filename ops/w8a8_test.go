@@ -211,6 +211,12 @@ func TestLinearW8A8Rejects(t *testing.T) {
 			t.Errorf("%s: got %v, want an error naming %s", c.name, err, c.tensor)
 		}
 	}
+	// A tensor-core launch whose blocks do not tile the product is an
+	// error before any kernel is built (n = 4 against blocks of 64 columns).
+	bad := launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 1, RN: 4, WG: 32}
+	if _, err := linearW8A8(x, wq, ws, b, bad); err == nil {
+		t.Error("a launch that does not tile 2x4x8: no error")
+	}
 	if _, _, err := QuantizeInt8(nil); err == nil {
 		t.Error("QuantizeInt8 of a nil weight: no error")
 	}
@@ -236,8 +242,15 @@ func TestChooseW8A8(t *testing.T) {
 		{"N 4", sm, 3, 4, 64, launch.W8A8{}},
 	} {
 		d := &gpu.Device{Features: c.f}
-		if got := launch.ChooseW8A8(d, c.m, c.n, c.k); got != c.want {
+		got := launch.ChooseW8A8(d, c.m, c.n, c.k)
+		if got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+		if got.Matrix && (!got.Fits(c.n, c.k) || got.PadRows(c.m)%got.BlockM() != 0 || got.PadRows(c.m) < c.m || got.PadRows(c.m)-c.m >= got.BlockM()) {
+			t.Errorf("%s: %+v does not tile %dx%dx%d (rows padded to %d)", c.name, got, c.m, c.n, c.k, got.PadRows(c.m))
+		}
+		if !got.Matrix && got.PadRows(c.m) != c.m {
+			t.Errorf("%s: the plain kernel pads %d rows to %d", c.name, c.m, got.PadRows(c.m))
 		}
 	}
 }
