@@ -157,7 +157,14 @@ func linearW8A8(x, wq, wscale, bias *gpu.Tensor, w launch.W8A8) (*gpu.Tensor, er
   st_y(i, w8a8_out(acc, r, c));`)
 		return kp.RunOne(dev)
 	}
-	c, err := gemmInt8Matrix(xq, wq, mp, n, k, w)
+	wm := wq
+	if w.WT && !w.Staged {
+		if wm, err = transposeCodes(wq); err != nil {
+			return nil, err
+		}
+		defer wm.Release()
+	}
+	c, err := gemmInt8Matrix(xq, wm, mp, n, k, w)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +190,23 @@ func gemmInt8Matrix(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) (*gpu.Tensor
 	return gemmInt8Kernel(a, wq, mp, n, k, w).RunOne(dev)
 }
 
+// transposeCodes turns int8 codes wq u8 [N, K] into u8 [K, N] (N a
+// multiple of 4), for the tensor-core launches with WT.
+func transposeCodes(wq *gpu.Tensor) (*gpu.Tensor, error) {
+	n, k := wq.Shape[0], wq.Shape[1]
+	dev := wq.Device()
+	kt := elementwise(dev, "w8a8_transpose", 1, k*n/4)
+	kt.In("wq", wq).Out("q", dtype.U8, k, n).U32("cols", n).U32("k", k)
+	return kt.Snippet("BODY", `let r = (4u * i) / p.cols;
+  let c = 4u * i - r * p.cols;
+  var word = 0u;
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    let src = (c + j) * p.k + r;
+    word = word | (((wq_buf[src >> 2u] >> ((src & 3u) * 8u)) & 0xffu) << (8u * j));
+  }
+  q_buf[i] = word;`).RunOne(dev)
+}
+
 // gemmInt8Kernel declares the subgroup-matrix GEMM of gemmInt8Matrix.
 func gemmInt8Kernel(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) *kernel.Kernel {
 	s := w.Shape
@@ -198,6 +222,11 @@ func gemmInt8Kernel(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) *kernel.Kern
 		fmt.Fprintf(&step, "let a%d = subgroupMatrixLoad<subgroup_matrix_left<i8, TK, TM>, row_major>(&%s, (row0 + %du * TM) * %s + %s, %s);\n    ", i, srcA, i, stride, kOff, stride)
 	}
 	for j := 0; j < w.RN; j++ {
+		if w.WT && !w.Staged {
+			// [K, N]: K row 4k (k counts words), columns col0 + j*TN on.
+			fmt.Fprintf(&step, "let b%d = subgroupMatrixLoad<subgroup_matrix_right<i8, TN, TK>, row_major>(&w_buf, k * p.n + (col0 + %du * TN) / 4u, p.n / 4u);\n    ", j, j)
+			continue
+		}
 		fmt.Fprintf(&step, "let b%d = subgroupMatrixLoad<subgroup_matrix_right<i8, TN, TK>, col_major>(&%s, (col0 + %du * TN) * %s + %s, %s);\n    ", j, srcB, j, stride, kOff, stride)
 	}
 	for i := 0; i < w.RM; i++ {
@@ -215,6 +244,9 @@ func gemmInt8Kernel(a, wq *gpu.Tensor, mp, n, k int, w launch.W8A8) *kernel.Kern
 	km.Uint("WG", w.WG).Uint("TM", s.M).Uint("TN", s.N).Uint("TK", s.K).Uint("RM", w.RM).Uint("RN", w.RN)
 	if w.Staged {
 		km.Uint("SY", w.SMY*w.SNX).Uint("SMY", w.SMY).Uint("SNX", w.SNX).Uint("KS", w.KS)
+	}
+	if w.WT && !w.Staged {
+		km.Name += "_wt"
 	}
 	km.In("a", a).Ints().In("w", wq).Ints().Out("c", dtype.I32, mp, n).Ints()
 	km.U32("n", n).U32("k", k)

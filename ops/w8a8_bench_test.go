@@ -23,6 +23,9 @@ func matrixPlans(d *gpu.Device, n, k int) []launch.W8A8 {
 		for _, r := range [][2]int{{1, 1}, {2, 2}, {2, 4}, {4, 2}, {4, 4}} {
 			out = append(out, launch.W8A8{Matrix: true, Shape: s, RM: r[0], RN: r[1], WG: wg})
 		}
+		for _, r := range [][2]int{{1, 1}, {2, 4}} {
+			out = append(out, launch.W8A8{Matrix: true, Shape: s, RM: r[0], RN: r[1], WG: wg, WT: true})
+		}
 		for _, r := range [][5]int{{2, 2, 2, 2, 1}, {2, 4, 2, 2, 1}, {2, 4, 2, 2, 2}, {4, 2, 2, 2, 1}, {2, 2, 4, 2, 2}} {
 			f := d.Features
 			if f.Subgroups && f.SubgroupMinSize == f.SubgroupMaxSize && wg*r[2]*r[3] <= int(d.Limits.MaxInvocations) {
@@ -45,6 +48,9 @@ func planName(p launch.W8A8) string {
 	name := fmt.Sprintf("M%dN%dK%d-%dx%d", p.Shape.M, p.Shape.N, p.Shape.K, p.RM, p.RN)
 	if p.Staged {
 		name += fmt.Sprintf("-staged%dx%d-ks%d", p.SMY, p.SNX, p.KS)
+	}
+	if p.WT {
+		name += "-wT"
 	}
 	return name
 }
@@ -116,9 +122,18 @@ func BenchmarkW8A8(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				wm := wq
+				if p.WT {
+					if wm, err = transposeCodes(wq); err != nil {
+						b.Fatal(err)
+					}
+				}
 				b.Run(fmt.Sprintf("gemm/%v/%s", s, planName(p)), func(b *testing.B) {
-					report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wq, p.PadRows(s.m), s.n, s.k, p) }))
+					report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wm, p.PadRows(s.m), s.n, s.k, p) }))
 				})
+				if p.WT {
+					wm.Release()
+				}
 				xq.Release()
 				sx.Release()
 			}

@@ -254,3 +254,38 @@ func TestChooseW8A8(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeCodes checks the [N, K] -> [K, N] byte transpose the WT
+// tensor-core launches read, against a host transpose, guarded.
+func TestTransposeCodes(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(5))
+	for _, c := range [][2]int{{4, 1}, {8, 3}, {12, 36}, {64, 96}} {
+		n, k := c[0], c[1]
+		src := make([]byte, n*k)
+		rng.Read(src)
+		wq, err := d.UploadBytes(dtype.U8, []int{n, k}, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := transposeCodes(wq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameShape(q.Shape, []int{k, n}) {
+			t.Fatalf("shape %v, want [%d %d]", q.Shape, k, n)
+		}
+		for r := 0; r < k; r++ {
+			for j := 0; j < n; j++ {
+				if got[r*n+j] != src[j*k+r] {
+					t.Fatalf("%dx%d: [%d][%d] = %d, want %d", n, k, r, j, got[r*n+j], src[j*k+r])
+				}
+			}
+		}
+	}
+}

@@ -19,6 +19,10 @@ type W8A8 struct {
 	SMY    int
 	SNX    int
 	KS     int
+	// WT: the direct kernel reads a transposed copy of the weight codes
+	// [K, N] as row-major right operands, the form the H200 reproducer
+	// proved (bench/subgroup_matrix), instead of [N, K] as col_major.
+	WT bool
 }
 
 // BlockM and BlockN return the rows and columns of c one workgroup computes.
