@@ -80,14 +80,16 @@ for step in "$@"; do
     unxz_to "$dev/node.xz" "$w/node" && chmod +x "$w/node"
     unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
     cp "$dev"/webgpu/* "$pkg/"
+    unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
+    unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
     [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
     export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
     run=web/testrunner/go_js_wasm_exec
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     echo "node $(node --version)"
-    timeout 40 $run "$dev/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
-    timeout 150 $run "$dev/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
-    timeout 270 $run "$dev/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
+    timeout 40 $run "$w/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
+    timeout 150 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8|TestTransposeCodes' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
+    timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
     timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
     ;;
   dispatch)
