@@ -11,6 +11,8 @@
 #   bash bench/device.sh attnperf  # attention tile variants (launch.AttentionVariants) vs the shipped tile, f32/bf16, their tests, SDPA (needs bin/attention.test; ~2 min)
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
+#   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn: W8A8 tests, BenchmarkW8A8, torch._int_mm
+#                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~4 min)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -75,6 +77,29 @@ for step in "$@"; do
     python3 bench/torch_matmul4096.py 2>&1 | tee -a "$OUT/limits.txt"
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMemoryBound/./rotary' -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/rotary.txt"
     ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
+    ;;
+  w8a8)
+    # node + Dawn (npm webgpu) from .dev, as bench/subgroup_matrix/device.sh
+    # unpacks them; Dawn through the NVIDIA driver's Vulkan (EGL ICD above),
+    # the loader from .dev (or .vk).
+    dev=$PWD/.dev w=/tmp/w8a8
+    pkg=$w/node_modules/webgpu
+    mkdir -p "$pkg/dist/linux-x64"
+    unxz_to() { if command -v xz >/dev/null 2>&1; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$1" "$2"; fi; }
+    unxz_to "$dev/node.xz" "$w/node" && chmod +x "$w/node"
+    unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
+    cp "$dev"/webgpu/* "$pkg/"
+    unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
+    unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
+    [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
+    export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
+    run=web/testrunner/go_js_wasm_exec
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    echo "node $(node --version)"
+    timeout 40 $run "$w/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
+    timeout 150 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8|TestTransposeCodes' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
+    timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
+    timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

@@ -165,6 +165,20 @@ func openPlatform(opt Options) (*Device, error) {
 	if has("subgroups") {
 		req, f.Subgroups, f.SubgroupsEnable = append(req, "subgroups"), true, true
 	}
+	// Tensor cores through Dawn (issue 13): request the subgroup-matrix
+	// feature only where it has i8 -> i32 configurations; Dawn offers it
+	// only on an instance created with allow_unsafe_apis (web/testrunner).
+	if has(subgroupMatrixFeature) {
+		if f.SubgroupMatrixI8 = subgroupMatrixI8(av); len(f.SubgroupMatrixI8) > 0 {
+			req = append(req, subgroupMatrixFeature)
+		}
+	}
+	if ai := av.Get("info"); ai.Truthy() && ai.Get("subgroupMaxSize").Type() == js.TypeNumber {
+		f.SubgroupMaxSize = uint32(ai.Get("subgroupMaxSize").Int())
+		if ai.Get("subgroupMinSize").Type() == js.TypeNumber {
+			f.SubgroupMinSize = uint32(ai.Get("subgroupMinSize").Int())
+		}
+	}
 	al := av.Get("limits")
 	limits := map[string]any{}
 	for _, n := range limitNames {
@@ -313,4 +327,29 @@ func adapterInfo(a js.Value) (Info, error) {
 		info.Class = ClassCPU
 	}
 	return info, nil
+}
+
+// subgroupMatrixFeature is Dawn's name of the subgroup-matrix feature.
+const subgroupMatrixFeature = "chromium-experimental-subgroup-matrix"
+
+// subgroupMatrixI8 reads the i8 -> i32 configurations of
+// adapter.info.subgroupMatrixConfigs.
+func subgroupMatrixI8(a js.Value) []MatrixShape {
+	iv := a.Get("info")
+	if !iv.Truthy() {
+		return nil
+	}
+	cfgs := iv.Get("subgroupMatrixConfigs")
+	if !cfgs.Truthy() || cfgs.Get("length").Type() != js.TypeNumber {
+		return nil
+	}
+	var out []MatrixShape
+	for i := 0; i < cfgs.Length(); i++ {
+		c := cfgs.Index(i)
+		if c.Get("componentType").String() != "i8" || c.Get("resultComponentType").String() != "i32" {
+			continue
+		}
+		out = append(out, MatrixShape{M: c.Get("M").Int(), N: c.Get("N").Int(), K: c.Get("K").Int()})
+	}
+	return out
 }

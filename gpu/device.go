@@ -26,6 +26,34 @@ type Features struct {
 	// wgsl/fp8.wgsl), which costs an H200 0.75x -> 0.44x of a copy in FP8
 	// quantisation (bench/results/2026-11-28-h200-s2-divrn.md).
 	FusedFMA bool
+	// SubgroupMatrixI8 lists the i8 -> i32 subgroup-matrix shapes the
+	// device was created with (Dawn's chromium-experimental-subgroup-matrix,
+	// which needs "enable chromium_experimental_subgroup_matrix;"); empty
+	// elsewhere, wgpu-native included (issue 13: its cooperative-matrix
+	// device request fails).
+	SubgroupMatrixI8 []MatrixShape
+	// SubgroupMaxSize is the adapter's largest subgroup size (0 where it
+	// does not say); a subgroup-matrix kernel's workgroup x size must be a
+	// multiple of it.
+	SubgroupMaxSize uint32
+	// SubgroupMinSize is the adapter's smallest subgroup size (0 where it
+	// does not say); equal to SubgroupMaxSize, every subgroup has that size.
+	SubgroupMinSize uint32
+}
+
+// MatrixShape is one subgroup-matrix configuration: the left operand is
+// M x K, the right K x N, the result M x N.
+type MatrixShape struct{ M, N, K int }
+
+// HasSubgroupMatrixI8 reports whether the device offers the i8 -> i32
+// subgroup-matrix shape s.
+func (f Features) HasSubgroupMatrixI8(s MatrixShape) bool {
+	for _, c := range f.SubgroupMatrixI8 {
+		if c == s {
+			return true
+		}
+	}
+	return false
 }
 
 // fusedFMA reports whether adapters of class c round fma once.

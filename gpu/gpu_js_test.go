@@ -33,6 +33,27 @@ func TestJSAdapterInfoAndFeatures(t *testing.T) {
 	}
 }
 
+// The subgroup-matrix feature is recorded exactly where the adapter lists
+// i8 -> i32 configurations, and then enabled on the device.
+func TestJSSubgroupMatrixFeature(t *testing.T) {
+	d := testDevice(t)
+	a := jsValue(d.adapter)
+	offered := a.Get("features").Call("has", subgroupMatrixFeature).Bool()
+	t.Logf("adapter offers %s: %v; i8 configs %v; max subgroup size %d", subgroupMatrixFeature, offered, d.Features.SubgroupMatrixI8, d.Features.SubgroupMaxSize)
+	if !offered && len(d.Features.SubgroupMatrixI8) > 0 {
+		t.Fatalf("i8 configs %v recorded without the adapter feature", d.Features.SubgroupMatrixI8)
+	}
+	on := jsValue(d.dev).Get("features").Call("has", subgroupMatrixFeature).Bool()
+	if on != (len(d.Features.SubgroupMatrixI8) > 0) {
+		t.Errorf("device feature enabled %v, recorded i8 configs %v", on, d.Features.SubgroupMatrixI8)
+	}
+	for _, c := range d.Features.SubgroupMatrixI8 {
+		if c.M <= 0 || c.N <= 0 || c.K <= 0 || c.K%4 != 0 {
+			t.Errorf("config %+v: want positive sizes and K a multiple of 4", c)
+		}
+	}
+}
+
 func TestJSRequiredLimits(t *testing.T) {
 	d := testDevice(t)
 	al := jsValue(d.adapter).Get("limits")

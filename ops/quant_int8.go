@@ -103,7 +103,7 @@ func QuantizeInt8PerBlock(x *gpu.Tensor, o Int8BlockOptions) (q, scale *gpu.Tens
 	}
 	groups := B * H * nblk
 	fused := D%4 == 0
-	bk := &kernel.Kernel{Name: "quant_int8_block", Files: []string{"fp8", "quant_int8", "quant_int8_block"}, Grid: dev.Groups(groups)}
+	bk := &kernel.Kernel{Name: "quant_int8_block", Files: []string{"fp8", "wg_absmax", "quant_int8", "quant_int8_block"}, Grid: dev.Groups(groups)}
 	bk.Uint("BLK", o.Block).In("x", x)
 	if km != nil {
 		bk.In("km", km)

@@ -1,13 +1,11 @@
 // Per-block int8 quantisation, one workgroup of 256 per block of BLK
-// tokens of one (b, h): the block's absolute maximum (a tree in workgroup
-// memory), its scale max/127 in s [B,H,nblk], then, with WRITE, the
+// tokens of one (b, h): the block's absolute maximum (wg_absmax), its
+// scale max/127 in s [B,H,nblk], then, with WRITE, the
 // block's codes, four to a word of q (WRITE_CODES: rows of D elements
 // start on whole words, D being a multiple of 4 in that variant). Without
 // it only the scale is written; an elementwise pass writes the codes.
 //
 // Specialised on: BLK, WRITE_CODES, VALUE and the dtype of x.
-var<workgroup> redm: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -25,13 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     let c = e - r * p.d;
     m = max(m, abs(value(base + (l0 + r) * p.sl + c, bh * p.d + c)));
   }
-  redm[lid] = m;
-  workgroupBarrier();
-  for (var s = 128u; s > 0u; s = s >> 1u) {
-    if (lid < s) { redm[lid] = max(redm[lid], redm[lid + s]); }
-    workgroupBarrier();
-  }
-  let sc = div_rn(redm[0], 127.0);
+  let sc = div_rn(wg_absmax(lid, m), 127.0);
   if (lid == 0u) { st_s(g, sc); }
   {{WRITE_CODES}}
 }

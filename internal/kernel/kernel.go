@@ -22,17 +22,20 @@ import (
 
 // Kernel declares one launch of a WGSL program.
 type Kernel struct {
-	Name      string    // operator family; the key and errors start with it
-	Files     []string  // embedded wgsl/*.wgsl files, in order
-	Vec       int       // pack width P of the accessors: 1 or 4 (0 means 1)
-	Units     int       // packs per unit: 2 for 16-byte accesses to 16-bit storage (0 means 1)
-	Subgroups bool      // the WGSL uses subgroup builtins (the device must have them)
-	F16       bool      // the WGSL computes in f16 ("enable f16"; the device must have shader-f16)
-	Consts    []Const   // WGSL constants, emitted before the files
-	Snippets  []Snippet // generated WGSL, each filling {{NAME}} in the files
-	Bindings  []Binding // storage buffers, bound in order
-	Uniforms  []Uniform // fields of the uniform struct p, bound after the buffers
-	Grid      gpu.Grid  // workgroups to dispatch
+	Name      string   // operator family; the key and errors start with it
+	Files     []string // embedded wgsl/*.wgsl files, in order
+	Vec       int      // pack width P of the accessors: 1 or 4 (0 means 1)
+	Units     int      // packs per unit: 2 for 16-byte accesses to 16-bit storage (0 means 1)
+	Subgroups bool     // the WGSL uses subgroup builtins (the device must have them)
+	F16       bool     // the WGSL computes in f16 ("enable f16"; the device must have shader-f16)
+	// SubgroupMatrix: the WGSL uses i8 subgroup matrices (tensor cores;
+	// the device must list i8 -> i32 configurations, gpu.Features).
+	SubgroupMatrix bool
+	Consts         []Const   // WGSL constants, emitted before the files
+	Snippets       []Snippet // generated WGSL, each filling {{NAME}} in the files
+	Bindings       []Binding // storage buffers, bound in order
+	Uniforms       []Uniform // fields of the uniform struct p, bound after the buffers
+	Grid           gpu.Grid  // workgroups to dispatch
 }
 
 // Const is a WGSL constant: const Name = Value; (Value is WGSL text).
@@ -50,6 +53,7 @@ type Binding struct {
 	T     *gpu.Tensor
 	Write bool
 	Words bool // declared as raw 16-byte words (NAME_buf), whatever the dtype
+	Ints  bool // declared as raw i32 words (NAME_buf: array<i32>), as subgroup matrices of i8 need
 	out   *outSpec
 }
 
@@ -112,6 +116,14 @@ func (k *Kernel) Out(name string, dt dtype.DType, shape ...int) *Kernel {
 // sees NAME_buf: array<vec4<u32>> and no accessors.
 func (k *Kernel) Words() *Kernel {
 	k.Bindings[len(k.Bindings)-1].Words = true
+	return k
+}
+
+// Ints declares the last binding added as raw i32 words (NAME_buf:
+// array<i32>, no accessors): subgroupMatrixLoad of i8 matrices and
+// subgroupMatrixStore of i32 results take pointers to such arrays.
+func (k *Kernel) Ints() *Kernel {
+	k.Bindings[len(k.Bindings)-1].Ints = true
 	return k
 }
 
@@ -184,12 +196,12 @@ func (k *Kernel) units() int { return max(k.Units, 1) }
 // device's features, in a fixed order.
 func (k *Kernel) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s v%dx%d sg=%v f16=%v files=%v\n", k.Name, k.vec(), k.units(), k.Subgroups, k.F16, k.Files)
+	fmt.Fprintf(&b, "%s v%dx%d sg=%v f16=%v sm=%v files=%v\n", k.Name, k.vec(), k.units(), k.Subgroups, k.F16, k.SubgroupMatrix, k.Files)
 	for _, c := range k.Consts {
 		fmt.Fprintf(&b, "const %s=%s\n", c.Name, c.Value)
 	}
 	for _, x := range k.Bindings {
-		fmt.Fprintf(&b, "buf %s:%v:%v:%v\n", x.Name, x.DType(), x.Write, x.Words)
+		fmt.Fprintf(&b, "buf %s:%v:%v:%v:%v\n", x.Name, x.DType(), x.Write, x.Words, x.Ints)
 	}
 	for _, u := range k.Uniforms {
 		fmt.Fprintf(&b, "uniform %s:%s\n", u.Name, u.Type)

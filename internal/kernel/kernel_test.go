@@ -39,6 +39,11 @@ func TestSourceChecksTheDeclaration(t *testing.T) {
 			k.F16 = true
 			return k
 		}(), "shader-f16"},
+		{"subgroup matrices without the feature", func() *Kernel {
+			k := elementwise("st_y(i, ld_x(i));").In("x", nil).Out("y", dtype.F32, 4)
+			k.SubgroupMatrix = true
+			return k
+		}(), "chromium-experimental-subgroup-matrix"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,5 +119,33 @@ func TestParamsLayout(t *testing.T) {
 	want := []byte{1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0, 0, 0xc0, 0x3f, 0, 0, 0, 0}
 	if string(got) != string(want) {
 		t.Fatalf("params % x, want % x", got, want)
+	}
+}
+
+// TestSourceEnablesSubgroupMatrix checks the directive Tint needs for
+// subgroup matrices and the array<i32> declaration of an Ints binding.
+func TestSourceEnablesSubgroupMatrix(t *testing.T) {
+	f := gpu.Features{SubgroupMatrixI8: []gpu.MatrixShape{{M: 16, N: 16, K: 32}}}
+	for _, sm := range []bool{false, true} {
+		k := elementwise("y_buf[i] = x_buf[i];").In("x", nil).Ints().Out("y", dtype.I32, 4).Ints()
+		k.SubgroupMatrix = sm
+		src, err := k.Source(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.HasPrefix(src, "enable chromium_experimental_subgroup_matrix;\n"); got != sm {
+			t.Errorf("SubgroupMatrix %v: source starts with the directive: %v", sm, got)
+		}
+		for _, decl := range []string{"var<storage, read> x_buf: array<i32>;", "var<storage, read_write> y_buf: array<i32>;"} {
+			if !strings.Contains(src, decl) {
+				t.Errorf("no %q in\n%s", decl, src)
+			}
+		}
+	}
+	a := elementwise("y_buf[i] = x_buf[i];").In("x", nil).Ints().Out("y", dtype.I32, 4).Ints()
+	b := elementwise("y_buf[i] = x_buf[i];").In("x", nil).Ints().Out("y", dtype.I32, 4).Ints()
+	b.SubgroupMatrix = true
+	if a.Key() == b.Key() {
+		t.Error("the key does not tell a subgroup-matrix kernel from a plain one")
 	}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // Source assembles the kernel's WGSL for device features f, in this
-// order: the f16 directive where the kernel computes in f16, the subgroup directive where the runtime wants one, the pack
+// order: the f16 directive where the kernel computes in f16, the
+// subgroup-matrix directive where it uses subgroup matrices, the subgroup directive where the runtime wants one, the pack
 // aliases, the dtype conversions, the constants (SUBGROUPS and the
 // device's FUSED_FMA among them),
 // a declaration and accessors per binding, the uniform struct p, then
@@ -28,9 +29,15 @@ func (k *Kernel) Source(f gpu.Features) (string, error) {
 	if k.F16 && !f.ShaderF16 {
 		return "", errorf(k.Name, "", ErrFeature, "computes in f16, which the device does not offer (shader-f16)")
 	}
+	if k.SubgroupMatrix && len(f.SubgroupMatrixI8) == 0 {
+		return "", errorf(k.Name, "", ErrFeature, "uses i8 subgroup matrices, which the device does not offer (chromium-experimental-subgroup-matrix with i8 configurations)")
+	}
 	var b strings.Builder
 	if k.F16 {
 		b.WriteString("enable f16;\n")
+	}
+	if k.SubgroupMatrix {
+		b.WriteString("enable chromium_experimental_subgroup_matrix;\n")
 	}
 	dir, params, init := wgsl.Subgroups(k.Subgroups, f.SubgroupsEnable)
 	b.WriteString(dir)
@@ -41,7 +48,7 @@ func (k *Kernel) Source(f gpu.Features) (string, error) {
 		fmt.Fprintf(&b, "const %s = %s;\n", c.Name, c.Value)
 	}
 	for i, x := range k.Bindings {
-		b.WriteString(wgsl.Buffer{Name: x.Name, Binding: i, DType: x.DType(), Write: x.Write, Words: x.Words}.Decl(k.vec(), k.units()))
+		b.WriteString(wgsl.Buffer{Name: x.Name, Binding: i, DType: x.DType(), Write: x.Write, Words: x.Words, Ints: x.Ints}.Decl(k.vec(), k.units()))
 	}
 	if len(k.Uniforms) > 0 {
 		fields := make([]string, len(k.Uniforms))

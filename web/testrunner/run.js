@@ -16,7 +16,8 @@ if (!binary) {
 const root = path.resolve(__dirname, "..", "..");
 let webgpu;
 try {
-	webgpu = require(require.resolve("webgpu", { paths: [root, process.cwd()] }));
+	// WEBGPU_MODULE: the package's index.js where it is not under the root (the NVIDIA machine).
+	webgpu = require(process.env.WEBGPU_MODULE || require.resolve("webgpu", { paths: [root, process.cwd()] }));
 } catch (e) {
 	console.error(`webfuser testrunner: cannot load the "webgpu" npm package (${e.message}); run \`npm ci\` in ${root}`);
 	process.exit(2);
@@ -25,7 +26,13 @@ try {
 // Dawn's WebGPU globals (GPUBufferUsage, ...) and an instance. The
 // instance keeps node alive while it is referenced, so exit drops it.
 Object.assign(globalThis, webgpu.globals);
-let gpu = webgpu.create([]);
+// allow_unsafe_apis lets Dawn offer experimental features such as
+// chromium-experimental-subgroup-matrix (tensor cores, issue 13); the
+// library requests only those it uses. WEBFUSER_DAWN_FLAGS adds more
+// create() flags, separated by spaces.
+const dawnFlags = ["enable-dawn-features=allow_unsafe_apis"];
+if (process.env.WEBFUSER_DAWN_FLAGS) dawnFlags.push(...process.env.WEBFUSER_DAWN_FLAGS.split(" ").filter(Boolean));
+let gpu = webgpu.create(dawnFlags);
 Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
 
 globalThis.require = require;

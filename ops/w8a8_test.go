@@ -1,0 +1,291 @@
+package ops
+
+import (
+	"errors"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/launch"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// expectCodes checks int8 codes and scales exactly against the reference.
+func expectCodes(t *testing.T, q, s *Tensor, wantQ, wantS *ref.Tensor) {
+	t.Helper()
+	got, err := Int8Values(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(wantQ.Data) {
+		t.Fatalf("got %d codes, want %d", len(got), len(wantQ.Data))
+	}
+	for i, w := range wantQ.Data {
+		if float64(got[i]) != w {
+			t.Fatalf("code %d: got %d, want %v", i, got[i], w)
+		}
+	}
+	sv, err := s.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range wantS.Data {
+		if float64(sv[i]) != w {
+			t.Fatalf("scale %d: got %g, want %g", i, sv[i], w)
+		}
+	}
+}
+
+// TestQuantizeInt8MatchesReference quantises odd shapes of every float
+// dtype, a zero row and exact halves (which round to even), into
+// guarded outputs, and compares codes and scales bit for bit.
+func TestQuantizeInt8MatchesReference(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(8))
+	for _, dt := range floatStorage {
+		for _, shape := range [][]int{{1, 4}, {3, 8}, {7, 36}, {5, 260}, {2, 1028}} {
+			x := randTensor(rng, dt, shape, 1.5, 0.1)
+			if shape[0] > 2 {
+				for c := 0; c < shape[1]; c++ {
+					x.Data[shape[1]+c] = 0 // a zero row: scale 0, codes 0
+				}
+			}
+			wq, ws, err := QuantizeInt8(upload(t, d, x))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantQ, wantS, err := ref.QuantizeInt8Rows(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectCodes(t, wq, ws, wantQ, wantS)
+		}
+	}
+	// max 127 gives scale 1: the halves are ties, rounded to even.
+	ties := []float32{127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5}
+	want := []int8{127, 0, 2, 2, 0, -2, -2, 126}
+	x, err := d.Upload(dtype.F32, []int{1, 8}, ties)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, s, err := QuantizeInt8(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Int8Values(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, _ := s.Float32()
+	for i := range want {
+		if got[i] != want[i] || sv[0] != 1 {
+			t.Fatalf("ties %v: got codes %v scale %v, want %v scale 1", ties, got, sv, want)
+		}
+	}
+}
+
+// w8a8Case uploads x and the reference's weight codes and scales.
+func w8a8Case(t *testing.T, d *gpu.Device, rng *rand.Rand, dt dtype.DType, xShape []int, n int, withBias bool) (x, wq, ws, b *Tensor, rx, rq, rs, rb *ref.Tensor) {
+	k := xShape[len(xShape)-1]
+	rx = randTensor(rng, dt, xShape, 1, 0.2)
+	w := randTensor(rng, dtype.F32, []int{n, k}, 0.05, 0)
+	var err error
+	if rq, rs, err = ref.QuantizeInt8Rows(w); err != nil {
+		t.Fatal(err)
+	}
+	codes := make([]byte, len(rq.Data))
+	for i, v := range rq.Data {
+		codes[i] = byte(int8(v))
+	}
+	if wq, err = d.UploadBytes(dtype.U8, []int{n, k}, codes); err != nil {
+		t.Fatal(err)
+	}
+	ws = upload(t, d, rs)
+	if withBias {
+		rb = randTensor(rng, dtype.F32, []int{n}, 0.5, 0)
+		b = upload(t, d, rb)
+	}
+	return upload(t, d, rx), wq, ws, b, rx, rq, rs, rb
+}
+
+// w8a8Want returns the reference y and, for the tolerance, its product
+// without the bias.
+func w8a8Want(t *testing.T, rx, rq, rs, rb *ref.Tensor) (want, prod *ref.Tensor) {
+	t.Helper()
+	want, err := ref.LinearW8A8(rx, rq, rs, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod, err = ref.LinearW8A8(rx, rq, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	return want, prod
+}
+
+// expectW8A8 checks y against the reference want: the integer sums are
+// exact, so only the f32 epilogue (acc to f32, two products, the bias)
+// may differ, by a few units in the last place of the product prod and
+// of y.
+func expectW8A8(t *testing.T, y *Tensor, want, prod *ref.Tensor) {
+	t.Helper()
+	if y.DType != dtype.F32 || !sameShape(y.Shape, want.Shape) {
+		t.Fatalf("got %v, want f32%v", y, want.Shape)
+	}
+	got, err := y.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want.Data {
+		if tol := 4 * 0x1p-24 * (math.Abs(prod.Data[i]) + math.Abs(w)); math.Abs(float64(got[i])-w) > tol {
+			t.Fatalf("element %d: got %g, want %g (tolerance %g)", i, got[i], w, tol)
+		}
+	}
+}
+
+// TestLinearW8A8MatchesReference runs the plain kernel everywhere and
+// the subgroup-matrix kernel where the device offers it, on odd shapes
+// with and without bias, into guarded outputs.
+func TestLinearW8A8MatchesReference(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(88))
+	cases := []struct {
+		x []int
+		n int
+	}{{[]int{1, 4}, 1}, {[]int{3, 8}, 5}, {[]int{2, 3, 36}, 7}, {[]int{17, 64}, 16}, {[]int{33, 96}, 48}, {[]int{5, 7, 128}, 64}}
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		for _, c := range cases {
+			for _, withBias := range []bool{false, true} {
+				x, wq, ws, b, rx, rq, rs, rb := w8a8Case(t, d, rng, dt, c.x, c.n, withBias)
+				k := c.x[len(c.x)-1]
+				plans := map[string]launch.W8A8{"plain": {}}
+				m := x.Numel() / k
+				if p := launch.ChooseW8A8(d, m, c.n, k); p.Matrix {
+					plans["matrix"] = p
+				}
+				want, prod := w8a8Want(t, rx, rq, rs, rb)
+				for name, p := range plans {
+					y, err := linearW8A8(x, wq, ws, b, p)
+					if err != nil {
+						t.Fatalf("%s %v n=%d %s: %v", dt, c.x, c.n, name, err)
+					}
+					expectW8A8(t, y, want, prod)
+				}
+				y, err := LinearW8A8(x, wq, ws, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectW8A8(t, y, want, prod)
+			}
+		}
+	}
+}
+
+// TestLinearW8A8Rejects checks that bad operands are errors naming the
+// tensor, never panics.
+func TestLinearW8A8Rejects(t *testing.T) {
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(3))
+	x, wq, ws, b, _, _, _, _ := w8a8Case(t, d, rng, dtype.F32, []int{2, 8}, 4, true)
+	x6 := upload(t, d, randTensor(rng, dtype.F32, []int{2, 6}, 1, 0))
+	wf := upload(t, d, randTensor(rng, dtype.F32, []int{4, 8}, 1, 0))
+	b3 := upload(t, d, randTensor(rng, dtype.F32, []int{3}, 1, 0))
+	for _, c := range []struct {
+		name            string
+		x, wq, ws, bias *Tensor
+		tensor          string
+	}{
+		{"nil x", nil, wq, ws, b, "x"},
+		{"float weight", x, wf, ws, b, "wq"},
+		{"K mismatch", x6, wq, ws, b, "x"},
+		{"scale shape", x, wq, b3, nil, "wscale"},
+		{"bias shape", x, wq, ws, b3, "bias"},
+	} {
+		_, err := LinearW8A8(c.x, c.wq, c.ws, c.bias)
+		var e *Error
+		if !errors.As(err, &e) || e.Tensor != c.tensor {
+			t.Errorf("%s: got %v, want an error naming %s", c.name, err, c.tensor)
+		}
+	}
+	// A tensor-core launch whose blocks do not tile the product is an
+	// error before any kernel is built (n = 4 against blocks of 64 columns).
+	bad := launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 1, RN: 4, WG: 32}
+	if _, err := linearW8A8(x, wq, ws, b, bad); err == nil {
+		t.Error("a launch that does not tile 2x4x8: no error")
+	}
+	if _, _, err := QuantizeInt8(nil); err == nil {
+		t.Error("QuantizeInt8 of a nil weight: no error")
+	}
+}
+
+// TestChooseW8A8 checks the launch choice: the plain kernel without i8
+// configurations or subgroup size, the tensor-core kernel where K and N
+// fit a configuration, RN as large as N allows.
+func TestChooseW8A8(t *testing.T) {
+	sm := gpu.Features{SubgroupMatrixI8: []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}}, SubgroupMaxSize: 32}
+	for _, c := range []struct {
+		name    string
+		f       gpu.Features
+		m, n, k int
+		want    launch.W8A8
+	}{
+		{"no feature", gpu.Features{SubgroupMaxSize: 32}, 64, 64, 64, launch.W8A8{}},
+		{"no subgroup size", gpu.Features{SubgroupMatrixI8: sm.SubgroupMatrixI8}, 64, 64, 64, launch.W8A8{}},
+		{"K not a multiple of 32", sm, 64, 64, 48, launch.W8A8{}},
+		{"N16", sm, 4096, 3072, 4096, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 4, WG: 32}},
+		{"N 48", sm, 4096, 48, 64, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 1, WG: 32}},
+		{"N 8 only, one row", sm, 3, 24, 64, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 8, K: 32}, RM: 1, RN: 1, WG: 32}},
+		{"N 4", sm, 3, 4, 64, launch.W8A8{}},
+	} {
+		d := &gpu.Device{Features: c.f}
+		got := launch.ChooseW8A8(d, c.m, c.n, c.k)
+		if got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+		if got.Matrix && (!got.Fits(c.n, c.k) || got.PadRows(c.m)%got.BlockM() != 0 || got.PadRows(c.m) < c.m || got.PadRows(c.m)-c.m >= got.BlockM()) {
+			t.Errorf("%s: %+v does not tile %dx%dx%d (rows padded to %d)", c.name, got, c.m, c.n, c.k, got.PadRows(c.m))
+		}
+		if !got.Matrix && got.PadRows(c.m) != c.m {
+			t.Errorf("%s: the plain kernel pads %d rows to %d", c.name, c.m, got.PadRows(c.m))
+		}
+	}
+}
+
+// TestTransposeCodes checks the [N, K] -> [K, N] byte transpose the WT
+// tensor-core launches read, against a host transpose, guarded.
+func TestTransposeCodes(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(5))
+	for _, c := range [][2]int{{4, 1}, {8, 3}, {12, 36}, {64, 96}} {
+		n, k := c[0], c[1]
+		src := make([]byte, n*k)
+		rng.Read(src)
+		wq, err := d.UploadBytes(dtype.U8, []int{n, k}, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := transposeCodes(wq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameShape(q.Shape, []int{k, n}) {
+			t.Fatalf("shape %v, want [%d %d]", q.Shape, k, n)
+		}
+		for r := 0; r < k; r++ {
+			for j := 0; j < n; j++ {
+				if got[r*n+j] != src[j*k+r] {
+					t.Fatalf("%dx%d: [%d][%d] = %d, want %d", n, k, r, j, got[r*n+j], src[j*k+r])
+				}
+			}
+		}
+	}
+}
