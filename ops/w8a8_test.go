@@ -227,6 +227,10 @@ func TestLinearW8A8Rejects(t *testing.T) {
 // fit a configuration, RN as large as N allows.
 func TestChooseW8A8(t *testing.T) {
 	sm := gpu.Features{SubgroupMatrixI8: []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}}, SubgroupMaxSize: 32}
+	smSG := sm // subgroups of one size (NVIDIA): the staged kernel where it tiles
+	smSG.Subgroups, smSG.SubgroupMinSize = true, 32
+	smVar := smSG
+	smVar.SubgroupMinSize = 16
 	for _, c := range []struct {
 		name    string
 		f       gpu.Features
@@ -240,6 +244,10 @@ func TestChooseW8A8(t *testing.T) {
 		{"N 48", sm, 4096, 48, 64, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 1, WG: 32}},
 		{"N 8 only, one row", sm, 3, 24, 64, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 8, K: 32}, RM: 1, RN: 1, WG: 32}},
 		{"N 4", sm, 3, 4, 64, launch.W8A8{}},
+		{"staged", smSG, 4096, 3072, 4096, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 2, WG: 32, Staged: true, SMY: 2, SNX: 2, KS: 1}},
+		{"staged, too few rows", smSG, 32, 3072, 4096, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 4, WG: 32}},
+		{"staged, N not 64s", smSG, 4096, 48, 64, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 1, WG: 32}},
+		{"subgroup size not fixed", smVar, 4096, 3072, 4096, launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 4, WG: 32}},
 	} {
 		d := &gpu.Device{Features: c.f}
 		got := launch.ChooseW8A8(d, c.m, c.n, c.k)

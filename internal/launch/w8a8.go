@@ -56,10 +56,20 @@ func (w W8A8) PadRows(m int) int {
 // of it), k is a multiple of the configuration's K and n of its N.
 // 2 x RN tiles per subgroup, RN up to 4 as n allows, reuse each loaded
 // operand tile; m at most one tile high keeps RM at 1.
+//
+// Where the device has subgroups of one fixed size and the GEMM tiles
+// into 64 x 64 blocks, it picks the staged kernel: 2 x 2 subgroups of
+// 2 x 2 M16N16K32 tiles, one configuration deep, the fastest plan on the
+// H200 at 4096³ (96.8 TOP/s against 57.2 for the best direct one and
+// torch._int_mm's 125; bench/results/2026-11-28-h200-s2-w8a8.txt).
 func ChooseW8A8(d *gpu.Device, m, n, k int) W8A8 {
 	f := d.Features
 	if f.SubgroupMaxSize == 0 || f.SubgroupMaxSize > 256 {
 		return W8A8{}
+	}
+	staged := W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 2, WG: int(f.SubgroupMaxSize), Staged: true, SMY: 2, SNX: 2, KS: 1}
+	if f.Subgroups && f.SubgroupMinSize == f.SubgroupMaxSize && f.HasSubgroupMatrixI8(staged.Shape) && m > 2*staged.Shape.M && staged.Fits(n, k) {
+		return staged
 	}
 	for _, s := range []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}} {
 		if !f.HasSubgroupMatrixI8(s) || k%s.K != 0 || n%s.N != 0 {
