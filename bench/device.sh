@@ -9,6 +9,7 @@
 #   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
 #   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
+#   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -58,6 +59,11 @@ for step in "$@"; do
     python3 bench/torch_matmul4096.py 2>&1 | tee -a "$OUT/limits.txt"
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMemoryBound/./rotary' -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/rotary.txt"
     ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
+    ;;
+  parity)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/parity_go.txt"
+    python3 bench/parity_torch.py --go "$OUT/parity_go.txt" 2>&1 | tee "$OUT/parity.md"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"
