@@ -1,7 +1,7 @@
 """Golden cases for the operators beyond TeleFuser's docs (shared/spec/ops.md,
 "Operators beyond TeleFuser's docs"): scale_shift_gate_select,
 layer_norm_scale_shift_gate_select, residual_layer_norm_scale_shift_gate_select,
-merge_attn_states, quantize_int8_per_block, linear_nf4 and moe.
+merge_attn_states, quantize_int8_per_block, linear_nf4, moe and moe_fp8.
 
 Semantics are TeleFuser's code (telefuser/kernel/triton/scale_shift.py,
 merge_attn_states.py, quant_per_block.py, telefuser/ops/bnb_nf4_linear.py,
@@ -391,9 +391,85 @@ def gen_moe(emit, torch):
                  note="router logits f32, drawn with no near-tie; expert intermediates in x's dtype", **tol)
 
 
+# moe_fp8 (ops/moe.py: quantize_expert_weight_fp8 + fp8_expert_forward)
+# ---------------------------------------------------------------------------
+
+FP8_MAX = 448.0
+
+
+def fp8_rows(torch, v):
+    """_quantize_rows_fp8: scale = max(amax, tiny) / 448 in f32, q =
+    fp8(clamp(f32(v / scale))); returns the decoded codes (f64) and scales."""
+    vf = v.float()
+    scale = vf.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / FP8_MAX
+    q = (vf / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def fp8_experts_ref(torch, x, idx, wts, w1, w2, w3, s1, s2, s3, fn):
+    """fp8_expert_forward with torch._scaled_mm's bf16 outputs, the sums in
+    float64: gate = bf16(x_q w1_q * s_x * s1), up likewise, h =
+    bf16(bf16(act(gate)) * up) quantised per row, o = bf16(h_q w2_q * s_h * s2)
+    in x's dtype, y = sum of weight * o."""
+    bf = torch.bfloat16
+    dt = x.dtype
+    T, D = x.shape
+    xq, sx = fp8_rows(torch, x)
+    y = torch.zeros(T, D, dtype=torch.float64)
+    for t in range(T):
+        for k in range(idx.shape[1]):
+            w = float(wts[t, k])
+            if w == 0:
+                continue
+            e = int(idx[t, k])
+            xr = xq[t].double()
+            sa = float(sx[t, 0])
+            g = ((w1[e].double() @ xr) * sa * s1[e].double()).to(bf).double()
+            u = ((w3[e].double() @ xr) * sa * s3[e].double()).to(bf).double()
+            h = (act64(torch, g, fn).to(bf).double() * u).to(bf)
+            hq, sh = fp8_rows(torch, h.reshape(1, -1))
+            o = ((w2[e].double() @ hq[0].double()) * float(sh[0, 0]) * s2[e].double()).to(bf).to(dt).double()
+            y[t] += w * o
+    return y.to(dt)
+
+
+def gen_moe_fp8(emit, torch):
+    cases = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
+        (1, 8, 6, 4, 1, 1, 1, False, "silu"),
+        (5, 13, 16, 8, 2, 2, 1, True, "silu"),
+        (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
+        (70, 16, 24, 8, 2, 1, 1, True, "silu"),
+        (90, 36, 40, 2, 1, 1, 1, False, "silu"),
+    ]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(cases):
+            bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
+            for _ in range(100):  # router logits (f32) with no near-tie at any decision
+                logits = _randn(torch, (T, E), 2).float()
+                idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, 1.0)
+                if margin > 1e-4:
+                    break
+            else:
+                raise RuntimeError("no tie-free router logits")
+            x = _randn(torch, (T, D)).to(dt)
+            ws = {}
+            for name, shape in (("1", (E, I, D)), ("2", (E, D, I)), ("3", (E, I, D))):
+                w = _randn(torch, shape, 0.4).to(dt)
+                q, sc = fp8_rows(torch, w.reshape(-1, shape[2]))  # quantize_expert_weight_fp8: per output channel
+                ws["w" + name], ws["s" + name] = q.reshape(shape), sc.reshape(shape[0], shape[1])
+            y = fp8_experts_ref(torch, x, idx, wts, ws["w1"], ws["w2"], ws["w3"], ws["s1"], ws["s2"], ws["s3"], fn)
+            emit(f"moe_fp8_{dn}_{i}", "moe_fp8",
+                 {"top_k": k, "num_expert_groups": G, "top_k_groups": TG, "activation": fn},
+                 {"x": x, "logits": logits, "correction_bias": bias, **ws}, {"y": y},
+                 note="E4M3 experts with per-channel f32 scales, activations quantised per row, bf16 intermediates "
+                      "(torch._scaled_mm's output); router logits f32 with no near-tie", atol=3e-2, rtol=3e-2)
+
+
 def generate(emit, torch):
     gen_select(emit, torch)
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
     gen_nf4(emit, torch)
     gen_moe(emit, torch)
+    gen_moe_fp8(emit, torch)

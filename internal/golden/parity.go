@@ -12,7 +12,7 @@ import (
 // Runners of the operators beyond TeleFuser's docs (the spec's
 // "Operators beyond TeleFuser's docs"): the per-token modulation
 // select family, merge_attn_states, the per-block int8 quantiser, the
-// NF4 linear layer and the grouped MoE.
+// NF4 linear layer and the grouped MoE, with bf16 or FP8 experts.
 func init() {
 	Register("scale_shift_gate_select", selectGPU(false, false), selectCPU(false, false))
 	Register("layer_norm_scale_shift_gate_select", selectGPU(true, false), selectCPU(true, false))
@@ -21,6 +21,7 @@ func init() {
 	Register("quantize_int8_per_block", quantInt8GPU, quantInt8CPU)
 	Register("linear_nf4", linearNF4GPU, linearNF4CPU)
 	Register("moe", moeGPU, moeCPU)
+	Register("moe_fp8", moeFP8GPU, moeFP8CPU)
 }
 
 // selectNames are the inputs every gate-select case has.
@@ -245,5 +246,38 @@ func moeCPU(c *Case) (map[string]*ref.Tensor, error) {
 		act = "silu"
 	}
 	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4],
+		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
+}
+
+// moeFP8Names are the inputs of a moe_fp8 case: the E4M3 experts and
+// their per-channel scales beside the router's inputs.
+var moeFP8Names = []string{"x", "logits", "w1", "w2", "w3", "s1", "s2", "s3"}
+
+func moeFP8GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	cfg, err := moeAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, moeFP8Names...); err != nil {
+		return nil, err
+	}
+	e := ops.ExpertsFP8{W1: in["w1"], W2: in["w2"], W3: in["w3"], S1: in["s1"], S2: in["s2"], S3: in["s3"]}
+	return ys(ops.MoEForwardFP8(in["x"], in["logits"], in["correction_bias"], e, cfg))
+}
+
+func moeFP8CPU(c *Case) (map[string]*ref.Tensor, error) {
+	cfg, err := moeAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := inputs(c, moeFP8Names...)
+	if err != nil {
+		return nil, err
+	}
+	act := cfg.Activation.String()
+	if cfg.Activation == ops.ActNone {
+		act = "silu"
+	}
+	return refY(ref.MoEFP8(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7],
 		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
 }
