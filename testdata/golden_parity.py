@@ -1,7 +1,8 @@
 """Golden cases for the operators beyond TeleFuser's docs (shared/spec/ops.md,
 "Operators beyond TeleFuser's docs"): scale_shift_gate_select,
 layer_norm_scale_shift_gate_select, residual_layer_norm_scale_shift_gate_select,
-merge_attn_states, quantize_int8_per_block, linear_nf4, moe and moe_fp8.
+merge_attn_states, quantize_int8_per_block, linear_nf4, linear_nf4_compressed, moe
+and moe_fp8.
 
 Semantics are TeleFuser's code (telefuser/kernel/triton/scale_shift.py,
 merge_attn_states.py, quant_per_block.py, telefuser/ops/bnb_nf4_linear.py,
@@ -293,6 +294,67 @@ def gen_nf4(emit, torch):
                  note="weight: packed NF4 codes, flat [ceil(N*K/2)]", **tol)
 
 
+def dynamic_map(torch):
+    """bitsandbytes' create_dynamic_map() (signed, 7 exponent bits, 8 bits):
+    for i = 0..6 the midpoints of linspace(0.1, 1, 2^i + 1) (f32) times
+    10^(i-6), both signs, then 0 and 1, sorted (f32 [256])."""
+    data = []
+    for i in range(7):
+        b = torch.linspace(0.1, 1, 2 ** i + 1, dtype=torch.float32)
+        means = (b[:-1] + b[1:]) / 2.0
+        data += ((10 ** (i - 6)) * means).tolist()
+        data += (-(10 ** (i - 6)) * means).tolist()
+    data += [0, 1.0]
+    return torch.tensor(sorted(data), dtype=torch.float32)
+
+
+def nf4_compress_stats(torch, absmax):
+    """compress_statistics=True as bitsandbytes' default backend does it:
+    offset = mean(absmax) (f32), then absmax - offset in blocks of 256:
+    scale = max|v| (floored at 1e-38), v * (1/scale) clamped to [-1, 1],
+    code = bucketize against the map's midpoints. Returns (codes u8, scale
+    f32, code f32 [256], offset f32, expanded absmax f32)."""
+    code = dynamic_map(torch)
+    offset = absmax.mean()
+    a = absmax - offset
+    n = a.numel()
+    nb = (n + 255) // 256
+    codes = torch.zeros(n, dtype=torch.int32)
+    scale = torch.zeros(nb, dtype=torch.float32)
+    bounds = (code[:-1] + code[1:]) / 2
+    for b in range(nb):
+        blk = a[b * 256:(b + 1) * 256]
+        m = blk.abs().max().clamp(min=1e-38)
+        scale[b] = m
+        v = torch.clamp(blk * (1.0 / m), -1, 1)
+        codes[b * 256:(b + 1) * 256] = torch.bucketize(v, bounds, out_int32=True)
+    expanded = code[codes.long()] * scale.repeat_interleave(256)[:n] + offset
+    return codes.to(torch.uint8), scale, code, offset, expanded
+
+
+def gen_nf4_compressed(emit, torch):
+    shapes = [((1, 64), 5, True), ((3, 512), 40, False), ((33, 100), 70, True), ((8, 64), 600, False)]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (xshape, N, bias) in enumerate(shapes):
+            K = xshape[-1]
+            x = _randn(torch, xshape).to(dt)
+            w = _randn(torch, (N, K), 1 / math.sqrt(K))
+            w = w * (1 + (torch.arange(N * K) // 64 % 7)).reshape(N, K)  # absmax varying over the blocks
+            packed, absmax = nf4_quantize(torch, w, 64)
+            codes, scale, code, offset, expanded = nf4_compress_stats(torch, absmax)
+            wd = nf4_dequantize(torch, packed, expanded, N * K, 64, dt).reshape(N, K)
+            b = _randn(torch, (N,)).to(dt) if bias else None
+            y = x.double() @ wd.double().T
+            if b is not None:
+                y = y + b.double()
+            tol = {"atol": 2e-3, "rtol": 2e-3} if dn == "f32" else {}
+            emit(f"linear_nf4_compressed_{dn}_{i}", "linear_nf4_compressed",
+                 {"out_features": N, "blocksize": 64, "offset": float(offset)},
+                 {"x": x, "weight": packed, "absmax_codes": codes, "absmax_scale": scale, "absmax_code": code, "bias": b},
+                 {"y": y.to(dt)}, note="NF4 with double-quantised statistics (compress_statistics=True)", **tol)
+
+
 # ---------------------------------------------------------------------------
 # moe (ops/moe.py: route_topk + grouped_expert_forward)
 # ---------------------------------------------------------------------------
@@ -471,5 +533,6 @@ def generate(emit, torch):
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
     gen_nf4(emit, torch)
+    gen_nf4_compressed(emit, torch)
     gen_moe(emit, torch)
     gen_moe_fp8(emit, torch)

@@ -12,7 +12,8 @@ import (
 // Runners of the operators beyond TeleFuser's docs (the spec's
 // "Operators beyond TeleFuser's docs"): the per-token modulation
 // select family, merge_attn_states, the per-block int8 quantiser, the
-// NF4 linear layer and the grouped MoE, with bf16 or FP8 experts.
+// NF4 linear layer (with plain or compressed statistics) and the grouped
+// MoE, with bf16 or FP8 experts.
 func init() {
 	Register("scale_shift_gate_select", selectGPU(false, false), selectCPU(false, false))
 	Register("layer_norm_scale_shift_gate_select", selectGPU(true, false), selectCPU(true, false))
@@ -20,6 +21,7 @@ func init() {
 	Register("merge_attn_states", mergeGPU, mergeCPU)
 	Register("quantize_int8_per_block", quantInt8GPU, quantInt8CPU)
 	Register("linear_nf4", linearNF4GPU, linearNF4CPU)
+	Register("linear_nf4_compressed", linearNF4CompressedGPU, linearNF4CompressedCPU)
 	Register("moe", moeGPU, moeCPU)
 	Register("moe_fp8", moeFP8GPU, moeFP8CPU)
 }
@@ -202,6 +204,46 @@ func linearNF4CPU(c *Case) (map[string]*ref.Tensor, error) {
 		return nil, err
 	}
 	return refY(ref.LinearNF4(ts[0], ts[1], ts[2], c.Inputs["bias"], n, bs))
+}
+
+// nf4StatsNames are the inputs of a linear_nf4_compressed case beside x:
+// the packed codes and the compressed statistics (attr offset).
+var nf4StatsNames = []string{"x", "weight", "absmax_codes", "absmax_scale", "absmax_code"}
+
+func linearNF4CompressedGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	off, err := c.Float("offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, nf4StatsNames...); err != nil {
+		return nil, err
+	}
+	st := ops.NF4Stats{Codes: in["absmax_codes"], Scale: in["absmax_scale"], Code: in["absmax_code"], Offset: float32(off)}
+	return ys(ops.LinearNF4CompressedForward(in["x"], in["weight"], st, in["bias"], n, bs))
+}
+
+func linearNF4CompressedCPU(c *Case) (map[string]*ref.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	off, err := c.Float("offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := inputs(c, nf4StatsNames...)
+	if err != nil {
+		return nil, err
+	}
+	a, err := ref.DequantizeNF4Stats(ts[2], ts[3], ts[4], float64(float32(off)))
+	if err != nil {
+		return nil, err
+	}
+	return refY(ref.LinearNF4(ts[0], ts[1], a, c.Inputs["bias"], n, bs))
 }
 
 // moeAttrs reads top_k (required), num_expert_groups (1), top_k_groups
