@@ -195,15 +195,15 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	if err != nil {
 		return nil, err
 	}
-	d := x.Device()
-	if sh.T == 0 {
-		return d.NewOutput(x.DType, sh.T, sh.D)
-	}
-	g, err := sortByExpert(indices, sh)
-	if err != nil {
-		return nil, err
-	}
-	defer g.release()
+	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+		return bf16Experts(x, w1, w2, w3, act, g)
+	})
+}
+
+// bf16Experts runs the two grouped GEMMs of GroupedExpertForward and
+// returns o [T*K, D] (f32 storage).
+func bf16Experts(x, w1, w2, w3 *gpu.Tensor, act Activation, g *expertGroups) (*gpu.Tensor, error) {
+	d, sh := x.Device(), g.sh
 	// Gate and up in one pass: h = act(x w1ᵀ) * (x w3ᵀ), f32 storage of values rounded to x's dtype.
 	g1 := g.gemm("moe_gemm_gate_up", sh.I, sh.D, true)
 	g1.In("x", x).In("w", w1).In("w3", w3).Out("out", dtype.F32, sh.T*sh.K, sh.I)
@@ -218,7 +218,22 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	g2.In("h", h).In("w", w2).Out("out", dtype.F32, sh.T*sh.K, sh.D)
 	g2.Snippet("LOAD_A", "ld_h(a * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "0.0").
 		Snippet("EPILOGUE", "v = "+roundTo(x.DType, "g")+";")
-	o, err := g2.RunOne(d)
+	return g2.RunOne(d)
+}
+
+// groupedForward is the frame of a grouped expert forward: an empty
+// output for no tokens, else the sort by expert, experts (which returns
+// each pair's output o [T*K, D], f32) and the weighted combine.
+func groupedForward(x, indices, weights *gpu.Tensor, sh expertShape, experts func(*expertGroups) (*gpu.Tensor, error)) (*gpu.Tensor, error) {
+	if sh.T == 0 {
+		return x.Device().NewOutput(x.DType, sh.T, sh.D)
+	}
+	g, err := sortByExpert(indices, sh)
+	if err != nil {
+		return nil, err
+	}
+	defer g.release()
+	o, err := experts(g)
 	if err != nil {
 		return nil, err
 	}

@@ -81,15 +81,15 @@ func GroupedExpertForwardFP8(x, indices, weights *gpu.Tensor, e ExpertsFP8, act 
 			return nil, err
 		}
 	}
-	d := x.Device()
-	if sh.T == 0 {
-		return d.NewOutput(x.DType, sh.T, sh.D)
-	}
-	g, err := sortByExpert(indices, sh)
-	if err != nil {
-		return nil, err
-	}
-	defer g.release()
+	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+		return fp8Experts(x, e, act, g)
+	})
+}
+
+// fp8Experts runs the quantisations and grouped GEMMs of
+// GroupedExpertForwardFP8 and returns o [T*K, D] (f32 storage).
+func fp8Experts(x *gpu.Tensor, e ExpertsFP8, act Activation, g *expertGroups) (*gpu.Tensor, error) {
+	d, sh := x.Device(), g.sh
 	xq, sx, err := QuantizeFP8(x, PerToken, dtype.FP8E4M3)
 	if err != nil {
 		return nil, err
@@ -121,12 +121,7 @@ func GroupedExpertForwardFP8(x, indices, weights *gpu.Tensor, e ExpertsFP8, act 
 	g2.In("h", hq).In("w", e.W2).In("sh", shs).In("s2", e.S2).Out("out", dtype.F32, sh.T*sh.K, sh.D)
 	g2.Snippet("LOAD_A", "ld_h(a * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "0.0").
 		Snippet("EPILOGUE", "v = "+roundTo(x.DType, bf("g * ld_sh(a) * ld_s2(tinfo.y * p.n + n)"))+";")
-	o, err := g2.RunOne(d)
-	if err != nil {
-		return nil, err
-	}
-	defer o.Release()
-	return combineExperts(o, weights, x.DType, sh)
+	return g2.RunOne(d)
 }
 
 // MoEForwardFP8 is RouteTopK followed by GroupedExpertForwardFP8 (the

@@ -43,9 +43,9 @@ func TestQuantizeExpertsFP8MatchesReference(t *testing.T) {
 	}
 }
 
-// fp8Experts quantises random experts of case c in dtype dt on the CPU
+// randomFP8Experts quantises random experts of case c in dtype dt on the CPU
 // and uploads them.
-func fp8Experts(t *testing.T, d *gpu.Device, rng *rand.Rand, dt dtype.DType, e, i, dm int) (ExpertsFP8, [6]*ref.Tensor) {
+func randomFP8Experts(t *testing.T, d *gpu.Device, rng *rand.Rand, dt dtype.DType, e, i, dm int) (ExpertsFP8, [6]*ref.Tensor) {
 	var r [6]*ref.Tensor
 	var err error
 	for j, shape := range [][]int{{e, i, dm}, {e, dm, i}, {e, i, dm}} {
@@ -74,7 +74,7 @@ func TestMoEFP8MatchesReference(t *testing.T) {
 				if c.bias {
 					b = randTensor(rng, dtype.F32, []int{c.e}, 0.1, 0)
 				}
-				ex, r := fp8Experts(t, d, rng, dt, c.e, c.i, c.d)
+				ex, r := randomFP8Experts(t, d, rng, dt, c.e, c.i, c.d)
 				act := ActSiLU
 				if ci == 2 {
 					act = ActGELUTanh

@@ -400,47 +400,58 @@ def act64(torch, x, fn):
     return {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda v: F.gelu(v, approximate="tanh")}[fn](x)
 
 
+def expert_pairs(idx, wts):
+    """(token, expert, weight) of every routed pair whose weight is not 0."""
+    for t in range(idx.shape[0]):
+        for k in range(idx.shape[1]):
+            w = float(wts[t, k])
+            if w != 0:
+                yield t, int(idx[t, k]), w
+
+
 def experts_ref(torch, x, idx, wts, w1, w2, w3, fn):
     """grouped_expert_forward with every stored intermediate in x's dtype."""
     dt = x.dtype
     T, D = x.shape
     y = torch.zeros(T, D, dtype=torch.float64)
-    for t in range(T):
-        for k in range(idx.shape[1]):
-            w = float(wts[t, k])
-            if w == 0:
-                continue
-            e = int(idx[t, k])
-            xr = x[t].double()
-            g = (w1[e].double() @ xr).to(dt).double()
-            u = (w3[e].double() @ xr).to(dt).double()
-            a = act64(torch, g, fn).to(dt).double()
-            h = (a * u).to(dt).double()
-            o = (w2[e].double() @ h).to(dt).double()
-            y[t] += w * o
+    for t, e, w in expert_pairs(idx, wts):
+        xr = x[t].double()
+        g = (w1[e].double() @ xr).to(dt).double()
+        u = (w3[e].double() @ xr).to(dt).double()
+        a = act64(torch, g, fn).to(dt).double()
+        h = (a * u).to(dt).double()
+        o = (w2[e].double() @ h).to(dt).double()
+        y[t] += w * o
     return y.to(dt)
 
 
+MOE_CASES = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
+    (1, 8, 6, 4, 1, 1, 1, False, "silu"),
+    (5, 13, 16, 8, 2, 2, 1, True, "silu"),
+    (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
+    (3, 12, 5, 2, 2, 1, 1, False, "silu"),
+    (70, 16, 24, 8, 2, 1, 1, True, "silu"),
+    (90, 36, 40, 2, 1, 1, 1, False, "silu"),
+]
+
+
+def routed(torch, T, E, k, G, TG, has_bias, scale):
+    """A correction bias (or None) and f32 router logits drawn with no
+    near-tie at any decision; returns (bias, logits, indices, weights)."""
+    bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
+    for _ in range(100):
+        logits = _randn(torch, (T, E), 2).float()
+        idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, scale)
+        if margin > 1e-4:
+            return bias, logits, idx, wts
+    raise RuntimeError("no tie-free router logits")
+
+
 def gen_moe(emit, torch):
-    cases = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
-        (1, 8, 6, 4, 1, 1, 1, False, "silu"),
-        (5, 13, 16, 8, 2, 2, 1, True, "silu"),
-        (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
-        (3, 12, 5, 2, 2, 1, 1, False, "silu"),
-        (70, 16, 24, 8, 2, 1, 1, True, "silu"),
-        (90, 36, 40, 2, 1, 1, 1, False, "silu"),
-    ]
     for dn in DTYPES:
         dt = _dt(torch, dn)
-        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(cases):
-            bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
-            for _ in range(100):  # router logits (f32) with no near-tie at any decision
-                logits = _randn(torch, (T, E), 2).float()
-                idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, 1.5)
-                if margin > 1e-4:
-                    break
-            else:
-                raise RuntimeError("no tie-free router logits")
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(MOE_CASES):
+            bias, logits, idx, wts = routed(torch, T, E, k, G, TG, has_bias, 1.5)
             x = _randn(torch, (T, D)).to(dt)
             w1 = _randn(torch, (E, I, D), 0.4).to(dt)
             w3 = _randn(torch, (E, I, D), 0.4).to(dt)
@@ -478,42 +489,23 @@ def fp8_experts_ref(torch, x, idx, wts, w1, w2, w3, s1, s2, s3, fn):
     T, D = x.shape
     xq, sx = fp8_rows(torch, x)
     y = torch.zeros(T, D, dtype=torch.float64)
-    for t in range(T):
-        for k in range(idx.shape[1]):
-            w = float(wts[t, k])
-            if w == 0:
-                continue
-            e = int(idx[t, k])
-            xr = xq[t].double()
-            sa = float(sx[t, 0])
-            g = ((w1[e].double() @ xr) * sa * s1[e].double()).to(bf).double()
-            u = ((w3[e].double() @ xr) * sa * s3[e].double()).to(bf).double()
-            h = (act64(torch, g, fn).to(bf).double() * u).to(bf)
-            hq, sh = fp8_rows(torch, h.reshape(1, -1))
-            o = ((w2[e].double() @ hq[0].double()) * float(sh[0, 0]) * s2[e].double()).to(bf).to(dt).double()
-            y[t] += w * o
+    for t, e, w in expert_pairs(idx, wts):
+        xr = xq[t].double()
+        sa = float(sx[t, 0])
+        g = ((w1[e].double() @ xr) * sa * s1[e].double()).to(bf).double()
+        u = ((w3[e].double() @ xr) * sa * s3[e].double()).to(bf).double()
+        h = (act64(torch, g, fn).to(bf).double() * u).to(bf)
+        hq, sh = fp8_rows(torch, h.reshape(1, -1))
+        o = ((w2[e].double() @ hq[0].double()) * float(sh[0, 0]) * s2[e].double()).to(bf).to(dt).double()
+        y[t] += w * o
     return y.to(dt)
 
 
 def gen_moe_fp8(emit, torch):
-    cases = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
-        (1, 8, 6, 4, 1, 1, 1, False, "silu"),
-        (5, 13, 16, 8, 2, 2, 1, True, "silu"),
-        (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
-        (70, 16, 24, 8, 2, 1, 1, True, "silu"),
-        (90, 36, 40, 2, 1, 1, 1, False, "silu"),
-    ]
     for dn in DTYPES:
         dt = _dt(torch, dn)
-        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(cases):
-            bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
-            for _ in range(100):  # router logits (f32) with no near-tie at any decision
-                logits = _randn(torch, (T, E), 2).float()
-                idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, 1.0)
-                if margin > 1e-4:
-                    break
-            else:
-                raise RuntimeError("no tie-free router logits")
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(MOE_CASES):
+            bias, logits, idx, wts = routed(torch, T, E, k, G, TG, has_bias, 1.0)
             x = _randn(torch, (T, D)).to(dt)
             ws = {}
             for name, shape in (("1", (E, I, D)), ("2", (E, D, I)), ("3", (E, I, D))):
@@ -533,6 +525,7 @@ def generate(emit, torch):
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
     gen_nf4(emit, torch)
-    gen_nf4_compressed(emit, torch)
     gen_moe(emit, torch)
+    # After the cases above, so that their random draws stay as committed.
     gen_moe_fp8(emit, torch)
+    gen_nf4_compressed(emit, torch)

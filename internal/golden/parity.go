@@ -275,20 +275,29 @@ func moeGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.
 }
 
 func moeCPU(c *Case) (map[string]*ref.Tensor, error) {
-	cfg, err := moeAttrs(c)
+	ts, routing, act, err := moeRefCase(c, moeNames)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := inputs(c, moeNames...)
+	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], routing, act))
+}
+
+// moeRefCase reads a MoE case for ops/ref: the inputs names, the routing
+// and the activation's name.
+func moeRefCase(c *Case, names []string) ([]*ref.Tensor, ref.MoERouting, string, error) {
+	cfg, err := moeAttrs(c)
 	if err != nil {
-		return nil, err
+		return nil, ref.MoERouting{}, "", err
+	}
+	ts, err := inputs(c, names...)
+	if err != nil {
+		return nil, ref.MoERouting{}, "", err
 	}
 	act := cfg.Activation.String()
 	if cfg.Activation == ops.ActNone {
 		act = "silu"
 	}
-	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4],
-		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
+	return ts, ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act, nil
 }
 
 // moeFP8Names are the inputs of a moe_fp8 case: the E4M3 experts and
@@ -308,18 +317,9 @@ func moeFP8GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*g
 }
 
 func moeFP8CPU(c *Case) (map[string]*ref.Tensor, error) {
-	cfg, err := moeAttrs(c)
+	ts, routing, act, err := moeRefCase(c, moeFP8Names)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := inputs(c, moeFP8Names...)
-	if err != nil {
-		return nil, err
-	}
-	act := cfg.Activation.String()
-	if cfg.Activation == ops.ActNone {
-		act = "silu"
-	}
-	return refY(ref.MoEFP8(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7],
-		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
+	return refY(ref.MoEFP8(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], routing, act))
 }

@@ -34,9 +34,8 @@ func GroupedExpertForwardFP8(x, indices, weights, w1, w2, w3, s1, s2, s3 *Tensor
 	if len(x.Shape) != 2 || len(w1.Shape) != 3 || len(w2.Shape) != 3 || fmt.Sprint(w1.Shape) != fmt.Sprint(w3.Shape) {
 		return nil, fmt.Errorf("ref.GroupedExpertForwardFP8: x %v, w1 %v, w2 %v, w3 %v", x.Shape, w1.Shape, w2.Shape, w3.Shape)
 	}
-	T, D := x.Shape[0], x.Shape[1]
+	D := x.Shape[1]
 	E, I := w1.Shape[0], w1.Shape[1]
-	K := indices.Shape[1]
 	if w1.Shape[2] != D || w2.Shape[0] != E || w2.Shape[1] != D || w2.Shape[2] != I ||
 		s1.Numel() != E*I || s3.Numel() != E*I || s2.Numel() != E*D {
 		return nil, fmt.Errorf("ref.GroupedExpertForwardFP8: shapes w1 %v, w2 %v, s1 %v, s2 %v, s3 %v for D=%d",
@@ -52,47 +51,32 @@ func GroupedExpertForwardFP8(x, indices, weights, w1, w2, w3, s1, s2, s3 *Tensor
 		return nil, err
 	}
 	dt := x.DType
-	y := New(dt, T, D)
 	h := New(dtype.F32, 1, I)
-	for t := 0; t < T; t++ {
-		acc := make([]float64, D)
+	return expertPairs("ref.GroupedExpertForwardFP8", x, indices, weights, E, func(t, e int, w float64, acc []float64) error {
 		xr := xq.Data[t*D : (t+1)*D]
-		for k := 0; k < K; k++ {
-			w := weights.Data[t*K+k]
-			if w == 0 {
-				continue
+		for i := 0; i < I; i++ {
+			var sg, su float64
+			for c, v := range xr {
+				sg += v * w1.Data[(e*I+i)*D+c]
+				su += v * w3.Data[(e*I+i)*D+c]
 			}
-			e := int(indices.Data[t*K+k])
-			if e < 0 || e >= E {
-				return nil, fmt.Errorf("ref.GroupedExpertForwardFP8: expert index %d outside [0,%d)", e, E)
-			}
-			for i := 0; i < I; i++ {
-				var sg, su float64
-				for c, v := range xr {
-					sg += v * w1.Data[(e*I+i)*D+c]
-					su += v * w3.Data[(e*I+i)*D+c]
-				}
-				g := bf(sg * sx.Data[t] * s1.Data[e*I+i])
-				u := bf(su * sx.Data[t] * s3.Data[e*I+i])
-				h.Data[i] = bf(bf(f(g)) * u)
-			}
-			hq, sh, err := QuantizeFP8(h, false, dtype.FP8E4M3)
-			if err != nil {
-				return nil, err
-			}
-			for c := 0; c < D; c++ {
-				s := 0.0
-				for i, v := range hq.Data {
-					s += v * w2.Data[(e*D+c)*I+i]
-				}
-				acc[c] += w * dtype.Round(dt, bf(s*sh.Data[0]*s2.Data[e*D+c]))
-			}
+			g := bf(sg * sx.Data[t] * s1.Data[e*I+i])
+			u := bf(su * sx.Data[t] * s3.Data[e*I+i])
+			h.Data[i] = bf(bf(f(g)) * u)
 		}
-		for c, v := range acc {
-			y.Data[t*D+c] = dtype.Round(dt, v)
+		hq, sh, err := QuantizeFP8(h, false, dtype.FP8E4M3)
+		if err != nil {
+			return err
 		}
-	}
-	return y, nil
+		for c := 0; c < D; c++ {
+			s := 0.0
+			for i, v := range hq.Data {
+				s += v * w2.Data[(e*D+c)*I+i]
+			}
+			acc[c] += w * dtype.Round(dt, bf(s*sh.Data[0]*s2.Data[e*D+c]))
+		}
+		return nil
+	})
 }
 
 // MoEFP8 is RouteTopK followed by GroupedExpertForwardFP8: the golden op moe_fp8.
