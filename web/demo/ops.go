@@ -358,6 +358,65 @@ var Ops = []Op{
 		},
 	},
 	{
+		Name: "LinearNF4 (compressed stats)", Shape: "x bf16[16,512], weight nf4[512,512], absmax double-quantised (8-bit codes, blocks of 256)",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{16, 512}, 1, 0)
+			w32 := c.Input(dtype.F32, []int{512, 512}, 0.04, 0)
+			if c.err != nil {
+				return Run{}
+			}
+			packed, absmax, err := ref.QuantizeNF4(w32.R, ops.NF4BlockSize)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			st, a, err := c.nf4Stats(absmax)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			gp := c.Upload(packed)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.LinearNF4CompressedForward(x.G, gp, st, nil, 512, ops.NF4BlockSize))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.LinearNF4(x.R, packed, a, nil, 512, ops.NF4BlockSize))
+				},
+			}
+		},
+	},
+	{
+		Name: "MoE FP8 experts (top-2 of 8)", Shape: "x bf16[128,128], experts e4m3 with per-channel scales: w1, w3 [8,256,128], w2 [8,128,256]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{tokens, 128}, 1, 0)
+			lg := c.Input(dtype.F32, []int{tokens, 8}, 2, 0)
+			var q, s [3]*ref.Tensor
+			var e [6]*gpu.Tensor
+			for i, shape := range [][]int{{8, 256, 128}, {8, 128, 256}, {8, 256, 128}} {
+				w := c.Input(dtype.F32, shape, 0.08, 0)
+				if c.err != nil {
+					return Run{}
+				}
+				var err error
+				if q[i], s[i], err = ref.QuantizeExpertsFP8(w.R); err != nil {
+					c.err = err
+					return Run{}
+				}
+				e[i], e[3+i] = c.Upload(q[i]), c.Upload(s[i])
+			}
+			ex := ops.ExpertsFP8{W1: e[0], W2: e[1], W3: e[2], S1: e[3], S2: e[4], S3: e[5]}
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.MoEForwardFP8(x.G, lg.G, nil, ex, ops.MoEConfig{TopK: 2}))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.MoEFP8(x.R, lg.R, nil, q[0], q[1], q[2], s[0], s[1], s[2], ref.MoERouting{TopK: 2}, "silu"))
+				},
+			}
+		},
+	},
+	{
 		Name: "DiT block", Shape: "x f32[2,64,128], cond f32[2,128], 4 heads, GELU(tanh) MLP x4",
 		Prepare: func(c *Ctx) Run {
 			cfg := dit.NewConfig(128, 4)

@@ -57,3 +57,30 @@ func int8AsI32(d *gpu.Device, q *gpu.Tensor) (*gpu.Tensor, error) {
 	}
 	return d.Upload(dtype.I32, q.Shape, v)
 }
+
+// nf4Stats compresses NF4 absmax values on the device (ops.QuantizeNF4Stats)
+// and returns the stats with their expansion by ops/ref, f32 [blocks].
+func (c *Ctx) nf4Stats(absmax *ref.Tensor) (ops.NF4Stats, *ref.Tensor, error) {
+	ga := c.Upload(absmax)
+	if c.err != nil {
+		return ops.NF4Stats{}, nil, c.err
+	}
+	st, err := ops.QuantizeNF4Stats(ga)
+	if err != nil {
+		return st, nil, err
+	}
+	c.own = append(c.own, st.Codes, st.Scale, st.Code)
+	var rs [3]*ref.Tensor
+	for i, g := range []*gpu.Tensor{st.Codes, st.Scale, st.Code} {
+		v, err := g.Float32()
+		if err != nil {
+			return st, nil, err
+		}
+		rs[i] = ref.New(g.DType, g.Shape...)
+		for j, x := range v {
+			rs[i].Data[j] = float64(x)
+		}
+	}
+	a, err := ref.DequantizeNF4Stats(rs[0], rs[1], rs[2], float64(st.Offset))
+	return st, a, err
+}
