@@ -11,10 +11,13 @@ the same GPU, under the same names and shapes:
   of 128 tokens times a scale, of 64 tokens after subtracting the mean
   over the sequence), rounding half away from zero;
 - moe: sigmoid top-2 routing of 8 experts and a loop over the experts
-  (gated SiLU MLPs 3072 -> 8192 -> 3072, 4096 tokens);
-- linear: F.linear at full width; linear_nf4: bitsandbytes' matmul_4bit
-  where bitsandbytes imports, else NF4 dequantised by indexing the
-  codebook, then F.linear (the note column says which).
+  (gated SiLU MLPs 3072 -> 8192 -> 3072, 4096 tokens); moe_fp8: the same
+  loop with E4M3 experts, rows quantised to FP8 and torch._scaled_mm, as
+  TeleFuser's fp8_expert_forward;
+- linear: F.linear at full width; linear_nf4 and linear_nf4_compressed
+  (double-quantised absmax): bitsandbytes' matmul_4bit where bitsandbytes
+  imports, else NF4 dequantised by indexing the codebook, then F.linear
+  (the note column says which).
 
 Each row is timed next to a copy after a warm-up (torch_timing.py).
 With --go FILE (the benchmark's output), prints one table joining both
@@ -96,8 +99,10 @@ def state_rows(dt):
             ("quantize_int8_per_block/k_smooth", lambda: int8_per_block(po, 64, 1.0, True), nbs + po.numel())]
 
 
-def moe_row(dt):
-    """Sigmoid top-2 of 8 experts, then a loop over the experts."""
+def moe_rows(dt):
+    """Sigmoid top-2 of 8 experts, then a loop over the experts, with bf16
+    weights and with E4M3 weights (per-channel scales) as TeleFuser's FP8
+    expert path runs them."""
     T, D, I, E = 4096, 3072, 8192, 8
     x = torch.randn(T, D, device="cuda", dtype=dt)
     logits = torch.randn(T, E, device="cuda")
@@ -117,7 +122,35 @@ def moe_row(dt):
             y.index_add_(0, tok, o.float() * wts[tok, k, None])
         return y.to(dt)
 
-    return (f"moe/T={T}/D={D}/I={I}/E={E}/top2", moe, 2 * 3 * 2 * T * D * I)
+    def rows_fp8(t):
+        """_quantize_rows_fp8: per-row E4M3 codes and f32 scales [rows, 1]."""
+        s = (t.float().abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / 448).contiguous()
+        return (t.float() / s).clamp(-448, 448).to(torch.float8_e4m3fn), s
+
+    fp8 = [rows_fp8(w.reshape(-1, w.shape[2])) for w in (w1, w2, w3)]
+    (q1, s1), (q2, s2), (q3, s3) = [(q.view(E, -1, q.shape[1]), s.view(E, -1)) for q, s in fp8]
+
+    def smm(a, sa, w, sw):
+        return torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sw.unsqueeze(0).contiguous(), out_dtype=torch.bfloat16)
+
+    def moe_fp8():
+        """fp8_expert_forward: tokens and h quantised per row, torch._scaled_mm per expert."""
+        scores = logits.sigmoid()
+        idx = scores.topk(2, dim=-1).indices
+        wts = scores.gather(-1, idx)
+        wts = wts / wts.sum(dim=-1, keepdim=True)
+        y = torch.zeros(T, D, device="cuda")
+        for e in range(E):
+            tok, k = (idx == e).nonzero(as_tuple=True)
+            xq, sx = rows_fp8(x[tok])
+            h = F.silu(smm(xq, sx, q1[e], s1[e])) * smm(xq, sx, q3[e], s3[e])
+            hq, sh = rows_fp8(h)
+            y.index_add_(0, tok, smm(hq, sh, q2[e], s2[e]).float() * wts[tok, k, None])
+        return y.to(dt)
+
+    flops = 2 * 3 * 2 * T * D * I
+    return [(f"moe/T={T}/D={D}/I={I}/E={E}/top2", moe, -flops, "loop over experts"),
+            (f"moe_fp8/T={T}/D={D}/I={I}/E={E}/top2", moe_fp8, -flops, "loop over experts, torch._scaled_mm (fp8_expert_forward)")]
 
 
 def linear_rows(dt):
@@ -133,25 +166,40 @@ def linear_rows(dt):
     for n in (4096, 8192):
         k = n
         w = torch.randn(n, k, device="cuda", dtype=dt)
+        blocks = n * k // 64
         if bnb is not None:
             wq, state = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=False)
+            wqc, statec = bnbf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=True)
         else:
             wf = w.float().view(-1, 64)
             absmax = wf.abs().amax(dim=1)
             codes = (wf / absmax[:, None]).unsqueeze(-1).sub(table).abs().argmin(dim=-1).to(torch.uint8).view(-1)
             packed = (codes[0::2] << 4) | codes[1::2]
+            # compress_statistics: absmax - mean in blocks of 256, 8-bit codes of a 256-entry table
+            offset = absmax.mean()
+            st = (absmax - offset).view(-1, 256)
+            scale2 = st.abs().amax(dim=1)
+            dyn = torch.linspace(-1, 1, 256, device="cuda")  # stand-in table: the timing does not depend on its values
+            qst = torch.bucketize(st / scale2[:, None], (dyn[:-1] + dyn[1:]) / 2).to(torch.uint8).view(-1)
         for m in (1, 16):
             x = torch.randn(m, k, device="cuda", dtype=dt)
             if bnb is not None:
                 nf4 = lambda x=x, wq=wq, state=state: bnb.matmul_4bit(x, wq.t(), quant_state=state)
-                impl = "bitsandbytes.matmul_4bit"
+                nf4c = lambda x=x, wq=wqc, state=statec: bnb.matmul_4bit(x, wq.t(), quant_state=state)
+                impl = implc = "bitsandbytes.matmul_4bit"
             else:
                 def nf4(x=x, packed=packed, absmax=absmax):
                     codes = torch.stack((packed >> 4, packed & 15), dim=-1).view(-1, 64).long()
                     return F.linear(x, (table[codes] * absmax[:, None]).view(n, k).to(dt))
-                impl = note
+
+                def nf4c(x=x, packed=packed, qst=qst, scale2=scale2, offset=offset):
+                    am = (dyn[qst.long()].view(-1, 256) * scale2[:, None]).view(-1) + offset
+                    codes = torch.stack((packed >> 4, packed & 15), dim=-1).view(-1, 64).long()
+                    return F.linear(x, (table[codes] * am[:, None]).view(n, k).to(dt))
+                impl, implc = note, note + ", stats expanded first"
             rows.append((f"linear/M={m}/N={n}/K={k}", lambda x=x, w=w: F.linear(x, w), n * k * w.element_size(), "F.linear"))
-            rows.append((f"linear_nf4/M={m}/N={n}/K={k}", nf4, n * k // 2 + n * k // 64 * 4, impl))
+            rows.append((f"linear_nf4/M={m}/N={n}/K={k}", nf4, n * k // 2 + blocks * 4, impl))
+            rows.append((f"linear_nf4_compressed/M={m}/N={n}/K={k}", nf4c, n * k // 2 + blocks + blocks // 256 * 4 + 1024, implc))
     return rows
 
 
@@ -185,10 +233,13 @@ def main():
         dt = DTYPES[dn]
         cases = [(n, f, b, "reference composition") for n, f, b in gate_select_rows(dt) + state_rows(dt)]
         cases += linear_rows(dt)
-        name, f, flops = moe_row(dt)
-        cases.append((name, f, -flops, "loop over experts"))
+        cases += moe_rows(dt)
         for name, fn, amount, note in cases:
-            m = h.measure(fn, a.trials, a.reps)
+            try:
+                m = h.measure(fn, a.trials, a.reps)
+            except RuntimeError as e:  # e.g. torch._scaled_mm absent or refusing a shape
+                print(f"| {dn}/{name} | - | - | failed: {str(e).splitlines()[0]} |", flush=True)
+                continue
             s = m["seconds"]
             rate = f"{amount / s / 1e9:.0f} GB/s" if amount > 0 else f"{-amount / s / 1e12:.1f} TFLOP/s"
             key = f"{dn}/{name}"

@@ -26,9 +26,9 @@ func first(ts ...*gpu.Tensor) func(error) (*gpu.Tensor, error) {
 // copy of its main operand, with GB/s of the bytes each must move at
 // least: the three gate-select operators and merge_attn_states at the
 // memory-bound shape (x [8,4096,3072] on a GPU; the states [1,4096,24,128]),
-// the per-block int8 quantiser of q and of k (smoothed), the grouped MoE,
-// and NF4 linear beside the full-width linear at M=1 and 16, K=N=4096
-// and 8192. bench/parity_torch.py times the PyTorch compositions under
+// the per-block int8 quantiser of q and of k (smoothed), the grouped MoE
+// with bf16 and FP8 experts, and NF4 linear (absmax plain and compressed)
+// beside the full-width linear at M=1 and 16, K=N=4096 and 8192. bench/parity_torch.py times the PyTorch compositions under
 // the same names and joins both into a table (bench/device.sh parity).
 // On a GPU:
 // go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x
@@ -114,6 +114,24 @@ func BenchmarkParity(b *testing.B) {
 			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
 			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
 		})
+		fe, err := NewExpertsFP8(mw1, mw2, mw3)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%v/moe_fp8/T=%d/D=%d/I=%d/E=%d/top2", dt, mt, md, mi, me), func(b *testing.B) {
+			tm, _, err := d.Measure(5, max(1, b.N), func() error {
+				y, err := MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2})
+				if err == nil {
+					y.Release()
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
+		})
 
 		// NF4 beside the same linear layer at full width in dt (bf16 is
 		// the comparison: at small M NF4 reads about a quarter of
@@ -134,11 +152,22 @@ func BenchmarkParity(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			nf4Bytes := float64(n*k/2 + n*k/NF4BlockSize*4)
+			st, err := QuantizeNF4Stats(a)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lc, err := NewLinearNF4Compressed(q, st, nil, n, k, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			blocks := n * k / NF4BlockSize
+			nf4Bytes := float64(n*k/2 + blocks*4)
+			compressedBytes := float64(n*k/2 + blocks + (blocks+NF4StatsBlock-1)/NF4StatsBlock*4 + 1024)
 			fullBytes := float64(n * k * dt.Size())
 			for _, rows := range []int{1, 16} {
 				xs := randomDevice(b, d, dt, rows, k)
 				run(fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k), xs, nf4Bytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
+				run(fmt.Sprintf("linear_nf4_compressed/M=%d/N=%d/K=%d", rows, n, k), xs, compressedBytes, func() (*gpu.Tensor, error) { return lc.Forward(xs) })
 				run(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), xs, fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
 			}
 		}

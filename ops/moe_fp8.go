@@ -42,6 +42,26 @@ func QuantizeExpertsFP8(w *gpu.Tensor) (q, scale *gpu.Tensor, err error) {
 	return q, scale, nil
 }
 
+// NewExpertsFP8 quantises a MoE's expert weights w1, w3 [E,I,D] and w2
+// [E,D,I] (any float dtype) with QuantizeExpertsFP8.
+func NewExpertsFP8(w1, w2, w3 *gpu.Tensor) (ExpertsFP8, error) {
+	var e ExpertsFP8
+	var err error
+	if e.W1, e.S1, err = QuantizeExpertsFP8(w1); err != nil {
+		return ExpertsFP8{}, err
+	}
+	if e.W2, e.S2, err = QuantizeExpertsFP8(w2); err == nil {
+		if e.W3, e.S3, err = QuantizeExpertsFP8(w3); err == nil {
+			return e, nil
+		}
+		e.W2.Release()
+		e.S2.Release()
+	}
+	e.W1.Release()
+	e.S1.Release()
+	return ExpertsFP8{}, err
+}
+
 // GroupedExpertForwardFP8 is TeleFuser's fp8_expert_forward (dynamic W8A8)
 // for tokens x [T,D] (any float dtype), indices i32 and weights f32 [T,K]
 // (RouteTopK's) and FP8 experts e: for each pair (t, k) whose weight is

@@ -95,6 +95,31 @@ func TestMoEFP8MatchesReference(t *testing.T) {
 	}
 }
 
+// TestNewExpertsFP8 quantises three expert weights on the device, each to
+// its own fields, against the host quantiser, into guarded outputs.
+func TestNewExpertsFP8(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(75))
+	ws := []*ref.Tensor{randTensor(rng, dtype.BF16, []int{3, 10, 12}, 0.4, 0), randTensor(rng, dtype.BF16, []int{3, 12, 10}, 0.4, 0),
+		randTensor(rng, dtype.BF16, []int{3, 10, 12}, 0.4, 0)}
+	e, err := NewExpertsFP8(upload(t, d, ws[0]), upload(t, d, ws[1]), upload(t, d, ws[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range [][2]*gpu.Tensor{{e.W1, e.S1}, {e.W2, e.S2}, {e.W3, e.S3}} {
+		q, s, err := ref.QuantizeExpertsFP8(ws[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectClose(t, got[0], q, tol{})
+		expectClose(t, got[1], s, tol{})
+	}
+	if _, err := NewExpertsFP8(upload(t, d, ws[0]), nil, upload(t, d, ws[2])); err == nil {
+		t.Fatal("a missing w2 passed")
+	}
+}
+
 func TestMoEFP8BadInputIsAnError(t *testing.T) {
 	d := testDevice(t)
 	x, _ := d.NewTensor(dtype.F32, 3, 4)
