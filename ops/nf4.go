@@ -357,29 +357,31 @@ func LinearNF4CompressedForward(x, weight *gpu.Tensor, stats NF4Stats, bias *gpu
 // "time_embedding", "time_projection", "patch_embedding") become the keep
 // function. It returns the number of layers replaced.
 func ReplaceLinearLayersNF4(m Module, keep func(*Linear) bool) (int, error) {
-	n := 0
-	var walk func(Module) error
-	walk = func(m Module) error {
-		for _, p := range m.Projections() {
-			lin, ok := (*p).(*Linear)
-			if !ok || (keep != nil && !keep(lin)) {
-				continue
-			}
-			f, err := QuantizeLinearNF4(lin, NF4BlockSize)
-			if err != nil {
-				return err
-			}
-			*p = f
-			lin.Weight.Release()
-			lin.Weight = nil
-			n++
+	return replaceLinears(m, keep, func(l *Linear) (Projector, error) { return QuantizeLinearNF4(l, NF4BlockSize) })
+}
+
+// ReplaceLinearLayersNF4Compressed is ReplaceLinearLayersNF4 with the
+// statistics compressed as well (TeleFuser's compress_statistics=True):
+// each layer's absmax becomes QuantizeNF4Stats' 8-bit codes.
+func ReplaceLinearLayersNF4Compressed(m Module, keep func(*Linear) bool) (int, error) {
+	return replaceLinears(m, keep, func(l *Linear) (Projector, error) {
+		f, err := QuantizeLinearNF4(l, NF4BlockSize)
+		if err != nil {
+			return nil, err
 		}
-		for _, c := range m.Children() {
-			if err := walk(c); err != nil {
-				return err
-			}
+		defer f.Absmax.Release()
+		st, err := QuantizeNF4Stats(f.Absmax)
+		if err != nil {
+			f.Weight.Release()
+			return nil, err
 		}
-		return nil
-	}
-	return n, walk(m)
+		c, err := NewLinearNF4Compressed(f.Weight, st, f.Bias, f.Out, f.In, f.BlockSize)
+		if err != nil {
+			for _, t := range []*gpu.Tensor{f.Weight, st.Codes, st.Scale, st.Code} {
+				t.Release()
+			}
+			return nil, err
+		}
+		return c, nil
+	})
 }

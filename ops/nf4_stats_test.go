@@ -64,6 +64,21 @@ func compressedStats(t *testing.T, d *gpu.Device, rng *rand.Rand, n, k int) (*re
 	if err != nil {
 		t.Fatal(err)
 	}
+	a, scale := expandStats(t, st)
+	// The double quantisation keeps each absmax within half the widest
+	// step of the map near ±1 (0.9/64) times its block's scale.
+	for i, v := range a.Data {
+		if e := math.Abs(v - wa.Data[i]); e > 0.5*0.9/64*scale[i/NF4StatsBlock]+1e-6 {
+			t.Fatalf("absmax %d: %g expanded to %g (scale %g)", i, wa.Data[i], v, scale[i/NF4StatsBlock])
+		}
+	}
+	return wq, st, a
+}
+
+// expandStats downloads compressed statistics and expands them with
+// ops/ref; it returns the absmax and the second-level scales.
+func expandStats(t *testing.T, st NF4Stats) (*ref.Tensor, []float64) {
+	t.Helper()
 	rs := make([]*ref.Tensor, 3)
 	for i, g := range []*gpu.Tensor{st.Codes, st.Scale, st.Code} {
 		v, err := g.Float32()
@@ -79,14 +94,75 @@ func compressedStats(t *testing.T, d *gpu.Device, rng *rand.Rand, n, k int) (*re
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The double quantisation keeps each absmax within half the widest
-	// step of the map near ±1 (0.9/64) times its block's scale.
-	for i, v := range a.Data {
-		if e := math.Abs(v - wa.Data[i]); e > 0.5*0.9/64*rs[1].Data[i/NF4StatsBlock]+1e-6 {
-			t.Fatalf("absmax %d: %g expanded to %g (scale %g)", i, wa.Data[i], v, rs[1].Data[i/NF4StatsBlock])
+	return a, rs[1].Data
+}
+
+// TestReplaceLinearLayersNF4Compressed quantises a FeedForward's two
+// projections to NF4 with compressed statistics: fewer parameter bytes
+// than plain NF4, and the output of the float64 emulation.
+func TestReplaceLinearLayersNF4Compressed(t *testing.T) {
+	d := testDevice(t)
+	cfg := FeedForwardConfig{Dim: 256, ActivationFn: "gelu"}
+	rng := rand.New(rand.NewSource(13))
+	inW, inB, outW, outB := ffWeights(rng, dtype.F32, cfg)
+	x := randTensor(rng, dtype.F32, []int{3, 256}, 1, 0)
+	build := func() *FeedForward {
+		pin, _ := NewLinear(upload(t, d, inW), upload(t, d, inB))
+		pout, _ := NewLinear(upload(t, d, outW), upload(t, d, outB))
+		ff, err := NewFeedForward(cfg, pin, pout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ff
+	}
+	plain, packed := build(), build()
+	if n, err := ReplaceLinearLayersNF4(plain, nil); err != nil || n != 2 {
+		t.Fatalf("plain: replaced %d layers, err %v", n, err)
+	}
+	if n, err := ReplaceLinearLayersNF4Compressed(packed, nil); err != nil || n != 2 {
+		t.Fatalf("compressed: replaced %d layers, err %v", n, err)
+	}
+	pb, cb := ParameterBytes(plain), ParameterBytes(packed)
+	t.Logf("FeedForward(dim 256) NF4 parameters: %d bytes, %d with compressed statistics", pb, cb)
+	if cb >= pb {
+		t.Fatalf("compressed statistics take %d bytes, plain %d", cb, pb)
+	}
+	var layers []*LinearNF4 // proj_out (the FeedForward's own), then proj_in (its activation's)
+	var walk func(Module)
+	walk = func(m Module) {
+		for _, p := range m.Projections() {
+			l, ok := (*p).(*LinearNF4)
+			if !ok || l.Stats == nil || l.Absmax != nil {
+				t.Fatalf("%T without compressed statistics", *p)
+			}
+			layers = append(layers, l)
+		}
+		for _, c := range m.Children() {
+			walk(c)
 		}
 	}
-	return wq, st, a
+	walk(packed)
+	if len(layers) != 2 || layers[0].Out != outW.Shape[0] {
+		t.Fatalf("%d NF4 layers, the first with %d outputs", len(layers), layers[0].Out)
+	}
+	h := x
+	for i, l := range []*LinearNF4{layers[1], layers[0]} {
+		a, _ := expandStats(t, *l.Stats)
+		w, b := []*ref.Tensor{inW, outW}[i], []*ref.Tensor{inB, outB}[i]
+		q, _, _ := ref.QuantizeNF4(w, NF4BlockSize)
+		var err error
+		if h, err = ref.LinearNF4(h, q, a, b, w.Shape[0], NF4BlockSize); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			h, _ = ref.Activation(h, "gelu")
+		}
+	}
+	y, err := packed.Forward(upload(t, d, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, y, h, matmulTol(dtype.F32))
 }
 
 // TestDequantizeNF4StatsMatchesReference expands compressed statistics of
