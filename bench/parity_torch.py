@@ -109,7 +109,8 @@ def moe_rows(dt):
     w1, w3 = torch.randn(E, I, D, device="cuda", dtype=dt), torch.randn(E, I, D, device="cuda", dtype=dt)
     w2 = torch.randn(E, D, I, device="cuda", dtype=dt)
 
-    def moe():
+    def loop(expert):
+        """Sigmoid top-2 routing, then y += weight * expert(e, tokens) per expert."""
         scores = logits.sigmoid()
         idx = scores.topk(2, dim=-1).indices
         wts = scores.gather(-1, idx)
@@ -117,10 +118,11 @@ def moe_rows(dt):
         y = torch.zeros(T, D, device="cuda")
         for e in range(E):
             tok, k = (idx == e).nonzero(as_tuple=True)
-            xe = x[tok]
-            o = (F.silu(xe @ w1[e].T) * (xe @ w3[e].T)) @ w2[e].T
-            y.index_add_(0, tok, o.float() * wts[tok, k, None])
+            y.index_add_(0, tok, expert(e, x[tok]).float() * wts[tok, k, None])
         return y.to(dt)
+
+    def moe():
+        return loop(lambda e, xe: (F.silu(xe @ w1[e].T) * (xe @ w3[e].T)) @ w2[e].T)
 
     def rows_fp8(t):
         """_quantize_rows_fp8: per-row E4M3 codes and f32 scales [rows, 1]."""
@@ -133,20 +135,15 @@ def moe_rows(dt):
     def smm(a, sa, w, sw):
         return torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sw.unsqueeze(0).contiguous(), out_dtype=torch.bfloat16)
 
+    def fp8_expert(e, xe):
+        """fp8_expert_forward's expert: tokens and h quantised per row, torch._scaled_mm."""
+        xq, sx = rows_fp8(xe)
+        h = F.silu(smm(xq, sx, q1[e], s1[e])) * smm(xq, sx, q3[e], s3[e])
+        hq, sh = rows_fp8(h)
+        return smm(hq, sh, q2[e], s2[e])
+
     def moe_fp8():
-        """fp8_expert_forward: tokens and h quantised per row, torch._scaled_mm per expert."""
-        scores = logits.sigmoid()
-        idx = scores.topk(2, dim=-1).indices
-        wts = scores.gather(-1, idx)
-        wts = wts / wts.sum(dim=-1, keepdim=True)
-        y = torch.zeros(T, D, device="cuda")
-        for e in range(E):
-            tok, k = (idx == e).nonzero(as_tuple=True)
-            xq, sx = rows_fp8(x[tok])
-            h = F.silu(smm(xq, sx, q1[e], s1[e])) * smm(xq, sx, q3[e], s3[e])
-            hq, sh = rows_fp8(h)
-            y.index_add_(0, tok, smm(hq, sh, q2[e], s2[e]).float() * wts[tok, k, None])
-        return y.to(dt)
+        return loop(fp8_expert)
 
     flops = 2 * 3 * 2 * T * D * I
     return [(f"moe/T={T}/D={D}/I={I}/E={E}/top2", moe, -flops, "loop over experts"),

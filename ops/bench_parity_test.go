@@ -100,38 +100,32 @@ func BenchmarkParity(b *testing.B) {
 		mx := randomDevice(b, d, dt, mt, md)
 		mlg := randomDevice(b, d, dtype.F32, mt, me)
 		mw1, mw3, mw2 := randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, md, mi)
-		b.Run(fmt.Sprintf("%v/moe/T=%d/D=%d/I=%d/E=%d/top2", dt, mt, md, mi, me), func(b *testing.B) {
-			tm, _, err := d.Measure(5, max(1, b.N), func() error {
-				y, err := MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2})
-				if err == nil {
-					y.Release()
-				}
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
-		})
 		fe, err := NewExpertsFP8(mw1, mw2, mw3)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("%v/moe_fp8/T=%d/D=%d/I=%d/E=%d/top2", dt, mt, md, mi, me), func(b *testing.B) {
-			tm, _, err := d.Measure(5, max(1, b.N), func() error {
-				y, err := MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2})
-				if err == nil {
-					y.Release()
+		for _, mc := range []struct {
+			name string
+			f    func() (*gpu.Tensor, error)
+		}{
+			{"moe", func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) }},
+			{"moe_fp8", func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) }},
+		} {
+			b.Run(fmt.Sprintf("%v/%s/T=%d/D=%d/I=%d/E=%d/top2", dt, mc.name, mt, md, mi, me), func(b *testing.B) {
+				tm, _, err := d.Measure(5, max(1, b.N), func() error {
+					y, err := mc.f()
+					if err == nil {
+						y.Release()
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				return err
+				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+				b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
-		})
+		}
 
 		// NF4 beside the same linear layer at full width in dt (bf16 is
 		// the comparison: at small M NF4 reads about a quarter of
