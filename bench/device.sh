@@ -13,6 +13,7 @@
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
 #   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn: W8A8 tests, BenchmarkW8A8, torch._int_mm
 #                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~4 min)
+#   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
 export LD_LIBRARY_PATH=$PWD/.vk:${LD_LIBRARY_PATH:-}
@@ -100,6 +101,11 @@ for step in "$@"; do
     timeout 150 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8|TestTransposeCodes' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
     timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
     timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
+    ;;
+  parity)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/parity_go.txt"
+    python3 bench/parity_torch.py --go "$OUT/parity_go.txt" 2>&1 | tee "$OUT/parity.md"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

@@ -26,11 +26,11 @@ func first(ts ...*gpu.Tensor) func(error) (*gpu.Tensor, error) {
 // copy of its main operand, with GB/s of the bytes each must move at
 // least: the three gate-select operators and merge_attn_states at the
 // memory-bound shape (x [8,4096,3072] on a GPU; the states [1,4096,24,128]),
-// the per-block int8 quantiser of q and of k (smoothed), NF4 GEMV (M=1)
-// and tiled (M=4096) at 3072x3072 and 12288x3072, and the grouped MoE.
-// PyTorch's rows to set beside them: the TeleFuser reference formulas
-// (test_scale_shift.py's torch_* functions; merge as
-// prev - sigmoid(s-p)*(prev - suff)), and F.linear in bf16 for NF4. On a GPU:
+// the per-block int8 quantiser of q and of k (smoothed), the grouped MoE
+// with bf16 and FP8 experts, and NF4 linear (absmax plain and compressed)
+// beside the full-width linear at M=1 and 16, K=N=4096 and 8192. bench/parity_torch.py times the PyTorch compositions under
+// the same names and joins both into a table (bench/device.sh parity).
+// On a GPU:
 // go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x
 func BenchmarkParity(b *testing.B) {
 	d := testDevice(b)
@@ -100,63 +100,69 @@ func BenchmarkParity(b *testing.B) {
 		mx := randomDevice(b, d, dt, mt, md)
 		mlg := randomDevice(b, d, dtype.F32, mt, me)
 		mw1, mw3, mw2 := randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, md, mi)
-		b.Run(fmt.Sprintf("%v/moe/T=%d/D=%d/I=%d/E=%d/top2", dt, mt, md, mi, me), func(b *testing.B) {
-			tm, _, err := d.Measure(5, max(1, b.N), func() error {
-				y, err := MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2})
-				if err == nil {
-					y.Release()
-				}
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-			b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
-		})
-
-		dims := [][2]int{{3072, 3072}, {12288, 3072}}
-		if !big {
-			dims = [][2]int{{256, 256}}
+		fe, err := NewExpertsFP8(mw1, mw2, mw3)
+		if err != nil {
+			b.Fatal(err)
 		}
-		for _, nk := range dims {
-			n, k := nk[0], nk[1]
-			wf := randomDevice(b, d, dtype.F32, n, k)
+		for _, mc := range []struct {
+			name string
+			f    func() (*gpu.Tensor, error)
+		}{
+			{"moe", func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) }},
+			{"moe_fp8", func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) }},
+		} {
+			b.Run(fmt.Sprintf("%v/%s/T=%d/D=%d/I=%d/E=%d/top2", dt, mc.name, mt, md, mi, me), func(b *testing.B) {
+				tm, _, err := d.Measure(5, max(1, b.N), func() error {
+					y, err := mc.f()
+					if err == nil {
+						y.Release()
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+				b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
+			})
+		}
+
+		// NF4 beside the same linear layer at full width in dt (bf16 is
+		// the comparison: at small M NF4 reads about a quarter of
+		// its bytes), square K = N, M = 1 (GEMV) and 16 (tiled); GB/s of
+		// the weight bytes each must read.
+		sizes := []int{4096, 8192}
+		if !big {
+			sizes = []int{256}
+		}
+		for _, n := range sizes {
+			k := n
+			wf := randomDevice(b, d, dt, n, k)
 			q, a, err := QuantizeNF4(wf, NF4BlockSize)
 			if err != nil {
 				b.Fatal(err)
 			}
-			wf.Release()
 			l, err := NewLinearNF4(q, a, nil, n, k, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			// The weight's bytes at 4 bits and its absmax: what a GEMV must read.
-			wbytes := float64(n*k/2 + n*k/NF4BlockSize*4)
-			for _, rows := range []int{1, 4096} {
-				if !big && rows > 1 {
-					rows = 64
-				}
+			st, err := QuantizeNF4Stats(a)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lc, err := NewLinearNF4Compressed(q, st, nil, n, k, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			blocks := n * k / NF4BlockSize
+			nf4Bytes := float64(n*k/2 + blocks*4)
+			compressedBytes := float64(n*k/2 + blocks + (blocks+NF4StatsBlock-1)/NF4StatsBlock*4 + 1024)
+			fullBytes := float64(n * k * dt.Size())
+			for _, rows := range []int{1, 16} {
 				xs := randomDevice(b, d, dt, rows, k)
-				name := fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k)
-				if rows == 1 {
-					run(name, xs, wbytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
-					continue
-				}
-				b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
-					tm, _, err := d.Measure(5, max(1, b.N), func() error {
-						y, err := l.Forward(xs)
-						if err == nil {
-							y.Release()
-						}
-						return err
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-					b.ReportMetric(2*float64(rows)*float64(n)*float64(k)/tm.Seconds()/1e12, "TFLOP/s")
-				})
+				run(fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k), xs, nf4Bytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
+				run(fmt.Sprintf("linear_nf4_compressed/M=%d/N=%d/K=%d", rows, n, k), xs, compressedBytes, func() (*gpu.Tensor, error) { return lc.Forward(xs) })
+				run(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), xs, fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
 			}
 		}
 	}

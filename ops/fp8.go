@@ -339,29 +339,5 @@ func QuantizeLinear(l *Linear, format dtype.DType, actQuant string) (*LinearFP8,
 // never held twice (TeleFuser's ConvertParamsToBuffers). It returns the
 // number of layers replaced.
 func ReplaceLinearLayers(m Module, format dtype.DType) (int, error) {
-	n := 0
-	var walk func(Module) error
-	walk = func(m Module) error {
-		for _, p := range m.Projections() {
-			lin, ok := (*p).(*Linear)
-			if !ok {
-				continue
-			}
-			f, err := QuantizeLinear(lin, format, "per_token")
-			if err != nil {
-				return err
-			}
-			*p = f
-			lin.Weight.Release()
-			lin.Weight = nil
-			n++
-		}
-		for _, c := range m.Children() {
-			if err := walk(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return n, walk(m)
+	return replaceLinears(m, nil, func(l *Linear) (Projector, error) { return QuantizeLinear(l, format, "per_token") })
 }

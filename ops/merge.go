@@ -55,7 +55,7 @@ func MergeAttnStates(prevOut, prevLSE, suffOut, suffLSE *gpu.Tensor) (out, lse *
 func mergeKernel(po, pl, so, sl *gpu.Tensor, rows, d int) *kernel.Kernel {
 	vec := launch.PackWidth(d)
 	n := rows * d / vec
-	k := &kernel.Kernel{Name: "merge_attn_states", Vec: vec, Files: []string{"merge_attn_states"}, Grid: launch.Flat(po.Device(), n)}
+	k := &kernel.Kernel{Name: "merge_attn_states", Vec: vec, Files: []string{"merge_state", "merge_attn_states"}, Grid: launch.Flat(po.Device(), n)}
 	k.In("po", po).In("pl", pl).In("so", so).In("sl", sl)
 	k.Out("out", so.DType, so.Shape...)
 	k.Out("lse", sl.DType, sl.Shape...).Words()

@@ -57,3 +57,34 @@ func ParameterBytes(m Module) uint64 {
 	walk(m)
 	return total
 }
+
+// replaceLinears walks a module tree and swaps every Linear projection
+// that keep accepts (nil keeps all) for quant's copy of it, releasing the
+// full-width weight; it returns the number of layers replaced.
+func replaceLinears(m Module, keep func(*Linear) bool, quant func(*Linear) (Projector, error)) (int, error) {
+	n := 0
+	var walk func(Module) error
+	walk = func(m Module) error {
+		for _, p := range m.Projections() {
+			lin, ok := (*p).(*Linear)
+			if !ok || (keep != nil && !keep(lin)) {
+				continue
+			}
+			f, err := quant(lin)
+			if err != nil {
+				return err
+			}
+			*p = f
+			lin.Weight.Release()
+			lin.Weight = nil
+			n++
+		}
+		for _, c := range m.Children() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return n, walk(m)
+}

@@ -186,66 +186,27 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	if err := checkAct(op, act); err != nil {
 		return nil, err
 	}
-	for _, nt := range (operands{{"x", x}, {"w1", w1}, {"w2", w2}, {"w3", w3}, {"weights", weights}}) {
+	for _, nt := range (operands{{"w1", w1}, {"w2", w2}, {"w3", w3}}) {
 		if err := checkFloat(op, nt.name, nt.t); err != nil {
 			return nil, err
 		}
 	}
-	if len(x.Shape) != 2 || x.Shape[1] == 0 {
-		return nil, errorf(op, "x", "shape %v, want [tokens, hidden]", x.Shape)
-	}
-	T, D := x.Shape[0], x.Shape[1]
-	if len(w1.Shape) != 3 || w1.Shape[2] != D {
-		return nil, errorf(op, "w1", "shape %v, want [E,I,%d]", w1.Shape, D)
-	}
-	E, I := w1.Shape[0], w1.Shape[1]
-	if !sameShape(w3.Shape, w1.Shape) {
-		return nil, errorf(op, "w3", "shape %v, want w1's %v", w3.Shape, w1.Shape)
-	}
-	if !sameShape(w2.Shape, []int{E, D, I}) {
-		return nil, errorf(op, "w2", "shape %v, want [%d,%d,%d]", w2.Shape, E, D, I)
-	}
-	if E > maxExperts || I == 0 {
-		return nil, errorf(op, "w1", "%d experts of %d features, want 1 to %d experts", E, I, maxExperts)
-	}
-	if indices == nil || indices.DType != dtype.I32 || len(indices.Shape) != 2 || indices.Shape[0] != T {
-		return nil, errorf(op, "indices", "want i32 [%d, top_k]", T)
-	}
-	K := indices.Shape[1]
-	if K == 0 {
-		return nil, errorf(op, "indices", "shape %v has no expert per token", indices.Shape)
-	}
-	if weights.DType != dtype.F32 || !sameShape(weights.Shape, indices.Shape) {
-		return nil, errorf(op, "weights", "shape %v %v, want f32 %v", weights.DType, weights.Shape, indices.Shape)
-	}
-	ts := operands{{"x", x}, {"indices", indices}, {"weights", weights}, {"w1", w1}, {"w2", w2}, {"w3", w3}}
-	if err := ts.check(op, x.Device()); err != nil {
-		return nil, err
-	}
-	d := x.Device()
-	if T == 0 {
-		return d.NewOutput(x.DType, T, D)
-	}
-	t := launch.MoETile
-	bm := t.BM
-	maxTiles := (T*K+bm-1)/bm + E
-	sk := &kernel.Kernel{Name: "moe_sort", Files: []string{"moe_sort"}, Grid: gpu.Grid{1, 1, 1}}
-	sk.Uint("NE", E).Uint("BM", bm).In("idx", indices).Out("perm", dtype.I32, T*K).Out("tiles", dtype.I32, 1+3*maxTiles).U32("n", T*K)
-	sorted, err := sk.Run(d)
+	sh, err := checkExperts(op, x, indices, weights, w1, w2, w3)
 	if err != nil {
 		return nil, err
 	}
-	perm, tiles := sorted[0], sorted[1]
-	defer perm.Release()
-	defer tiles.Release()
-	gemm := func(name string, n, k int, dual bool) *kernel.Kernel {
-		g := &kernel.Kernel{Name: name, Files: []string{"act", "moe_gemm"}, Grid: gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32(maxTiles), 1}}
-		return g.Uint("WX", t.BN/4).Uint("WY", t.BM/4).Uint("BK", t.BK).Bool("DUAL", dual)
-	}
+	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+		return bf16Experts(x, w1, w2, w3, act, g)
+	})
+}
+
+// bf16Experts runs the two grouped GEMMs of GroupedExpertForward and
+// returns o [T*K, D] (f32 storage).
+func bf16Experts(x, w1, w2, w3 *gpu.Tensor, act Activation, g *expertGroups) (*gpu.Tensor, error) {
+	d, sh := x.Device(), g.sh
 	// Gate and up in one pass: h = act(x w1ᵀ) * (x w3ᵀ), f32 storage of values rounded to x's dtype.
-	g1 := gemm("moe_gemm_gate_up", I, D, true)
-	g1.In("x", x).In("w", w1).In("w3", w3).In("perm", perm).In("tiles", tiles).Out("out", dtype.F32, T*K, I)
-	g1.U32("n", I).U32("k", D).U32("topk", K)
+	g1 := g.gemm("moe_gemm_gate_up", sh.I, sh.D, true)
+	g1.In("x", x).In("w", w1).In("w3", w3).Out("out", dtype.F32, sh.T*sh.K, sh.I)
 	g1.Snippet("LOAD_A", "ld_x((a / p.topk) * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "ld_w3(ex + gn * p.k + gk)").
 		Snippet("EPILOGUE", fmt.Sprintf("v = rnd1_x(rnd1_x(%s(rnd1_x(g))) * rnd1_x(u));", act.wgslFn()))
 	h, err := g1.RunOne(d)
@@ -253,18 +214,129 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 		return nil, err
 	}
 	defer h.Release()
-	g2 := gemm("moe_gemm_down", D, I, false)
-	g2.In("h", h).In("w", w2).In("perm", perm).In("tiles", tiles).Out("out", dtype.F32, T*K, D)
-	g2.U32("n", D).U32("k", I)
+	g2 := g.gemm("moe_gemm_down", sh.D, sh.I, false)
+	g2.In("h", h).In("w", w2).Out("out", dtype.F32, sh.T*sh.K, sh.D)
 	g2.Snippet("LOAD_A", "ld_h(a * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "0.0").
 		Snippet("EPILOGUE", "v = "+roundTo(x.DType, "g")+";")
-	o, err := g2.RunOne(d)
+	return g2.RunOne(d)
+}
+
+// groupedForward is the frame of a grouped expert forward: an empty
+// output for no tokens, else the sort by expert, experts (which returns
+// each pair's output o [T*K, D], f32) and the weighted combine.
+func groupedForward(x, indices, weights *gpu.Tensor, sh expertShape, experts func(*expertGroups) (*gpu.Tensor, error)) (*gpu.Tensor, error) {
+	if sh.T == 0 {
+		return x.Device().NewOutput(x.DType, sh.T, sh.D)
+	}
+	g, err := sortByExpert(indices, sh)
+	if err != nil {
+		return nil, err
+	}
+	defer g.release()
+	o, err := experts(g)
 	if err != nil {
 		return nil, err
 	}
 	defer o.Release()
-	vec := launch.PackWidth(D)
-	ck := elementwise(d, "moe_combine", vec, T*D/vec).Snippet("BODY", `let t = i / p.dp;
+	return combineExperts(o, weights, x.DType, sh)
+}
+
+// expertShape holds the sizes of a grouped expert forward: T tokens of D
+// features, K experts each, E experts of I intermediate features.
+type expertShape struct{ T, D, K, E, I int }
+
+// checkExperts validates the operands of a grouped expert forward (any
+// weight dtype: the caller checks those) and returns their sizes.
+func checkExperts(op string, x, indices, weights, w1, w2, w3 *gpu.Tensor) (expertShape, error) {
+	var sh expertShape
+	for _, nt := range (operands{{"x", x}, {"weights", weights}}) {
+		if err := checkFloat(op, nt.name, nt.t); err != nil {
+			return sh, err
+		}
+	}
+	if len(x.Shape) != 2 || x.Shape[1] == 0 {
+		return sh, errorf(op, "x", "shape %v, want [tokens, hidden]", x.Shape)
+	}
+	T, D := x.Shape[0], x.Shape[1]
+	if len(w1.Shape) != 3 || w1.Shape[2] != D {
+		return sh, errorf(op, "w1", "shape %v, want [E,I,%d]", w1.Shape, D)
+	}
+	E, I := w1.Shape[0], w1.Shape[1]
+	if !sameShape(w3.Shape, w1.Shape) {
+		return sh, errorf(op, "w3", "shape %v, want w1's %v", w3.Shape, w1.Shape)
+	}
+	if !sameShape(w2.Shape, []int{E, D, I}) {
+		return sh, errorf(op, "w2", "shape %v, want [%d,%d,%d]", w2.Shape, E, D, I)
+	}
+	if E > maxExperts || I == 0 {
+		return sh, errorf(op, "w1", "%d experts of %d features, want 1 to %d experts", E, I, maxExperts)
+	}
+	if indices == nil || indices.DType != dtype.I32 || len(indices.Shape) != 2 || indices.Shape[0] != T {
+		return sh, errorf(op, "indices", "want i32 [%d, top_k]", T)
+	}
+	K := indices.Shape[1]
+	if K == 0 {
+		return sh, errorf(op, "indices", "shape %v has no expert per token", indices.Shape)
+	}
+	if weights.DType != dtype.F32 || !sameShape(weights.Shape, indices.Shape) {
+		return sh, errorf(op, "weights", "shape %v %v, want f32 %v", weights.DType, weights.Shape, indices.Shape)
+	}
+	ts := operands{{"x", x}, {"indices", indices}, {"weights", weights}, {"w1", w1}, {"w2", w2}, {"w3", w3}}
+	if err := ts.check(op, x.Device()); err != nil {
+		return sh, err
+	}
+	return expertShape{T: T, D: D, K: K, E: E, I: I}, nil
+}
+
+// expertGroups is the sort of a grouped forward's (token, expert) pairs
+// by expert (moe_sort.wgsl): perm, and tiles of up to BM pairs of one
+// expert each.
+type expertGroups struct {
+	sh          expertShape
+	perm, tiles *gpu.Tensor
+	maxTiles    int
+}
+
+// sortByExpert groups the pairs of indices [T,K] by expert.
+func sortByExpert(indices *gpu.Tensor, sh expertShape) (*expertGroups, error) {
+	bm := launch.MoETile.BM
+	g := &expertGroups{sh: sh, maxTiles: (sh.T*sh.K+bm-1)/bm + sh.E}
+	sk := &kernel.Kernel{Name: "moe_sort", Files: []string{"moe_sort"}, Grid: gpu.Grid{1, 1, 1}}
+	sk.Uint("NE", sh.E).Uint("BM", bm).In("idx", indices).Out("perm", dtype.I32, sh.T*sh.K).Out("tiles", dtype.I32, 1+3*g.maxTiles).U32("n", sh.T*sh.K)
+	sorted, err := sk.Run(indices.Device())
+	if err != nil {
+		return nil, err
+	}
+	g.perm, g.tiles = sorted[0], sorted[1]
+	return g, nil
+}
+
+func (g *expertGroups) release() {
+	g.perm.Release()
+	g.tiles.Release()
+}
+
+// gemm declares a grouped GEMM (moe_gemm.wgsl) of n outputs over k
+// inputs per pair, dual for the gated product; the caller binds the
+// operands and snippets.
+func (g *expertGroups) gemm(name string, n, k int, dual bool, files ...string) *kernel.Kernel {
+	t := launch.MoETile
+	kn := &kernel.Kernel{Name: name, Files: append(files, "act", "moe_gemm"), Grid: gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32(g.maxTiles), 1}}
+	kn.Uint("WX", t.BN/4).Uint("WY", t.BM/4).Uint("BK", t.BK).Bool("DUAL", dual)
+	kn.In("perm", g.perm).In("tiles", g.tiles)
+	kn.U32("n", n).U32("k", k)
+	if dual {
+		kn.U32("topk", g.sh.K)
+	}
+	return kn
+}
+
+// combineExperts sums each token's expert outputs o [T*K, D] (f32) times
+// their routing weights, skipping zero weights, into y [T,D] of dtype dt.
+func combineExperts(o, weights *gpu.Tensor, dt dtype.DType, sh expertShape) (*gpu.Tensor, error) {
+	d := o.Device()
+	vec := launch.PackWidth(sh.D)
+	ck := elementwise(d, "moe_combine", vec, sh.T*sh.D/vec).Snippet("BODY", `let t = i / p.dp;
   let j = i - t * p.dp;
   var s = P(0.0);
   for (var k = 0u; k < p.topk; k = k + 1u) {
@@ -272,7 +344,7 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
     if (w != 0.0) { s = s + P(w) * ldv_o((t * p.topk + k) * p.dp + j); }
   }
   stv_y(i, s);`)
-	ck.In("o", o).In("wts", weights).Out("y", x.DType, T, D).U32("dp", D/vec).U32("topk", K)
+	ck.In("o", o).In("wts", weights).Out("y", dt, sh.T, sh.D).U32("dp", sh.D/vec).U32("topk", sh.K)
 	return ck.RunOne(d)
 }
 

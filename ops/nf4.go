@@ -121,6 +121,7 @@ type LinearNF4 struct {
 	BlockSize int
 	Weight    *gpu.Tensor
 	Absmax    *gpu.Tensor
+	Stats     *NF4Stats // the absmax compressed, when Absmax is nil
 	Bias      *gpu.Tensor
 }
 
@@ -128,6 +129,18 @@ type LinearNF4 struct {
 // as a layer with out output and in input features; blockSize 0 means
 // NF4BlockSize.
 func NewLinearNF4(weight, absmax, bias *gpu.Tensor, out, in, blockSize int) (*LinearNF4, error) {
+	return newLinearNF4(weight, absmax, nil, bias, out, in, blockSize)
+}
+
+// NewLinearNF4Compressed is NewLinearNF4 with the absmax compressed
+// (bitsandbytes' compress_statistics=True, QuantizeNF4Stats): each
+// forward expands it (DequantizeNF4Stats) into a temporary.
+func NewLinearNF4Compressed(weight *gpu.Tensor, stats NF4Stats, bias *gpu.Tensor, out, in, blockSize int) (*LinearNF4, error) {
+	return newLinearNF4(weight, nil, &stats, bias, out, in, blockSize)
+}
+
+// newLinearNF4 validates and builds a layer with absmax or stats.
+func newLinearNF4(weight, absmax *gpu.Tensor, stats *NF4Stats, bias *gpu.Tensor, out, in, blockSize int) (*LinearNF4, error) {
 	const op = "LinearNF4"
 	if blockSize == 0 {
 		blockSize = NF4BlockSize
@@ -144,11 +157,18 @@ func NewLinearNF4(weight, absmax, bias *gpu.Tensor, out, in, blockSize int) (*Li
 	if n := (out*in + 1) / 2; weight.Numel() != n {
 		return nil, errorf(op, "weight", "shape %v, want %d bytes for [%d,%d] at 4 bits", weight.Shape, n, out, in)
 	}
-	if err := checkFloat(op, "absmax", absmax); err != nil {
-		return nil, err
-	}
-	if n := (out*in + blockSize - 1) / blockSize; absmax.Numel() != n {
-		return nil, errorf(op, "absmax", "shape %v, want %d values (one per block of %d)", absmax.Shape, n, blockSize)
+	blocks := (out*in + blockSize - 1) / blockSize
+	if stats != nil {
+		if err := stats.check(op, blocks, weight.Device()); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := checkFloat(op, "absmax", absmax); err != nil {
+			return nil, err
+		}
+		if absmax.Numel() != blocks {
+			return nil, errorf(op, "absmax", "shape %v, want %d values (one per block of %d)", absmax.Shape, blocks, blockSize)
+		}
 	}
 	if err := checkVector(op, "bias", bias, out); err != nil {
 		return nil, err
@@ -160,7 +180,7 @@ func NewLinearNF4(weight, absmax, bias *gpu.Tensor, out, in, blockSize int) (*Li
 	if err := ts.check(op, weight.Device()); err != nil {
 		return nil, err
 	}
-	return &LinearNF4{In: in, Out: out, BlockSize: blockSize, Weight: weight, Absmax: absmax, Bias: bias}, nil
+	return &LinearNF4{In: in, Out: out, BlockSize: blockSize, Weight: weight, Absmax: absmax, Stats: stats, Bias: bias}, nil
 }
 
 // QuantizeLinearNF4 returns an NF4 copy of l (QuantizeNF4 in blocks of
@@ -194,7 +214,12 @@ func (l *LinearNF4) ForwardAct(x *gpu.Tensor, act Activation) (*gpu.Tensor, erro
 func (l *LinearNF4) Dims() (in, out int) { return l.In, l.Out }
 
 // Parameters returns the tensors the layer owns.
-func (l *LinearNF4) Parameters() []*gpu.Tensor { return nonNil(l.Weight, l.Absmax, l.Bias) }
+func (l *LinearNF4) Parameters() []*gpu.Tensor {
+	if l.Stats != nil {
+		return nonNil(l.Weight, l.Stats.Codes, l.Stats.Scale, l.Stats.Code, l.Bias)
+	}
+	return nonNil(l.Weight, l.Absmax, l.Bias)
+}
 
 func (l *LinearNF4) forward(x *gpu.Tensor, act Activation) (*gpu.Tensor, error) {
 	const op = "LinearNF4"
@@ -217,6 +242,16 @@ func (l *LinearNF4) forward(x *gpu.Tensor, act Activation) (*gpu.Tensor, error) 
 	outShape := append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.Out)
 	if m == 0 {
 		return x.Device().NewOutput(x.DType, outShape...)
+	}
+	if l.Stats != nil {
+		a, err := DequantizeNF4Stats(*l.Stats, (l.Out*l.In+l.BlockSize-1)/l.BlockSize)
+		if err != nil {
+			return nil, err
+		}
+		defer a.Release()
+		c := *l
+		c.Absmax, c.Stats = a, nil
+		l = &c
 	}
 	if m <= launch.NF4GEMVMaxRows && l.In%8 == 0 {
 		return l.gemv(x, m, act, outShape).RunOne(x.Device())
@@ -300,6 +335,19 @@ func LinearNF4Forward(x, weight, absmax, bias *gpu.Tensor, out, blockSize int) (
 	return l.Forward(x)
 }
 
+// LinearNF4CompressedForward is LinearNF4Forward with compressed
+// statistics (the golden op linear_nf4_compressed).
+func LinearNF4CompressedForward(x, weight *gpu.Tensor, stats NF4Stats, bias *gpu.Tensor, out, blockSize int) (*gpu.Tensor, error) {
+	if x == nil || len(x.Shape) == 0 {
+		return nil, errorf("LinearNF4", "x", "is required with a last dimension")
+	}
+	l, err := NewLinearNF4Compressed(weight, stats, bias, out, x.Shape[len(x.Shape)-1], blockSize)
+	if err != nil {
+		return nil, err
+	}
+	return l.Forward(x)
+}
+
 // ReplaceLinearLayersNF4 walks a module tree and swaps every Linear
 // projection that keep accepts (nil keeps all) for a LinearNF4 quantised
 // from its weight in blocks of NF4BlockSize, as TeleFuser's
@@ -309,29 +357,31 @@ func LinearNF4Forward(x, weight, absmax, bias *gpu.Tensor, out, blockSize int) (
 // "time_embedding", "time_projection", "patch_embedding") become the keep
 // function. It returns the number of layers replaced.
 func ReplaceLinearLayersNF4(m Module, keep func(*Linear) bool) (int, error) {
-	n := 0
-	var walk func(Module) error
-	walk = func(m Module) error {
-		for _, p := range m.Projections() {
-			lin, ok := (*p).(*Linear)
-			if !ok || (keep != nil && !keep(lin)) {
-				continue
-			}
-			f, err := QuantizeLinearNF4(lin, NF4BlockSize)
-			if err != nil {
-				return err
-			}
-			*p = f
-			lin.Weight.Release()
-			lin.Weight = nil
-			n++
+	return replaceLinears(m, keep, func(l *Linear) (Projector, error) { return QuantizeLinearNF4(l, NF4BlockSize) })
+}
+
+// ReplaceLinearLayersNF4Compressed is ReplaceLinearLayersNF4 with the
+// statistics compressed as well (TeleFuser's compress_statistics=True):
+// each layer's absmax becomes QuantizeNF4Stats' 8-bit codes.
+func ReplaceLinearLayersNF4Compressed(m Module, keep func(*Linear) bool) (int, error) {
+	return replaceLinears(m, keep, func(l *Linear) (Projector, error) {
+		f, err := QuantizeLinearNF4(l, NF4BlockSize)
+		if err != nil {
+			return nil, err
 		}
-		for _, c := range m.Children() {
-			if err := walk(c); err != nil {
-				return err
-			}
+		defer f.Absmax.Release()
+		st, err := QuantizeNF4Stats(f.Absmax)
+		if err != nil {
+			f.Weight.Release()
+			return nil, err
 		}
-		return nil
-	}
-	return n, walk(m)
+		c, err := NewLinearNF4Compressed(f.Weight, st, f.Bias, f.Out, f.In, f.BlockSize)
+		if err != nil {
+			for _, t := range []*gpu.Tensor{f.Weight, st.Codes, st.Scale, st.Code} {
+				t.Release()
+			}
+			return nil, err
+		}
+		return c, nil
+	})
 }

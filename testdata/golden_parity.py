@@ -1,7 +1,8 @@
 """Golden cases for the operators beyond TeleFuser's docs (shared/spec/ops.md,
 "Operators beyond TeleFuser's docs"): scale_shift_gate_select,
 layer_norm_scale_shift_gate_select, residual_layer_norm_scale_shift_gate_select,
-merge_attn_states, quantize_int8_per_block, linear_nf4 and moe.
+merge_attn_states, quantize_int8_per_block, linear_nf4, linear_nf4_compressed, moe
+and moe_fp8.
 
 Semantics are TeleFuser's code (telefuser/kernel/triton/scale_shift.py,
 merge_attn_states.py, quant_per_block.py, telefuser/ops/bnb_nf4_linear.py,
@@ -293,6 +294,67 @@ def gen_nf4(emit, torch):
                  note="weight: packed NF4 codes, flat [ceil(N*K/2)]", **tol)
 
 
+def dynamic_map(torch):
+    """bitsandbytes' create_dynamic_map() (signed, 7 exponent bits, 8 bits):
+    for i = 0..6 the midpoints of linspace(0.1, 1, 2^i + 1) (f32) times
+    10^(i-6), both signs, then 0 and 1, sorted (f32 [256])."""
+    data = []
+    for i in range(7):
+        b = torch.linspace(0.1, 1, 2 ** i + 1, dtype=torch.float32)
+        means = (b[:-1] + b[1:]) / 2.0
+        data += ((10 ** (i - 6)) * means).tolist()
+        data += (-(10 ** (i - 6)) * means).tolist()
+    data += [0, 1.0]
+    return torch.tensor(sorted(data), dtype=torch.float32)
+
+
+def nf4_compress_stats(torch, absmax):
+    """compress_statistics=True as bitsandbytes' default backend does it:
+    offset = mean(absmax) (f32), then absmax - offset in blocks of 256:
+    scale = max|v| (floored at 1e-38), v * (1/scale) clamped to [-1, 1],
+    code = bucketize against the map's midpoints. Returns (codes u8, scale
+    f32, code f32 [256], offset f32, expanded absmax f32)."""
+    code = dynamic_map(torch)
+    offset = absmax.mean()
+    a = absmax - offset
+    n = a.numel()
+    nb = (n + 255) // 256
+    codes = torch.zeros(n, dtype=torch.int32)
+    scale = torch.zeros(nb, dtype=torch.float32)
+    bounds = (code[:-1] + code[1:]) / 2
+    for b in range(nb):
+        blk = a[b * 256:(b + 1) * 256]
+        m = blk.abs().max().clamp(min=1e-38)
+        scale[b] = m
+        v = torch.clamp(blk * (1.0 / m), -1, 1)
+        codes[b * 256:(b + 1) * 256] = torch.bucketize(v, bounds, out_int32=True)
+    expanded = code[codes.long()] * scale.repeat_interleave(256)[:n] + offset
+    return codes.to(torch.uint8), scale, code, offset, expanded
+
+
+def gen_nf4_compressed(emit, torch):
+    shapes = [((1, 64), 5, True), ((3, 512), 40, False), ((33, 100), 70, True), ((8, 64), 600, False)]
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (xshape, N, bias) in enumerate(shapes):
+            K = xshape[-1]
+            x = _randn(torch, xshape).to(dt)
+            w = _randn(torch, (N, K), 1 / math.sqrt(K))
+            w = w * (1 + (torch.arange(N * K) // 64 % 7)).reshape(N, K)  # absmax varying over the blocks
+            packed, absmax = nf4_quantize(torch, w, 64)
+            codes, scale, code, offset, expanded = nf4_compress_stats(torch, absmax)
+            wd = nf4_dequantize(torch, packed, expanded, N * K, 64, dt).reshape(N, K)
+            b = _randn(torch, (N,)).to(dt) if bias else None
+            y = x.double() @ wd.double().T
+            if b is not None:
+                y = y + b.double()
+            tol = {"atol": 2e-3, "rtol": 2e-3} if dn == "f32" else {}
+            emit(f"linear_nf4_compressed_{dn}_{i}", "linear_nf4_compressed",
+                 {"out_features": N, "blocksize": 64, "offset": float(offset)},
+                 {"x": x, "weight": packed, "absmax_codes": codes, "absmax_scale": scale, "absmax_code": code, "bias": b},
+                 {"y": y.to(dt)}, note="NF4 with double-quantised statistics (compress_statistics=True)", **tol)
+
+
 # ---------------------------------------------------------------------------
 # moe (ops/moe.py: route_topk + grouped_expert_forward)
 # ---------------------------------------------------------------------------
@@ -338,47 +400,58 @@ def act64(torch, x, fn):
     return {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda v: F.gelu(v, approximate="tanh")}[fn](x)
 
 
+def expert_pairs(idx, wts):
+    """(token, expert, weight) of every routed pair whose weight is not 0."""
+    for t in range(idx.shape[0]):
+        for k in range(idx.shape[1]):
+            w = float(wts[t, k])
+            if w != 0:
+                yield t, int(idx[t, k]), w
+
+
 def experts_ref(torch, x, idx, wts, w1, w2, w3, fn):
     """grouped_expert_forward with every stored intermediate in x's dtype."""
     dt = x.dtype
     T, D = x.shape
     y = torch.zeros(T, D, dtype=torch.float64)
-    for t in range(T):
-        for k in range(idx.shape[1]):
-            w = float(wts[t, k])
-            if w == 0:
-                continue
-            e = int(idx[t, k])
-            xr = x[t].double()
-            g = (w1[e].double() @ xr).to(dt).double()
-            u = (w3[e].double() @ xr).to(dt).double()
-            a = act64(torch, g, fn).to(dt).double()
-            h = (a * u).to(dt).double()
-            o = (w2[e].double() @ h).to(dt).double()
-            y[t] += w * o
+    for t, e, w in expert_pairs(idx, wts):
+        xr = x[t].double()
+        g = (w1[e].double() @ xr).to(dt).double()
+        u = (w3[e].double() @ xr).to(dt).double()
+        a = act64(torch, g, fn).to(dt).double()
+        h = (a * u).to(dt).double()
+        o = (w2[e].double() @ h).to(dt).double()
+        y[t] += w * o
     return y.to(dt)
 
 
+MOE_CASES = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
+    (1, 8, 6, 4, 1, 1, 1, False, "silu"),
+    (5, 13, 16, 8, 2, 2, 1, True, "silu"),
+    (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
+    (3, 12, 5, 2, 2, 1, 1, False, "silu"),
+    (70, 16, 24, 8, 2, 1, 1, True, "silu"),
+    (90, 36, 40, 2, 1, 1, 1, False, "silu"),
+]
+
+
+def routed(torch, T, E, k, G, TG, has_bias, scale):
+    """A correction bias (or None) and f32 router logits drawn with no
+    near-tie at any decision; returns (bias, logits, indices, weights)."""
+    bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
+    for _ in range(100):
+        logits = _randn(torch, (T, E), 2).float()
+        idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, scale)
+        if margin > 1e-4:
+            return bias, logits, idx, wts
+    raise RuntimeError("no tie-free router logits")
+
+
 def gen_moe(emit, torch):
-    cases = [  # T, D, I, E, top_k, groups, top_k_groups, bias, activation
-        (1, 8, 6, 4, 1, 1, 1, False, "silu"),
-        (5, 13, 16, 8, 2, 2, 1, True, "silu"),
-        (37, 8, 6, 12, 3, 4, 2, True, "gelu_tanh"),
-        (3, 12, 5, 2, 2, 1, 1, False, "silu"),
-        (70, 16, 24, 8, 2, 1, 1, True, "silu"),
-        (90, 36, 40, 2, 1, 1, 1, False, "silu"),
-    ]
     for dn in DTYPES:
         dt = _dt(torch, dn)
-        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(cases):
-            bias = (_randn(torch, (E,), 0.1)).float() if has_bias else None
-            for _ in range(100):  # router logits (f32) with no near-tie at any decision
-                logits = _randn(torch, (T, E), 2).float()
-                idx, wts, margin = route_ref(torch, logits, bias, k, G, TG, 1.5)
-                if margin > 1e-4:
-                    break
-            else:
-                raise RuntimeError("no tie-free router logits")
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(MOE_CASES):
+            bias, logits, idx, wts = routed(torch, T, E, k, G, TG, has_bias, 1.5)
             x = _randn(torch, (T, D)).to(dt)
             w1 = _randn(torch, (E, I, D), 0.4).to(dt)
             w3 = _randn(torch, (E, I, D), 0.4).to(dt)
@@ -391,9 +464,68 @@ def gen_moe(emit, torch):
                  note="router logits f32, drawn with no near-tie; expert intermediates in x's dtype", **tol)
 
 
+# moe_fp8 (ops/moe.py: quantize_expert_weight_fp8 + fp8_expert_forward)
+# ---------------------------------------------------------------------------
+
+FP8_MAX = 448.0
+
+
+def fp8_rows(torch, v):
+    """_quantize_rows_fp8: scale = max(amax, tiny) / 448 in f32, q =
+    fp8(clamp(f32(v / scale))); returns the decoded codes (f64) and scales."""
+    vf = v.float()
+    scale = vf.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / FP8_MAX
+    q = (vf / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def fp8_experts_ref(torch, x, idx, wts, w1, w2, w3, s1, s2, s3, fn):
+    """fp8_expert_forward with torch._scaled_mm's bf16 outputs, the sums in
+    float64: gate = bf16(x_q w1_q * s_x * s1), up likewise, h =
+    bf16(bf16(act(gate)) * up) quantised per row, o = bf16(h_q w2_q * s_h * s2)
+    in x's dtype, y = sum of weight * o."""
+    bf = torch.bfloat16
+    dt = x.dtype
+    T, D = x.shape
+    xq, sx = fp8_rows(torch, x)
+    y = torch.zeros(T, D, dtype=torch.float64)
+    for t, e, w in expert_pairs(idx, wts):
+        xr = xq[t].double()
+        sa = float(sx[t, 0])
+        g = ((w1[e].double() @ xr) * sa * s1[e].double()).to(bf).double()
+        u = ((w3[e].double() @ xr) * sa * s3[e].double()).to(bf).double()
+        h = (act64(torch, g, fn).to(bf).double() * u).to(bf)
+        hq, sh = fp8_rows(torch, h.reshape(1, -1))
+        o = ((w2[e].double() @ hq[0].double()) * float(sh[0, 0]) * s2[e].double()).to(bf).to(dt).double()
+        y[t] += w * o
+    return y.to(dt)
+
+
+def gen_moe_fp8(emit, torch):
+    for dn in DTYPES:
+        dt = _dt(torch, dn)
+        for i, (T, D, I, E, k, G, TG, has_bias, fn) in enumerate(MOE_CASES):
+            bias, logits, idx, wts = routed(torch, T, E, k, G, TG, has_bias, 1.0)
+            x = _randn(torch, (T, D)).to(dt)
+            ws = {}
+            for name, shape in (("1", (E, I, D)), ("2", (E, D, I)), ("3", (E, I, D))):
+                w = _randn(torch, shape, 0.4).to(dt)
+                q, sc = fp8_rows(torch, w.reshape(-1, shape[2]))  # quantize_expert_weight_fp8: per output channel
+                ws["w" + name], ws["s" + name] = q.reshape(shape), sc.reshape(shape[0], shape[1])
+            y = fp8_experts_ref(torch, x, idx, wts, ws["w1"], ws["w2"], ws["w3"], ws["s1"], ws["s2"], ws["s3"], fn)
+            emit(f"moe_fp8_{dn}_{i}", "moe_fp8",
+                 {"top_k": k, "num_expert_groups": G, "top_k_groups": TG, "activation": fn},
+                 {"x": x, "logits": logits, "correction_bias": bias, **ws}, {"y": y},
+                 note="E4M3 experts with per-channel f32 scales, activations quantised per row, bf16 intermediates "
+                      "(torch._scaled_mm's output); router logits f32 with no near-tie", atol=3e-2, rtol=3e-2)
+
+
 def generate(emit, torch):
     gen_select(emit, torch)
     gen_merge(emit, torch)
     gen_quant_int8(emit, torch)
     gen_nf4(emit, torch)
     gen_moe(emit, torch)
+    # After the cases above, so that their random draws stay as committed.
+    gen_moe_fp8(emit, torch)
+    gen_nf4_compressed(emit, torch)

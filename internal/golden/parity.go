@@ -12,7 +12,8 @@ import (
 // Runners of the operators beyond TeleFuser's docs (the spec's
 // "Operators beyond TeleFuser's docs"): the per-token modulation
 // select family, merge_attn_states, the per-block int8 quantiser, the
-// NF4 linear layer and the grouped MoE.
+// NF4 linear layer (with plain or compressed statistics) and the grouped
+// MoE, with bf16 or FP8 experts.
 func init() {
 	Register("scale_shift_gate_select", selectGPU(false, false), selectCPU(false, false))
 	Register("layer_norm_scale_shift_gate_select", selectGPU(true, false), selectCPU(true, false))
@@ -20,7 +21,9 @@ func init() {
 	Register("merge_attn_states", mergeGPU, mergeCPU)
 	Register("quantize_int8_per_block", quantInt8GPU, quantInt8CPU)
 	Register("linear_nf4", linearNF4GPU, linearNF4CPU)
+	Register("linear_nf4_compressed", linearNF4CompressedGPU, linearNF4CompressedCPU)
 	Register("moe", moeGPU, moeCPU)
+	Register("moe_fp8", moeFP8GPU, moeFP8CPU)
 }
 
 // selectNames are the inputs every gate-select case has.
@@ -203,6 +206,46 @@ func linearNF4CPU(c *Case) (map[string]*ref.Tensor, error) {
 	return refY(ref.LinearNF4(ts[0], ts[1], ts[2], c.Inputs["bias"], n, bs))
 }
 
+// nf4StatsNames are the inputs of a linear_nf4_compressed case beside x:
+// the packed codes and the compressed statistics (attr offset).
+var nf4StatsNames = []string{"x", "weight", "absmax_codes", "absmax_scale", "absmax_code"}
+
+func linearNF4CompressedGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	off, err := c.Float("offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, nf4StatsNames...); err != nil {
+		return nil, err
+	}
+	st := ops.NF4Stats{Codes: in["absmax_codes"], Scale: in["absmax_scale"], Code: in["absmax_code"], Offset: float32(off)}
+	return ys(ops.LinearNF4CompressedForward(in["x"], in["weight"], st, in["bias"], n, bs))
+}
+
+func linearNF4CompressedCPU(c *Case) (map[string]*ref.Tensor, error) {
+	n, bs, err := nf4Attrs(c)
+	if err != nil {
+		return nil, err
+	}
+	off, err := c.Float("offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := inputs(c, nf4StatsNames...)
+	if err != nil {
+		return nil, err
+	}
+	a, err := ref.DequantizeNF4Stats(ts[2], ts[3], ts[4], float64(float32(off)))
+	if err != nil {
+		return nil, err
+	}
+	return refY(ref.LinearNF4(ts[0], ts[1], a, c.Inputs["bias"], n, bs))
+}
+
 // moeAttrs reads top_k (required), num_expert_groups (1), top_k_groups
 // (all), routing_scale (1) and activation (silu).
 func moeAttrs(c *Case) (ops.MoEConfig, error) {
@@ -232,18 +275,51 @@ func moeGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.
 }
 
 func moeCPU(c *Case) (map[string]*ref.Tensor, error) {
-	cfg, err := moeAttrs(c)
+	ts, routing, act, err := moeRefCase(c, moeNames)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := inputs(c, moeNames...)
+	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], routing, act))
+}
+
+// moeRefCase reads a MoE case for ops/ref: the inputs names, the routing
+// and the activation's name.
+func moeRefCase(c *Case, names []string) ([]*ref.Tensor, ref.MoERouting, string, error) {
+	cfg, err := moeAttrs(c)
 	if err != nil {
-		return nil, err
+		return nil, ref.MoERouting{}, "", err
+	}
+	ts, err := inputs(c, names...)
+	if err != nil {
+		return nil, ref.MoERouting{}, "", err
 	}
 	act := cfg.Activation.String()
 	if cfg.Activation == ops.ActNone {
 		act = "silu"
 	}
-	return refY(ref.MoE(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4],
-		ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act))
+	return ts, ref.MoERouting{TopK: cfg.TopK, Groups: cfg.Groups, TopKGroups: cfg.TopKGroups, RoutingScale: float64(cfg.RoutingScale)}, act, nil
+}
+
+// moeFP8Names are the inputs of a moe_fp8 case: the E4M3 experts and
+// their per-channel scales beside the router's inputs.
+var moeFP8Names = []string{"x", "logits", "w1", "w2", "w3", "s1", "s2", "s3"}
+
+func moeFP8GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	cfg, err := moeAttrs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inputs(c, moeFP8Names...); err != nil {
+		return nil, err
+	}
+	e := ops.ExpertsFP8{W1: in["w1"], W2: in["w2"], W3: in["w3"], S1: in["s1"], S2: in["s2"], S3: in["s3"]}
+	return ys(ops.MoEForwardFP8(in["x"], in["logits"], in["correction_bias"], e, cfg))
+}
+
+func moeFP8CPU(c *Case) (map[string]*ref.Tensor, error) {
+	ts, routing, act, err := moeRefCase(c, moeFP8Names)
+	if err != nil {
+		return nil, err
+	}
+	return refY(ref.MoEFP8(ts[0], ts[1], c.Inputs["correction_bias"], ts[2], ts[3], ts[4], ts[5], ts[6], ts[7], routing, act))
 }

@@ -35,7 +35,25 @@ func TestParityRunnersAgree(t *testing.T) {
 	pl := r(dtype.F32, 2, 2, 3, 4, 1)
 	pl.Data[1] = math.Inf(-1)
 	nf4w, nf4a, _ := ref.QuantizeNF4(r(dtype.F32, 0.3, 7, 72), 64)
+	fp8 := map[string]*ref.Tensor{"x": r(dtype.BF16, 1, 9, 12), "logits": r(dtype.F32, 2, 9, 6)}
+	for i, shape := range [][]int{{6, 10, 12}, {6, 12, 10}, {6, 10, 12}} {
+		n := string(rune('1' + i))
+		fp8["w"+n], fp8["s"+n], _ = ref.QuantizeExpertsFP8(r(dtype.F32, 0.3, shape...))
+	}
+	code := ref.New(dtype.F32, 256)
+	for i := range code.Data {
+		code.Data[i] = float64(i)/127.5 - 1
+	}
+	stCodes := ref.New(dtype.U8, 12)
+	for i := range stCodes.Data {
+		stCodes.Data[i] = float64(37 * i % 256)
+	}
+	nf4w2, _, _ := ref.QuantizeNF4(r(dtype.F32, 0.3, 24, 32), 64) // 12 blocks
+	stats := map[string]*ref.Tensor{"x": r(dtype.BF16, 1, 3, 32), "weight": nf4w2, "absmax_codes": stCodes,
+		"absmax_scale": r(dtype.F32, 0.01, 1), "absmax_code": code, "bias": r(dtype.BF16, 1, 24)}
 	cases := []*Case{
+		{Op: "linear_nf4_compressed", Attrs: map[string]any{"out_features": 24.0, "offset": 0.05}, Inputs: stats},
+		{Op: "moe_fp8", Attrs: map[string]any{"top_k": 2.0}, Inputs: fp8},
 		{Op: "moe", Attrs: map[string]any{"top_k": 2.0, "num_expert_groups": 2.0, "top_k_groups": 1.0, "routing_scale": 1.5},
 			Inputs: map[string]*ref.Tensor{"x": r(dtype.F32, 1, 9, 12), "logits": r(dtype.F32, 2, 9, 6), "correction_bias": r(dtype.F32, 0.1, 6),
 				"w1": r(dtype.F32, 0.3, 6, 10, 12), "w3": r(dtype.F32, 0.3, 6, 10, 12), "w2": r(dtype.F32, 0.3, 6, 12, 10)}},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -107,26 +108,55 @@ func TestDenseMatchesReference(t *testing.T) {
 	}
 }
 
-func TestSplitKMatchesSingle(t *testing.T) {
-	// Force several key splits on a case the planner would not split.
+// TestSplitKDecode forces key splits (folded by attention_combine.wgsl
+// with the MergeAttnStates merge) on decode shapes: key counts that are
+// no multiple of the split, one-token queries, grouped heads, both
+// layouts, and causal rows whose last splits see no key; guarded outputs.
+func TestSplitKDecode(t *testing.T) {
 	d := testDevice(t)
-	rng := rand.New(rand.NewSource(9))
-	c := attnCase{b: 1, sq: 3, sk: 200, h: 2, hk: 1, d: 32, dt: dtype.F32}
-	q, k, v := c.inputs(rng)
-	want, _ := ref.Attention(q, k, v, false, 0)
-	for _, n := range []int{2, 3, 7} {
-		l := &call{op: "Attention", q: upload(t, d, q), k: upload(t, d, k), v: upload(t, d, v), split: n}
-		if err := l.validate(); err != nil {
-			t.Fatal(err)
+	cases := []struct {
+		c      attnCase
+		splits []int
+	}{
+		{attnCase{b: 1, sq: 3, sk: 200, h: 2, hk: 1, d: 32, dt: dtype.F32}, []int{2, 3, 7}},
+		{attnCase{b: 1, sq: 1, sk: 1001, h: 8, hk: 2, d: 64, dt: dtype.F16}, []int{2, 5, 31}},
+		{attnCase{b: 2, sq: 1, sk: 97, h: 3, hk: 3, d: 128, dt: dtype.BF16, in: BNSD}, []int{2, 4}},
+		{attnCase{b: 1, sq: 1, sk: 513, h: 4, hk: 1, d: 80, causal: true, dt: dtype.F32, out: BNSD}, []int{3, 16}},
+		{attnCase{b: 1, sq: 16, sk: 40, h: 2, hk: 2, d: 16, causal: true, dt: dtype.F32}, []int{2}},      // queries 0-7 see no key of split 2
+		{attnCase{b: 1, sq: 13, sk: 333, h: 6, hk: 3, d: 12, causal: true, dt: dtype.F16}, []int{3, 11}}, // last split short
+	}
+	for ci, tc := range cases {
+		for _, n := range tc.splits {
+			for _, vr := range variants(d) {
+				if vr.name == "tiled" {
+					continue // split launches use the row kernel
+				}
+				t.Run(fmt.Sprintf("%v/split%d/%s", tc.c, n, vr.name), func(t *testing.T) {
+					c := tc.c
+					rng := rand.New(rand.NewSource(int64(100 + ci)))
+					q, k, v := c.inputs(rng)
+					want, err := ref.Attention(q, k, v, c.causal, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gputest.Guard(t, d)
+					l := &call{op: "Attention", q: upload(t, d, toLayout(q, c.in)), k: upload(t, d, toLayout(k, c.in)),
+						v: upload(t, d, toLayout(v, c.in)), in: c.in, out: c.out, causal: c.causal, split: n}
+					vr.set(l)
+					if err := l.validate(); err != nil {
+						t.Fatal(err)
+					}
+					if pl := l.plan(d.Features.Subgroups && !l.portable); pl.NSplit < 2 || pl.NSplit > n {
+						t.Fatalf("planner made %d splits, want 2 to %d", pl.NSplit, n)
+					}
+					o, err := l.run()
+					if err != nil {
+						t.Fatal(err)
+					}
+					expectClose(t, o, toLayout(want, c.out))
+				})
+			}
 		}
-		if pl := l.plan(false); pl.NSplit < 2 {
-			t.Fatalf("split %d: planner made %d splits", n, pl.NSplit)
-		}
-		o, err := l.run()
-		if err != nil {
-			t.Fatal(err)
-		}
-		expectClose(t, o, want)
 	}
 }
 

@@ -247,12 +247,15 @@ func (l *call) bindOperands(k *kernel.Kernel, rowptr, cols, tok *gpu.Tensor) {
 	k.Snippet("RANGES", ranges).Snippet("BLOCK", block).Snippet("QTOK", qtok).Snippet("KTOK", ktok)
 }
 
-// combine declares the merge of split partial results into a new output.
+// combine declares the merge of split partial results into a new output,
+// folding the splits with the MergeAttnStates operator's merge
+// (wgsl/merge_state.wgsl) in one launch rather than nsplit-1 launches of
+// the operator.
 func (l *call) combine(part *gpu.Tensor, nsplit int) *kernel.Kernel {
 	dp := l.d / 4
 	rows := l.b * l.h * l.sq
 	osb, osh, oss := strides(l.out, l.sq, l.h, dp)
-	k := &kernel.Kernel{Name: "attention_combine", Vec: 4, Files: []string{"attention_combine"}, Grid: l.q.Device().Groups(ceilDiv(rows*dp, 64))}
+	k := &kernel.Kernel{Name: "attention_combine", Vec: 4, Files: []string{"merge_state", "attention_combine"}, Grid: l.q.Device().Groups(ceilDiv(rows*dp, 64))}
 	k.Uint("DP", dp).In("part", part).Out("o", l.q.DType, l.outShape()...)
 	return k.U32("rows", rows).U32("sq", l.sq).U32("h", l.h).U32("nsplit", nsplit).U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss)
 }

@@ -130,18 +130,54 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *Tensor, act string) (
 	if len(x.Shape) != 2 || len(w1.Shape) != 3 || len(w2.Shape) != 3 || fmt.Sprint(w1.Shape) != fmt.Sprint(w3.Shape) {
 		return nil, fmt.Errorf("ref.GroupedExpertForward: x %v, w1 %v, w2 %v, w3 %v", x.Shape, w1.Shape, w2.Shape, w3.Shape)
 	}
-	T, D := x.Shape[0], x.Shape[1]
+	D := x.Shape[1]
 	E, I := w1.Shape[0], w1.Shape[1]
-	K := indices.Shape[1]
 	if w1.Shape[2] != D || w2.Shape[0] != E || w2.Shape[1] != D || w2.Shape[2] != I {
 		return nil, fmt.Errorf("ref.GroupedExpertForward: expert shapes w1 %v, w2 %v for D=%d", w1.Shape, w2.Shape, D)
 	}
 	dt := x.DType
-	y := New(dt, T, D)
 	g := New(dt, 1, I)
 	u := New(dt, 1, I)
+	return expertPairs("ref.GroupedExpertForward", x, indices, weights, E, func(t, e int, w float64, acc []float64) error {
+		xr := x.Data[t*D : (t+1)*D]
+		for i := 0; i < I; i++ {
+			var sg, su float64
+			for c, v := range xr {
+				sg += v * w1.Data[(e*I+i)*D+c]
+				su += v * w3.Data[(e*I+i)*D+c]
+			}
+			g.Data[i], u.Data[i] = dtype.Round(dt, sg), dtype.Round(dt, su)
+		}
+		a, err := Activation(g, act)
+		if err != nil {
+			return err
+		}
+		h := make([]float64, I)
+		for i := range h {
+			h[i] = dtype.Round(dt, a.Data[i]*u.Data[i])
+		}
+		for c := 0; c < D; c++ {
+			s := 0.0
+			for i, v := range h {
+				s += v * w2.Data[(e*D+c)*I+i]
+			}
+			acc[c] += w * dtype.Round(dt, s)
+		}
+		return nil
+	})
+}
+
+// expertPairs calls f for every pair (t, k) of indices and weights [T,K]
+// whose weight is not 0, with its expert e (checked against E) and
+// token t's row of float64 sums acc [D]; it returns y [T,D] in x's
+// dtype, the sums rounded.
+func expertPairs(name string, x, indices, weights *Tensor, E int, f func(t, e int, w float64, acc []float64) error) (*Tensor, error) {
+	T, D := x.Shape[0], x.Shape[1]
+	K := indices.Shape[1]
+	y := New(x.DType, T, D)
+	acc := make([]float64, D)
 	for t := 0; t < T; t++ {
-		acc := make([]float64, D)
+		clear(acc)
 		for k := 0; k < K; k++ {
 			w := weights.Data[t*K+k]
 			if w == 0 {
@@ -149,35 +185,14 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *Tensor, act string) (
 			}
 			e := int(indices.Data[t*K+k])
 			if e < 0 || e >= E {
-				return nil, fmt.Errorf("ref.GroupedExpertForward: expert index %d outside [0,%d)", e, E)
+				return nil, fmt.Errorf("%s: expert index %d outside [0,%d)", name, e, E)
 			}
-			xr := x.Data[t*D : (t+1)*D]
-			for i := 0; i < I; i++ {
-				var sg, su float64
-				for c, v := range xr {
-					sg += v * w1.Data[(e*I+i)*D+c]
-					su += v * w3.Data[(e*I+i)*D+c]
-				}
-				g.Data[i], u.Data[i] = dtype.Round(dt, sg), dtype.Round(dt, su)
-			}
-			a, err := Activation(g, act)
-			if err != nil {
+			if err := f(t, e, w, acc); err != nil {
 				return nil, err
-			}
-			h := make([]float64, I)
-			for i := range h {
-				h[i] = dtype.Round(dt, a.Data[i]*u.Data[i])
-			}
-			for c := 0; c < D; c++ {
-				s := 0.0
-				for i, v := range h {
-					s += v * w2.Data[(e*D+c)*I+i]
-				}
-				acc[c] += w * dtype.Round(dt, s)
 			}
 		}
 		for c, v := range acc {
-			y.Data[t*D+c] = dtype.Round(dt, v)
+			y.Data[t*D+c] = dtype.Round(x.DType, v)
 		}
 	}
 	return y, nil

@@ -120,3 +120,23 @@ func LinearNF4(x, packed, absmax, bias *Tensor, outFeatures, blockSize int) (*Te
 	wt := &Tensor{Shape: []int{outFeatures, k}, DType: dtype.F32, Data: w}
 	return Linear(x, wt, bias)
 }
+
+// DequantizeNF4Stats expands NF4 statistics compressed by bitsandbytes'
+// double quantisation: absmax[i] = code[codes[i]] * scale[i/256] +
+// offset, the product and the sum each rounded to f32 (as
+// dequantize_blockwise and the offset add do). It returns f32 [blocks].
+func DequantizeNF4Stats(codes, scale, code *Tensor, offset float64) (*Tensor, error) {
+	n := codes.Numel()
+	if scale.Numel() != (n+255)/256 || code.Numel() != 256 {
+		return nil, fmt.Errorf("ref.DequantizeNF4Stats: %d codes, %d scales, code table of %d", n, scale.Numel(), code.Numel())
+	}
+	a := New(dtype.F32, n)
+	for i, c := range codes.Data {
+		if c < 0 || c > 255 {
+			return nil, fmt.Errorf("ref.DequantizeNF4Stats: code %g outside [0,255]", c)
+		}
+		p := float32(code.Data[int(c)]) * float32(scale.Data[i/256])
+		a.Data[i] = float64(p + float32(offset))
+	}
+	return a, nil
+}

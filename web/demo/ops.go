@@ -256,6 +256,181 @@ var Ops = []Op{
 		},
 	},
 	{
+		Name: "ScaleShiftGateSelect", Shape: "x bf16[2,128,1024], two sets of scale, shift, gate bf16[2,1024], index u8[2,128] (first 32 tokens: set 1)",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{batch, tokens, hidden}, 1, 0)
+			s, sr := c.gateSelect(dtype.BF16)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return Two(ops.ScaleShiftGateSelect(x.G, s)) },
+				CPU: func() ([]*ref.Tensor, error) { return TwoRef(ref.ScaleShiftGateSelect(x.R, sr)) },
+			}
+		},
+	},
+	{
+		Name: "Residual+LayerNorm+GateSelect", Shape: "x, residual, residual_gate f32[2,128,1024], weight, bias f32[1024], sets f32[2,1024], index u8[2,128]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
+			res := c.Input(dtype.F32, []int{batch, tokens, hidden}, 1, 0)
+			rg := c.Input(dtype.F32, []int{batch, tokens, hidden}, 0.5, 0)
+			w := c.Input(dtype.F32, []int{hidden}, 0.2, 1)
+			b := c.Input(dtype.F32, []int{hidden}, 0.2, 0)
+			s, sr := c.gateSelect(dtype.F32)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					y, r, g, err := ops.ResidualLayerNormScaleShiftGateSelect(x.G, res.G, rg.G, w.G, b.G, 1e-6, s)
+					if err != nil {
+						return nil, err
+					}
+					return []*gpu.Tensor{y, r, g}, nil
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					y, r, g, err := ref.ResidualLayerNormScaleShiftGateSelect(x.R, res.R, rg.R, w.R, b.R, 1e-6, sr)
+					if err != nil {
+						return nil, err
+					}
+					return []*ref.Tensor{y, r, g}, nil
+				},
+			}
+		},
+	},
+	{
+		Name: "MergeAttnStates", Shape: "prev_out, suff_out f32[2,128,8,128], prev_lse, suff_lse f32[2,128,8]",
+		Prepare: func(c *Ctx) Run {
+			po := c.Input(dtype.F32, []int{batch, tokens, 8, 128}, 1, 0)
+			so := c.Input(dtype.F32, []int{batch, tokens, 8, 128}, 1, 0)
+			pl := c.Input(dtype.F32, []int{batch, tokens, 8}, 3, 0)
+			sl := c.Input(dtype.F32, []int{batch, tokens, 8}, 3, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) { return Two(ops.MergeAttnStates(po.G, pl.G, so.G, sl.G)) },
+				CPU: func() ([]*ref.Tensor, error) { return TwoRef(ref.MergeAttnStates(po.R, pl.R, so.R, sl.R)) },
+			}
+		},
+	},
+	{
+		Name: "QuantizeInt8PerBlock", Shape: "k bf16[2,128,8,128] smoothed, blocks of 64 tokens → int8 codes (shown as i32), scales f32[2,8,2]",
+		Prepare: func(c *Ctx) Run {
+			k := c.Input(dtype.BF16, []int{batch, tokens, 8, 128}, 1, 0.5)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					q, s, err := ops.QuantizeInt8PerBlock(k.G, ops.Int8BlockOptions{Block: 64, SmoothMean: true})
+					if err != nil {
+						return nil, err
+					}
+					qi, err := int8AsI32(c.Dev, q)
+					if err != nil {
+						s.Release()
+					}
+					return Two(qi, s, err)
+				},
+				CPU: func() ([]*ref.Tensor, error) { return TwoRef(ref.QuantizeInt8PerBlock(k.R, 64, 1, true, false)) },
+			}
+		},
+	},
+	{
+		Name: "LinearNF4", Shape: "x f32[128,512], weight nf4[512,512] (blocks of 64, f32 absmax), bias f32[512]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{tokens, 512}, 1, 0)
+			w32 := c.Input(dtype.F32, []int{512, 512}, 0.04, 0)
+			b := c.Input(dtype.F32, []int{512}, 1, 0)
+			if c.err != nil {
+				return Run{}
+			}
+			packed, absmax, err := ref.QuantizeNF4(w32.R, ops.NF4BlockSize)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			gp, ga := c.Upload(packed), c.Upload(absmax)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.LinearNF4Forward(x.G, gp, ga, b.G, 512, ops.NF4BlockSize))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.LinearNF4(x.R, packed, absmax, b.R, 512, ops.NF4BlockSize))
+				},
+				Tol: dtype.DefaultTolerance(dtype.F32, true),
+			}
+		},
+	},
+	{
+		Name: "MoE (top-2 of 8)", Shape: "x f32[128,128], logits f32[128,8], experts w1, w3 f32[8,256,128], w2 f32[8,128,256]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.F32, []int{tokens, 128}, 1, 0)
+			lg := c.Input(dtype.F32, []int{tokens, 8}, 2, 0)
+			w1 := c.Input(dtype.F32, []int{8, 256, 128}, 0.09, 0)
+			w3 := c.Input(dtype.F32, []int{8, 256, 128}, 0.09, 0)
+			w2 := c.Input(dtype.F32, []int{8, 128, 256}, 0.06, 0)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.MoEForward(x.G, lg.G, nil, w1.G, w2.G, w3.G, ops.MoEConfig{TopK: 2}))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.MoE(x.R, lg.R, nil, w1.R, w2.R, w3.R, ref.MoERouting{TopK: 2}, "silu"))
+				},
+				Tol: dtype.DefaultTolerance(dtype.F32, true),
+			}
+		},
+	},
+	{
+		Name: "LinearNF4 (compressed stats)", Shape: "x bf16[16,512], weight nf4[512,512], absmax double-quantised (8-bit codes, blocks of 256)",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{16, 512}, 1, 0)
+			w32 := c.Input(dtype.F32, []int{512, 512}, 0.04, 0)
+			if c.err != nil {
+				return Run{}
+			}
+			packed, absmax, err := ref.QuantizeNF4(w32.R, ops.NF4BlockSize)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			st, a, err := c.nf4Stats(absmax)
+			if err != nil {
+				c.err = err
+				return Run{}
+			}
+			gp := c.Upload(packed)
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.LinearNF4CompressedForward(x.G, gp, st, nil, 512, ops.NF4BlockSize))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.LinearNF4(x.R, packed, a, nil, 512, ops.NF4BlockSize))
+				},
+			}
+		},
+	},
+	{
+		Name: "MoE FP8 experts (top-2 of 8)", Shape: "x bf16[128,128], experts e4m3 with per-channel scales: w1, w3 [8,256,128], w2 [8,128,256]",
+		Prepare: func(c *Ctx) Run {
+			x := c.Input(dtype.BF16, []int{tokens, 128}, 1, 0)
+			lg := c.Input(dtype.F32, []int{tokens, 8}, 2, 0)
+			var q, s [3]*ref.Tensor
+			var e [6]*gpu.Tensor
+			for i, shape := range [][]int{{8, 256, 128}, {8, 128, 256}, {8, 256, 128}} {
+				w := c.Input(dtype.F32, shape, 0.08, 0)
+				if c.err != nil {
+					return Run{}
+				}
+				var err error
+				if q[i], s[i], err = ref.QuantizeExpertsFP8(w.R); err != nil {
+					c.err = err
+					return Run{}
+				}
+				e[i], e[3+i] = c.Upload(q[i]), c.Upload(s[i])
+			}
+			ex := ops.ExpertsFP8{W1: e[0], W2: e[1], W3: e[2], S1: e[3], S2: e[4], S3: e[5]}
+			return Run{
+				GPU: func() ([]*gpu.Tensor, error) {
+					return One(ops.MoEForwardFP8(x.G, lg.G, nil, ex, ops.MoEConfig{TopK: 2}))
+				},
+				CPU: func() ([]*ref.Tensor, error) {
+					return OneRef(ref.MoEFP8(x.R, lg.R, nil, q[0], q[1], q[2], s[0], s[1], s[2], ref.MoERouting{TopK: 2}, "silu"))
+				},
+			}
+		},
+	},
+	{
 		Name: "DiT block", Shape: "x f32[2,64,128], cond f32[2,128], 4 heads, GELU(tanh) MLP x4",
 		Prepare: func(c *Ctx) Run {
 			cfg := dit.NewConfig(128, 4)
