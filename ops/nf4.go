@@ -80,7 +80,7 @@ func QuantizeNF4(w *gpu.Tensor, blockSize int) (packed, absmax *gpu.Tensor, err 
   var a = 0.0;
   for (var e = lo; e < hi; e = e + 1u) { a = max(a, abs(ld_x(e))); }
   st_am(i, a);
-  let r = div_rn(1.0, a);
+  let r = div_rn_checked(1.0, a);
   let nbytes = (p.total + 1u) / 2u;
   for (var wi = lo / 8u; wi < (hi + 7u) / 8u; wi = wi + 1u) {
     var word = 0u;

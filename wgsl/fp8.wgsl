@@ -118,6 +118,17 @@ fn div_rn(a: f32, b: f32) -> f32 {
     qf = fma(fma(-b, qf, an), y, qf);
     return select(qf, qf * 0x1p-64f, tiny);
   }
+  return div_rn_checked(a, b);
+}
+// div_rn_checked is div_rn with the integer steps on every device: for
+// values computed once per row or block (scales), where its cost does not
+// matter and the result must not depend on how a driver folds constant
+// divisors (a fused-path scale amax/448 came out one ulp off on the H200,
+// 2026-11-28).
+fn div_rn_checked(a: f32, b: f32) -> f32 {
+  let q0 = a / b;
+  // The correction would make NaN of an overflow and +0 of -0.
+  if ((bitcast<u32>(q0) & 0x7f800000u) == 0x7f800000u || (bitcast<u32>(q0) & 0x7fffffffu) == 0u) { return q0; }
   let q = q0 + fma(-q0, b, a) / b;
   let ua = bitcast<u32>(a) & 0x7fffffffu;
   let ub = bitcast<u32>(b) & 0x7fffffffu;
@@ -142,7 +153,7 @@ fn fp8_div(x: f32, s: f32) -> f32 { return select(x / s, div_rn(x, s), fp8_finit
 // float64 reference gives it.
 fn fp8_scale(a: u32, fmax: f32) -> f32 {
   if (a >= 0x7f800000u) { return bitcast<f32>(a); }
-  return div_rn(max(bitcast<f32>(a), 1e-12), fmax);
+  return div_rn_checked(max(bitcast<f32>(a), 1e-12), fmax);
 }
 // fp8_encode for a finite q, rounded on the float pipe: the magnitude is
 // clamped to fmax, then adding m = 1.5 * 2^(e+23-man), where 2^e is

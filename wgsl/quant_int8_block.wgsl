@@ -23,7 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
     let c = e - r * p.d;
     m = max(m, abs(value(base + (l0 + r) * p.sl + c, bh * p.d + c)));
   }
-  let sc = div_rn(wg_absmax(lid, m), 127.0);
+  let sc = div_rn_checked(wg_absmax(lid, m), 127.0);
   if (lid == 0u) { st_s(g, sc); }
   {{WRITE_CODES}}
 }

@@ -31,7 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
   for (var c = lid; c < p.k; c = c + 256u) {
     m = max(m, abs(ld_x(r * p.k + c)));
   }
-  let sc = div_rn(wg_absmax(lid, m), 127.0);
+  let sc = div_rn_checked(wg_absmax(lid, m), 127.0);
   if (lid == 0u) { st_s(r, sc); }
   for (var w = lid; w < kw; w = w + 256u) {
     let i = r * p.k + 4u * w;
