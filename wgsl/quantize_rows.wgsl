@@ -9,7 +9,8 @@
 //     x is read once.
 //   not FUSED: the scale comes from sin (per tensor: its element 0),
 //     and the row is walked in chunks of WG*NP units.
-// Fast path: x / scale by a reciprocal with one residual correction (as
+// Fast path: x / scale by a refined reciprocal with one residual
+// correction where fma is fused (FUSED_FMA), div_rn per value elsewhere (as
 // exact as div_rn; without EXACT, a benchmark variant, the product alone,
 // whose codes may be one unit off near ties), then the float-pipe encoder. It needs a finite scale
 // and finite values: an invocation that holds a NaN or an infinity (its
@@ -70,7 +71,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
           for (var h = 0u; h < UP; h = h + 1u) {
             let x = r[k * UP + h];
             var q = x * inv;
-            if (EXACT) { q = fma(fma(-q, vec4<f32>(s), x), vec4<f32>(inv), q); }
+            if (EXACT) {
+              if (FUSED_FMA) {
+                q = fma(fma(-q, vec4<f32>(s), x), vec4<f32>(inv), q);
+              } else { // an fma rounded twice cannot correct q: divide (lavapipe)
+                q = vec4<f32>(div_rn(x.x, s), div_rn(x.y, s), div_rn(x.z, s), div_rn(x.w, s));
+              }
+            }
             q_buf[(xb + j) * UP + h] = {{ENCODE_FINITE}}(q.x) | ({{ENCODE_FINITE}}(q.y) << 8u) |
                                      ({{ENCODE_FINITE}}(q.z) << 16u) | ({{ENCODE_FINITE}}(q.w) << 24u);
           }
