@@ -185,11 +185,11 @@ def linear_rows(dt):
                 nf4c = lambda x=x, wq=wqc, state=statec: bnb.matmul_4bit(x, wq.t(), quant_state=state)
                 impl = implc = "bitsandbytes.matmul_4bit"
             else:
-                def nf4(x=x, packed=packed, absmax=absmax):
+                def nf4(x=x, packed=packed, absmax=absmax, n=n, k=k):  # n, k bound now: the rows run after the loop
                     codes = torch.stack((packed >> 4, packed & 15), dim=-1).view(-1, 64).long()
                     return F.linear(x, (table[codes] * absmax[:, None]).view(n, k).to(dt))
 
-                def nf4c(x=x, packed=packed, qst=qst, scale2=scale2, offset=offset):
+                def nf4c(x=x, packed=packed, qst=qst, scale2=scale2, offset=offset, n=n, k=k):
                     am = (dyn[qst.long()].view(-1, 256) * scale2[:, None]).view(-1) + offset
                     codes = torch.stack((packed >> 4, packed & 15), dim=-1).view(-1, 64).long()
                     return F.linear(x, (table[codes] * am[:, None]).view(n, k).to(dt))
