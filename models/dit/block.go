@@ -99,18 +99,9 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 			return nil, errorf(n, "dtype %v, want the weights' %v", t.DType, b.DType)
 		}
 	}
-	var tmp []*ops.Tensor
-	defer func() {
-		for _, t := range tmp {
-			t.Release()
-		}
-	}()
-	keep := func(t *ops.Tensor, err error) (*ops.Tensor, error) {
-		if err == nil {
-			tmp = append(tmp, t)
-		}
-		return t, err
-	}
+	var temps ops.Temps
+	defer temps.Release()
+	keep := temps.Keep
 	step := func(name string, err error) error { return fmt.Errorf("dit: %s: %w", name, err) }
 
 	// Modulation: six [B,D] chunks of linear(silu(cond)).

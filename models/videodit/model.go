@@ -273,18 +273,9 @@ func (m *Model) forward(x, sinG, hotG, ctxG *ops.Tensor) (*ops.Tensor, error) {
 	c := m.Config
 	D := c.Dim
 	B := x.Shape[0]
-	var tmp []*ops.Tensor
-	defer func() {
-		for _, t := range tmp {
-			t.Release()
-		}
-	}()
-	keep := func(t *ops.Tensor, err error) (*ops.Tensor, error) {
-		if err == nil {
-			tmp = append(tmp, t)
-		}
-		return t, err
-	}
+	var temps ops.Temps
+	defer temps.Release()
+	keep := temps.Keep
 	step := func(name string, err error) error { return fmt.Errorf("videodit: %s: %w", name, err) }
 
 	// e = time_embedding(sinusoid) + class_embedding(onehot), [B,D].

@@ -208,18 +208,9 @@ func (b *Block) Forward(x, e0, ctx, cos, sin *ops.Tensor) (*ops.Tensor, error) {
 			return nil, errorf(nt.n, "dtype %v, want the weights' %v", nt.t.DType, b.DType)
 		}
 	}
-	var tmp []*ops.Tensor
-	defer func() {
-		for _, t := range tmp {
-			t.Release()
-		}
-	}()
-	keep := func(t *ops.Tensor, err error) (*ops.Tensor, error) {
-		if err == nil {
-			tmp = append(tmp, t)
-		}
-		return t, err
-	}
+	var temps ops.Temps
+	defer temps.Release()
+	keep := temps.Keep
 	step := func(name string, err error) error { return fmt.Errorf("wan: %s: %w", name, err) }
 
 	// e = modulation + e0 as one FusedScaleShift: e0*(1+0) + modulation.
