@@ -65,89 +65,154 @@ func quantizeInt8Rows(op string, x *gpu.Tensor, rows, rowsPad int) (q, scale *gp
 // them: x [..., K] (any float dtype) is quantised per token on the fly
 // like the weight (QuantizeInt8's rule, one scale per row), multiplied by
 // the weight codes wq u8 [N, K] (from QuantizeInt8) with exact i32 sums,
-// and dequantised: y = acc * sx[token] * wscale[n] (+ bias[n]), f32
-// [..., N]. Devices listing i8 subgroup-matrix configurations (Dawn on
-// NVIDIA) run wgsl/matmul_w8a8_sm.wgsl; every other device the plain
-// kernel, one output per invocation with dot4I8Packed (naga and Tint both
-// have it), launch.ChooseW8A8 decides.
+// and dequantised in f32: y = acc * sx[token] * wscale[n] (+ bias[n]),
+// stored in x's dtype [..., N] (as LinearFP8 does). Devices listing i8
+// subgroup-matrix configurations (Dawn on NVIDIA) run
+// wgsl/matmul_w8a8_sm.wgsl; every other device the plain kernel, one
+// output per invocation with dot4I8Packed (naga and Tint both have it),
+// launch.ChooseW8A8 decides.
 func LinearW8A8(x, wq, wscale, bias *gpu.Tensor) (*gpu.Tensor, error) {
-	m, n, k, err := checkW8A8(x, wq, wscale, bias)
-	if err != nil {
+	return runW8A8(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: wscale, b: bias})
+}
+
+// LinearW8A8Act computes act(LinearW8A8(x, wq, wscale, bias)) with the
+// activation in the dequantising epilogue: the linear output is rounded
+// to x's dtype before the activation, as LinearAct does.
+func LinearW8A8Act(x, wq, wscale, bias *gpu.Tensor, act Activation) (*gpu.Tensor, error) {
+	return runW8A8(&w8a8Spec{op: "LinearW8A8Act", x: x, wq: wq, ws: wscale, b: bias, act: act})
+}
+
+// LinearW8A8GateResidual computes residual + gate * LinearW8A8(x, wq,
+// wscale, bias) in the dequantising epilogue, with LinearGateResidual's
+// rounding and gate broadcasts ([N], [B,N], [B,1,N] or the output's shape).
+func LinearW8A8GateResidual(x, wq, wscale, bias, gate, residual *gpu.Tensor) (*gpu.Tensor, error) {
+	return runW8A8(&w8a8Spec{op: "LinearW8A8GateResidual", x: x, wq: wq, ws: wscale, b: bias, gr: &GateResidual{gate, residual}})
+}
+
+// w8a8Spec is one W8A8 product with its epilogue (bias, activation,
+// gate+residual), validated by check.
+type w8a8Spec struct {
+	op          string
+	x, wq, ws   *gpu.Tensor
+	b           *gpu.Tensor
+	act         Activation
+	gr          *GateResidual
+	m, n, k     int
+	gdiv, gstep int
+	shape       []int
+}
+
+// runW8A8 validates s and runs it with the launch ChooseW8A8 picks.
+func runW8A8(s *w8a8Spec) (*gpu.Tensor, error) {
+	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return linearW8A8(x, wq, wscale, bias, launch.ChooseW8A8(x.Device(), m, n, k))
+	return s.run(launch.ChooseW8A8(s.x.Device(), s.m, s.n, s.k))
 }
 
-// checkW8A8 validates LinearW8A8's operands and returns its M, N and K.
-func checkW8A8(x, wq, wscale, bias *gpu.Tensor) (m, n, k int, err error) {
-	const op = "LinearW8A8"
-	if err := checkFloat(op, "x", x); err != nil {
-		return 0, 0, 0, err
+// check validates the operands and fills M, N, K, the output shape and
+// the gate broadcast.
+func (s *w8a8Spec) check() error {
+	op := s.op
+	if err := checkFloat(op, "x", s.x); err != nil {
+		return err
 	}
+	wq := s.wq
 	if wq == nil || wq.DType != dtype.U8 || len(wq.Shape) != 2 {
-		return 0, 0, 0, errorf(op, "wq", "%v: want the u8 [N, K] codes of QuantizeInt8", wq)
+		return errorf(op, "wq", "%v: want the u8 [N, K] codes of QuantizeInt8", wq)
 	}
-	n, k = wq.Shape[0], wq.Shape[1]
-	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != k {
-		return 0, 0, 0, errorf(op, "x", "shape %v, want [..., %d] (wq is %v)", x.Shape, k, wq.Shape)
+	s.n, s.k = wq.Shape[0], wq.Shape[1]
+	if len(s.x.Shape) == 0 || s.x.Shape[len(s.x.Shape)-1] != s.k {
+		return errorf(op, "x", "shape %v, want [..., %d] (wq is %v)", s.x.Shape, s.k, wq.Shape)
 	}
-	if k == 0 || k%4 != 0 {
-		return 0, 0, 0, errorf(op, "wq", "shape %v: K must be a positive multiple of 4", wq.Shape)
+	if s.k == 0 || s.k%4 != 0 {
+		return errorf(op, "wq", "shape %v: K must be a positive multiple of 4", wq.Shape)
 	}
-	if wscale == nil || wscale.DType != dtype.F32 || len(wscale.Shape) != 1 || wscale.Shape[0] != n {
-		return 0, 0, 0, errorf(op, "wscale", "%v: want f32 [%d]", wscale, n)
+	if s.ws == nil || s.ws.DType != dtype.F32 || len(s.ws.Shape) != 1 || s.ws.Shape[0] != s.n {
+		return errorf(op, "wscale", "%v: want f32 [%d]", s.ws, s.n)
 	}
-	if bias != nil {
-		if err := checkFloat(op, "bias", bias); err != nil {
-			return 0, 0, 0, err
+	if err := checkVector(op, "bias", s.b, s.n); err != nil {
+		return err
+	}
+	if err := checkAct(op, s.act); err != nil {
+		return err
+	}
+	s.m = s.x.Numel() / s.k
+	s.shape = append(append([]int{}, s.x.Shape[:len(s.x.Shape)-1]...), s.n)
+	var ts operands
+	ts.add("x", s.x)
+	ts.add("wq", wq)
+	ts.add("wscale", s.ws)
+	ts.add("bias", s.b)
+	if s.gr != nil {
+		g, r := s.gr.Gate, s.gr.Residual
+		if err := checkFloat(op, "gate", g); err != nil {
+			return err
 		}
-		if len(bias.Shape) != 1 || bias.Shape[0] != n {
-			return 0, 0, 0, errorf(op, "bias", "shape %v, want [%d]", bias.Shape, n)
+		if err := checkFloat(op, "residual", r); err != nil {
+			return err
 		}
-	}
-	for _, t := range []*gpu.Tensor{wq, wscale, bias} {
-		if t != nil && t.Device() != x.Device() {
-			return 0, 0, 0, errorf(op, "", "operands live on different devices")
+		if !sameShape(r.Shape, s.shape) {
+			return errorf(op, "residual", "shape %v, want the output's %v", r.Shape, s.shape)
 		}
+		ms := &matmulSpec{op: op, m: s.m, n: s.n, outShape: s.shape}
+		if err := ms.gateBroadcast(g.Shape); err != nil {
+			return err
+		}
+		s.gdiv, s.gstep = ms.gdiv, ms.gstride
+		ts.add("gate", g)
+		ts.add("residual", r)
 	}
-	return x.Numel() / k, n, k, nil
+	return ts.check(op, s.x.Device())
 }
 
-// linearW8A8 runs LinearW8A8 with the launch w (tests force either variant).
-func linearW8A8(x, wq, wscale, bias *gpu.Tensor, w launch.W8A8) (*gpu.Tensor, error) {
-	const op = "LinearW8A8"
-	dev := x.Device()
-	k := x.Shape[len(x.Shape)-1]
-	m, n := x.Numel()/k, wq.Shape[0]
-	shape := append(append([]int{}, x.Shape[:len(x.Shape)-1]...), n)
-	if m == 0 || n == 0 {
-		return dev.NewOutput(dtype.F32, shape...)
+// epilogue declares the bindings and uniforms of wgsl/w8a8.wgsl's
+// w8a8_out on k (the activation scales sx, then the weight scales, bias,
+// gate and residual, and y) and its EPILOGUE snippet: the exact linear's
+// rounding (operands.epilogue) after the dequantisation.
+func (s *w8a8Spec) epilogue(k *kernel.Kernel, sx *gpu.Tensor) {
+	k.In("sx", sx).In("sw", s.ws)
+	var epi []string
+	if s.b != nil {
+		k.In("b", s.b)
+		epi = append(epi, "y = y + ld_b(n);")
 	}
-	if err := checkBinding(op, "wq", wq); err != nil {
+	if s.act != ActNone || s.gr != nil {
+		epi = append(epi, "y = rnd1_y(y);")
+	}
+	if s.act != ActNone {
+		epi = append(epi, fmt.Sprintf("y = rnd1_y(%s(y));", s.act.wgslFn()))
+	}
+	if s.gr != nil {
+		k.In("g", s.gr.Gate).In("res", s.gr.Residual)
+		k.U32("gdiv", max(1, s.gdiv)).U32("gstride", s.gstep)
+		epi = append(epi, "y = ld_res(m * p.cols + n) + rnd1_y(ld_g((m / p.gdiv) * p.gstride + n) * y);")
+	}
+	k.Out("y", s.x.DType, s.shape...).Snippet("EPILOGUE", strings.Join(epi, "\n  "))
+}
+
+// run runs the validated s with the launch w (tests force either variant).
+func (s *w8a8Spec) run(w launch.W8A8) (*gpu.Tensor, error) {
+	x, wq := s.x, s.wq
+	dev := x.Device()
+	m, n, k := s.m, s.n, s.k
+	if m == 0 || n == 0 {
+		return dev.NewOutput(x.DType, s.shape...)
+	}
+	if err := checkBinding(s.op, "wq", wq); err != nil {
 		return nil, err
 	}
 	mp := w.PadRows(m)
-	xq, sx, err := quantizeInt8Rows(op, x, m, mp)
+	xq, sx, err := quantizeInt8Rows(s.op, x, m, mp)
 	if err != nil {
 		return nil, err
 	}
 	defer xq.Release()
 	defer sx.Release()
-	biasWGSL := ""
-	if bias != nil {
-		biasWGSL = "y = y + ld_b(n);"
-	}
-	epilogue := func(kk *kernel.Kernel) {
-		kk.In("sx", sx).In("sw", wscale)
-		if bias != nil {
-			kk.In("b", bias)
-		}
-		kk.Out("y", dtype.F32, shape...).Snippet("BIAS", biasWGSL)
-	}
 	if !w.Matrix {
-		kp := elementwise(dev, "linear_w8a8", 1, m*n, "w8a8")
+		kp := elementwise(dev, "linear_w8a8", 1, m*n, "act", "w8a8")
 		kp.In("xq", xq).In("wq", wq)
-		epilogue(kp)
+		s.epilogue(kp, sx)
 		kp.U32("cols", n).U32("kw", k/4).Snippet("BODY", `let r = i / p.cols;
   let c = i - r * p.cols;
   var acc = 0i;
@@ -169,10 +234,17 @@ func linearW8A8(x, wq, wscale, bias *gpu.Tensor, w launch.W8A8) (*gpu.Tensor, er
 		return nil, err
 	}
 	defer c.Release()
-	ke := elementwise(dev, "linear_w8a8_epilogue", 1, m*n, "w8a8")
+	return s.dequantize(c, sx)
+}
+
+// dequantize is the tensor-core launch's second kernel: the epilogue
+// (w8a8_out) over the first M rows of the i32 products c [Mp, N].
+func (s *w8a8Spec) dequantize(c, sx *gpu.Tensor) (*gpu.Tensor, error) {
+	dev := s.x.Device()
+	ke := elementwise(dev, "linear_w8a8_epilogue", 1, s.m*s.n, "act", "w8a8")
 	ke.In("c", c).Ints()
-	epilogue(ke)
-	ke.U32("cols", n).Snippet("BODY", "st_y(i, w8a8_out(c_buf[i], i / p.cols, i % p.cols));")
+	s.epilogue(ke, sx)
+	ke.U32("cols", s.n).Snippet("BODY", "st_y(i, w8a8_out(c_buf[i], i / p.cols, i % p.cols));")
 	return ke.RunOne(dev)
 }
 

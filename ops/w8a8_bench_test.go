@@ -75,11 +75,11 @@ func TestLinearW8A8MatrixPlans(t *testing.T) {
 	want, prod := w8a8Want(t, rx, rq, rs, rb)
 	for _, p := range plans {
 		t.Run(planName(p), func(t *testing.T) {
-			y, err := linearW8A8(x, wq, ws, b, p)
+			y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b}, p)
 			if err != nil {
 				t.Fatalf("%+v: %v", p, err)
 			}
-			expectW8A8(t, y, want, prod)
+			expectW8A8(t, y, want, want, prod, w8a8Tol{dt: dtype.BF16})
 			y.Release()
 		})
 	}
@@ -148,7 +148,7 @@ func BenchmarkW8A8(b *testing.B) {
 				continue // the plain kernel is slow: timed at 4096³ only
 			}
 			b.Run(fmt.Sprintf("linear/%v/%s", s, name), func(b *testing.B) {
-				report(b, s, released(func() (*gpu.Tensor, error) { return linearW8A8(x, wq, ws, nil, p) }))
+				report(b, s, released(func() (*gpu.Tensor, error) { return runW8A8Plan(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws}, p) }))
 			})
 		}
 		sp := &matmulSpec{op: "Linear", x: x, w: w}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand"
@@ -112,8 +113,9 @@ func w8a8Case(t *testing.T, d *gpu.Device, rng *rand.Rand, dt dtype.DType, xShap
 	return upload(t, d, rx), wq, ws, b, rx, rq, rs, rb
 }
 
-// w8a8Want returns the reference y and, for the tolerance, its product
-// without the bias.
+// w8a8Want returns the reference y and, for the tolerance, the product
+// without the bias (prod) and the linear output before the epilogue's
+// activation or gate (h).
 func w8a8Want(t *testing.T, rx, rq, rs, rb *ref.Tensor) (want, prod *ref.Tensor) {
 	t.Helper()
 	want, err := ref.LinearW8A8(rx, rq, rs, rb)
@@ -126,29 +128,89 @@ func w8a8Want(t *testing.T, rx, rq, rs, rb *ref.Tensor) (want, prod *ref.Tensor)
 	return want, prod
 }
 
-// expectW8A8 checks y against the reference want: the integer sums are
+// unitRoundoff is half an ulp at 1 of a storage dtype.
+func unitRoundoff(dt dtype.DType) float64 {
+	switch dt {
+	case dtype.BF16:
+		return 0x1p-8
+	case dtype.F16:
+		return 0x1p-11
+	}
+	return 0x1p-24
+}
+
+// w8a8Tol bounds |got - want| of a W8A8 output: the integer sums are
 // exact, so only the f32 epilogue (acc to f32, two products, the bias)
-// may differ, by a few units in the last place of the product prod and
-// of y.
-func expectW8A8(t *testing.T, y *Tensor, want, prod *ref.Tensor) {
+// differs from the float64 reference, by a few f32 units of the product
+// prod and of h (the linear output before an activation or gate), plus
+// one unit of the output dtype where a rounding of h, of gate * h or of
+// y lands on the other side (gate: the largest |gate|, 0 without one),
+// plus the f32 activation's own error.
+type w8a8Tol struct {
+	dt   dtype.DType
+	gate float64
+	act  bool
+}
+
+func (w w8a8Tol) at(want, h, prod float64) float64 {
+	u := unitRoundoff(w.dt)
+	g := math.Max(w.gate, 1)
+	tl := 4*0x1p-24*g*(math.Abs(prod)+math.Abs(h)+math.Abs(want)) + 4*u*(math.Abs(want)+g*math.Abs(h))
+	if w.act {
+		tl += 2e-6 * (1 + math.Abs(h))
+	}
+	return tl
+}
+
+// expectW8A8 checks y (x's dtype) against the reference want elementwise
+// within tl, h and prod as w8a8Tol takes them.
+func expectW8A8(t *testing.T, y *Tensor, want, h, prod *ref.Tensor, tl w8a8Tol) {
 	t.Helper()
-	if y.DType != dtype.F32 || !sameShape(y.Shape, want.Shape) {
-		t.Fatalf("got %v, want f32%v", y, want.Shape)
+	if y.DType != tl.dt || !sameShape(y.Shape, want.Shape) {
+		t.Fatalf("got %v, want %v%v", y, tl.dt, want.Shape)
 	}
 	got, err := y.Float32()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, w := range want.Data {
-		if tol := 4 * 0x1p-24 * (math.Abs(prod.Data[i]) + math.Abs(w)); math.Abs(float64(got[i])-w) > tol {
-			t.Fatalf("element %d: got %g, want %g (tolerance %g)", i, got[i], w, tol)
+		if e := tl.at(w, h.Data[i], prod.Data[i]); math.Abs(float64(got[i])-w) > e || math.IsNaN(float64(got[i])) {
+			t.Fatalf("element %d: got %g, want %g (tolerance %g)", i, got[i], w, e)
 		}
 	}
 }
 
+// absMax returns the largest |v| of a reference tensor.
+func absMax(r *ref.Tensor) float64 {
+	m := 0.0
+	for _, v := range r.Data {
+		m = math.Max(m, math.Abs(v))
+	}
+	return m
+}
+
+// runW8A8Plan validates s and runs it with the launch p (tests force
+// either variant).
+func runW8A8Plan(s *w8a8Spec, p launch.W8A8) (*Tensor, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s.run(p)
+}
+
+// w8a8Plans returns the plain launch and, where the device offers one,
+// the tensor-core launch ChooseW8A8 picks for m x n x k.
+func w8a8Plans(d *gpu.Device, m, n, k int) map[string]launch.W8A8 {
+	plans := map[string]launch.W8A8{"plain": {}}
+	if p := launch.ChooseW8A8(d, m, n, k); p.Matrix {
+		plans["matrix"] = p
+	}
+	return plans
+}
+
 // TestLinearW8A8MatchesReference runs the plain kernel everywhere and
 // the subgroup-matrix kernel where the device offers it, on odd shapes
-// with and without bias, into guarded outputs.
+// with and without bias, into guarded outputs of x's dtype.
 func TestLinearW8A8MatchesReference(t *testing.T) {
 	d := testDevice(t)
 	gputest.Guard(t, d)
@@ -157,30 +219,168 @@ func TestLinearW8A8MatchesReference(t *testing.T) {
 		x []int
 		n int
 	}{{[]int{1, 4}, 1}, {[]int{3, 8}, 5}, {[]int{2, 3, 36}, 7}, {[]int{17, 64}, 16}, {[]int{33, 96}, 48}, {[]int{5, 7, 128}, 64}}
-	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+	for _, dt := range floatStorage {
 		for _, c := range cases {
 			for _, withBias := range []bool{false, true} {
 				x, wq, ws, b, rx, rq, rs, rb := w8a8Case(t, d, rng, dt, c.x, c.n, withBias)
 				k := c.x[len(c.x)-1]
-				plans := map[string]launch.W8A8{"plain": {}}
-				m := x.Numel() / k
-				if p := launch.ChooseW8A8(d, m, c.n, k); p.Matrix {
-					plans["matrix"] = p
-				}
 				want, prod := w8a8Want(t, rx, rq, rs, rb)
-				for name, p := range plans {
-					y, err := linearW8A8(x, wq, ws, b, p)
+				tl := w8a8Tol{dt: dt}
+				for name, p := range w8a8Plans(d, x.Numel()/k, c.n, k) {
+					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b}, p)
 					if err != nil {
 						t.Fatalf("%s %v n=%d %s: %v", dt, c.x, c.n, name, err)
 					}
-					expectW8A8(t, y, want, prod)
+					expectW8A8(t, y, want, want, prod, tl)
 				}
 				y, err := LinearW8A8(x, wq, ws, b)
 				if err != nil {
 					t.Fatal(err)
 				}
-				expectW8A8(t, y, want, prod)
+				expectW8A8(t, y, want, want, prod, tl)
 			}
+		}
+	}
+}
+
+// TestLinearW8A8EpiloguesMatchReference checks the activation and the
+// gate+residual epilogues (every gate broadcast) against the float64
+// composition of ref.LinearW8A8 with ref.Activation and
+// ref.GateResidual, with both launches, every float dtype and odd
+// shapes, into guarded outputs; the layer (LinearInt8) runs the same.
+func TestLinearW8A8EpiloguesMatchReference(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(89))
+	for _, dt := range floatStorage {
+		for _, c := range []struct {
+			x []int
+			n int
+		}{{[]int{2, 3, 8}, 5}, {[]int{2, 17, 64}, 48}, {[]int{1, 33, 96}, 64}} {
+			x, wq, ws, b, rx, rq, rs, rb := w8a8Case(t, d, rng, dt, c.x, c.n, true)
+			k := c.x[len(c.x)-1]
+			h, prod := w8a8Want(t, rx, rq, rs, rb)
+			plans := w8a8Plans(d, x.Numel()/k, c.n, k)
+			layer, err := NewLinearInt8(wq, ws, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, act := range []Activation{ActGELUTanh, ActSiLU, ActGELU} {
+				want, err := ref.LinearW8A8Act(rx, rq, rs, rb, act.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				tl := w8a8Tol{dt: dt, act: true}
+				for name, p := range plans {
+					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8Act", x: x, wq: wq, ws: ws, b: b, act: act}, p)
+					if err != nil {
+						t.Fatalf("%s %v %v %s: %v", dt, c.x, act, name, err)
+					}
+					expectW8A8(t, y, want, h, prod, tl)
+				}
+				y, err := layer.ForwardAct(x, act)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectW8A8(t, y, want, h, prod, tl)
+			}
+			B, n := c.x[0], c.n
+			out := append(append([]int{}, c.x[:len(c.x)-1]...), n)
+			for _, gs := range [][]int{{n}, {B, n}, {B, 1, n}, out} {
+				rg := randTensor(rng, dt, gs, 0.7, 0)
+				rr := randTensor(rng, dt, out, 1, 0)
+				g, r := upload(t, d, rg), upload(t, d, rr)
+				want, err := ref.LinearW8A8GateResidual(rx, rq, rs, rb, rg, rr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tl := w8a8Tol{dt: dt, gate: absMax(rg)}
+				for name, p := range plans {
+					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8GateResidual", x: x, wq: wq, ws: ws, b: b, gr: &GateResidual{g, r}}, p)
+					if err != nil {
+						t.Fatalf("%s %v gate %v %s: %v", dt, c.x, gs, name, err)
+					}
+					expectW8A8(t, y, want, h, prod, tl)
+				}
+				y, err := layer.ForwardGateResidual(x, g, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectW8A8(t, y, want, h, prod, tl)
+			}
+		}
+	}
+}
+
+// TestW8A8DequantizeEpilogues runs the tensor-core launch's epilogue
+// kernel on every device: i32 products computed on the host from the
+// reference codes (rows padded past M, as the tensor-core GEMM leaves
+// them) go through dequantize with bias, activation or gate+residual,
+// into guarded outputs, against the float64 composition.
+func TestW8A8DequantizeEpilogues(t *testing.T) {
+	d := testDevice(t)
+	gputest.Guard(t, d)
+	rng := rand.New(rand.NewSource(90))
+	for _, dt := range floatStorage {
+		B, S, k, n := 2, 9, 64, 24
+		x, wq, ws, b, rx, rq, rs, rb := w8a8Case(t, d, rng, dt, []int{B, S, k}, n, true)
+		m, mp := B*S, B*S+14
+		xq, sx, err := ref.QuantizeInt8Rows(rx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sxp := make([]float32, mp)
+		acc := make([]byte, 4*mp*n)
+		for r := 0; r < mp; r++ {
+			for j := 0; j < n; j++ {
+				v := int32(-7 * (r + j)) // padding rows: any value, never read
+				if r < m {
+					sxp[r] = float32(sx.Data[r])
+					v = 0
+					for c := 0; c < k; c++ {
+						v += int32(xq.Data[r*k+c]) * int32(rq.Data[j*k+c])
+					}
+				}
+				binary.LittleEndian.PutUint32(acc[4*(r*n+j):], uint32(v))
+			}
+		}
+		c, err := d.UploadBytes(dtype.I32, []int{mp, n}, acc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sxt, err := d.Upload(dtype.F32, []int{mp}, sxp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, prod := w8a8Want(t, rx, rq, rs, rb)
+		rg := randTensor(rng, dt, []int{B, 1, n}, 0.7, 0)
+		rr := randTensor(rng, dt, []int{B, S, n}, 1, 0)
+		wantAct, err := ref.LinearW8A8Act(rx, rq, rs, rb, "gelu_tanh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantGR, err := ref.LinearW8A8GateResidual(rx, rq, rs, rb, rg, rr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c2 := range []struct {
+			s    w8a8Spec
+			want *ref.Tensor
+			tl   w8a8Tol
+		}{
+			{w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b}, h, w8a8Tol{dt: dt}},
+			{w8a8Spec{op: "LinearW8A8Act", x: x, wq: wq, ws: ws, b: b, act: ActGELUTanh}, wantAct, w8a8Tol{dt: dt, act: true}},
+			{w8a8Spec{op: "LinearW8A8GateResidual", x: x, wq: wq, ws: ws, b: b, gr: &GateResidual{upload(t, d, rg), upload(t, d, rr)}}, wantGR, w8a8Tol{dt: dt, gate: absMax(rg)}},
+		} {
+			s := c2.s
+			if err := s.check(); err != nil {
+				t.Fatal(err)
+			}
+			y, err := s.dequantize(c, sxt)
+			if err != nil {
+				t.Fatalf("%s %s: %v", dt, s.op, err)
+			}
+			expectW8A8(t, y, c2.want, h, prod, c2.tl)
 		}
 	}
 }
@@ -211,10 +411,34 @@ func TestLinearW8A8Rejects(t *testing.T) {
 			t.Errorf("%s: got %v, want an error naming %s", c.name, err, c.tensor)
 		}
 	}
+	// The epilogues' operands: gate and residual shapes, the activation.
+	g5 := upload(t, d, randTensor(rng, dtype.F32, []int{5}, 1, 0))
+	r24 := upload(t, d, randTensor(rng, dtype.F32, []int{2, 4}, 1, 0))
+	r23 := upload(t, d, randTensor(rng, dtype.F32, []int{2, 3}, 1, 0))
+	g4 := upload(t, d, randTensor(rng, dtype.F32, []int{4}, 1, 0))
+	for _, c := range []struct {
+		name   string
+		run    func() (*Tensor, error)
+		tensor string
+	}{
+		{"gate shape", func() (*Tensor, error) { return LinearW8A8GateResidual(x, wq, ws, b, g5, r24) }, "gate"},
+		{"residual shape", func() (*Tensor, error) { return LinearW8A8GateResidual(x, wq, ws, b, g4, r23) }, "residual"},
+		{"nil gate", func() (*Tensor, error) { return LinearW8A8GateResidual(x, wq, ws, b, nil, r24) }, "gate"},
+		{"unknown activation", func() (*Tensor, error) { return LinearW8A8Act(x, wq, ws, b, Activation(99)) }, ""},
+		{"layer of float weights", func() (*Tensor, error) { _, err := NewLinearInt8(wf, ws, b); return nil, err }, "wq"},
+		{"layer scale shape", func() (*Tensor, error) { _, err := NewLinearInt8(wq, b3, nil); return nil, err }, "wscale"},
+		{"layer bias shape", func() (*Tensor, error) { _, err := NewLinearInt8(wq, ws, b3); return nil, err }, "bias"},
+	} {
+		_, err := c.run()
+		var e *Error
+		if !errors.As(err, &e) || e.Tensor != c.tensor {
+			t.Errorf("%s: got %v, want an error naming %q", c.name, err, c.tensor)
+		}
+	}
 	// A tensor-core launch whose blocks do not tile the product is an
 	// error before any kernel is built (n = 4 against blocks of 64 columns).
 	bad := launch.W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 1, RN: 4, WG: 32}
-	if _, err := linearW8A8(x, wq, ws, b, bad); err == nil {
+	if _, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b}, bad); err == nil {
 		t.Error("a launch that does not tile 2x4x8: no error")
 	}
 	if _, _, err := QuantizeInt8(nil); err == nil {

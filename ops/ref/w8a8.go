@@ -43,8 +43,9 @@ func QuantizeInt8Rows(x *Tensor) (codes, scale *Tensor, err error) {
 // LinearW8A8 is ops.LinearW8A8 in float64: x [..., K] is quantised per
 // token (QuantizeInt8Rows), multiplied by the weight codes wq [N, K]
 // with exact integer sums, and dequantised: y = acc * sx[row] * sw[n]
-// (+ bias[n]), f32 [..., N]. The sums are exact and the rest is float64,
-// so the kernels differ from it only by their f32 epilogue.
+// (+ bias[n]), rounded to x's dtype [..., N]. The sums are exact and the
+// rest is float64, so the kernels differ from it only by their f32
+// epilogue.
 func LinearW8A8(x, wq, wscale, bias *Tensor) (*Tensor, error) {
 	if len(wq.Shape) != 2 || len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != wq.Shape[1] {
 		return nil, fmt.Errorf("ref.LinearW8A8: x %v and wq %v do not match [..., K] and [N, K]", x.Shape, wq.Shape)
@@ -59,7 +60,7 @@ func LinearW8A8(x, wq, wscale, bias *Tensor) (*Tensor, error) {
 	}
 	rows := len(x.Data) / k
 	shape := append(append([]int{}, x.Shape[:len(x.Shape)-1]...), n)
-	y := New(dtype.F32, shape...)
+	y := New(x.DType, shape...)
 	for r := 0; r < rows; r++ {
 		for j := 0; j < n; j++ {
 			var acc int64
@@ -70,8 +71,28 @@ func LinearW8A8(x, wq, wscale, bias *Tensor) (*Tensor, error) {
 			if bias != nil {
 				v += bias.Data[j]
 			}
-			y.Data[r*n+j] = v
+			y.Data[r*n+j] = dtype.Round(x.DType, v)
 		}
 	}
 	return y, nil
+}
+
+// LinearW8A8Act is ops.LinearW8A8Act: act(LinearW8A8(...)), the linear
+// output rounded to x's dtype before the activation (as LinearAct).
+func LinearW8A8Act(x, wq, wscale, bias *Tensor, act string) (*Tensor, error) {
+	h, err := LinearW8A8(x, wq, wscale, bias)
+	if err != nil {
+		return nil, err
+	}
+	return Activation(h, act)
+}
+
+// LinearW8A8GateResidual is ops.LinearW8A8GateResidual: residual + gate *
+// LinearW8A8(...), with GateResidual's roundings and broadcasts.
+func LinearW8A8GateResidual(x, wq, wscale, bias, gate, residual *Tensor) (*Tensor, error) {
+	h, err := LinearW8A8(x, wq, wscale, bias)
+	if err != nil {
+		return nil, err
+	}
+	return GateResidual(h, gate, residual)
 }
