@@ -55,6 +55,8 @@ var attrBounds = map[string]map[string]attrBound{
 	"rotary":                    {"interleaved": aBool},
 	"quantize_fp8":              {"granularity": aString, "format": aString},
 	"linear_fp8":                {"activation_quant": aString},
+	"quantize_int8":             {},
+	"linear_w8a8":               {"activation": aString},
 	"attention":                 {"causal": aBool, "scale": aScale, "input_layout": aString, "output_layout": aString},
 	"block_sparse_attention": {"causal": aBool, "scale": aScale, "input_layout": aString, "output_layout": aString,
 		"block_q": aDim, "block_k": aDim},
@@ -187,6 +189,8 @@ func checkSizes(c *Case, in map[string][]int) error {
 	switch c.Op {
 	case "linear", "linear_fp8":
 		linear("y", "x", wrows("weight"))
+	case "linear_w8a8":
+		linear("y", "x", wrows("wq"))
 	case "feed_forward":
 		linear("proj_in", "x", wrows("proj_in.weight"))
 		linear("proj_out", "x", wrows("proj_out.weight"))

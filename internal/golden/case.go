@@ -179,7 +179,7 @@ func numelOf(shape []int) int {
 }
 
 // matrixOps use the looser f32 tolerance of products and softmax.
-var matrixOps = map[string]bool{"linear": true, "feed_forward": true, "linear_fp8": true, "attention": true,
+var matrixOps = map[string]bool{"linear": true, "feed_forward": true, "linear_fp8": true, "linear_w8a8": true, "attention": true,
 	"block_sparse_attention": true, "local_sparse_attention": true, "ada_layer_norm_continuous": true, "dit_block": true,
 	"wan_block": true, "video_dit": true}
 
