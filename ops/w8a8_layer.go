@@ -1,8 +1,11 @@
 package ops
 
 import (
+	"strings"
+
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // LinearInt8 is a linear layer with int8 weight codes [Out, In] (from
@@ -104,4 +107,52 @@ type GateResidualProjector interface {
 // the dispatch table picks (LinearGateResidual; exact precision).
 func (l *Linear) ForwardGateResidual(x, gate, residual *gpu.Tensor) (*gpu.Tensor, error) {
 	return LinearGateResidual(x, l.Weight, l.Bias, gate, residual)
+}
+
+// HasInt8TensorCores reports whether LinearW8A8 runs on d's int8 tensor
+// cores (subgroup-matrix i8 configurations, as Dawn offers on NVIDIA)
+// rather than the plain dot4I8Packed kernel, by launch.ChooseW8A8's rule.
+func HasInt8TensorCores(d *gpu.Device) bool { return d != nil && launch.HasInt8Matrix(d) }
+
+// LinearMode says how a model runs its linear layers.
+type LinearMode int
+
+// The linear modes: float weights as given, int8 W8A8 layers
+// (LinearInt8), or W8A8 exactly where the device has int8 tensor cores.
+const (
+	LinearModeExact LinearMode = iota
+	LinearModeW8A8
+	LinearModeAuto
+)
+
+var linearModeNames = []string{"exact", "w8a8", "auto"}
+
+// String returns the mode's name: "exact", "w8a8" or "auto".
+func (m LinearMode) String() string {
+	if m < 0 || int(m) >= len(linearModeNames) {
+		return "LinearMode(?)"
+	}
+	return linearModeNames[m]
+}
+
+// ParseLinearMode reads "exact", "w8a8" or "auto" (case-insensitive).
+func ParseLinearMode(s string) (LinearMode, error) {
+	for i, n := range linearModeNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return LinearMode(i), nil
+		}
+	}
+	return 0, errorf("LinearMode", "", "unknown linear mode %q (want exact, w8a8 or auto)", s)
+}
+
+// Resolve returns the concrete mode on d: LinearModeAuto becomes
+// LinearModeW8A8 where HasInt8TensorCores(d), else LinearModeExact.
+func (m LinearMode) Resolve(d *gpu.Device) LinearMode {
+	if m != LinearModeAuto {
+		return m
+	}
+	if HasInt8TensorCores(d) {
+		return LinearModeW8A8
+	}
+	return LinearModeExact
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -518,6 +519,43 @@ func TestTransposeCodes(t *testing.T) {
 					t.Fatalf("%dx%d: [%d][%d] = %d, want %d", n, k, r, j, got[r*n+j], src[j*k+r])
 				}
 			}
+		}
+	}
+}
+
+// TestLinearModes checks the mode names, their parsing and Resolve's
+// choice on devices with and without i8 subgroup-matrix configurations
+// (the same predicate ChooseW8A8 applies).
+func TestLinearModes(t *testing.T) {
+	for _, s := range []string{"exact", "W8A8", " auto"} {
+		m, err := ParseLinearMode(s)
+		if err != nil || !strings.EqualFold(m.String(), strings.TrimSpace(s)) {
+			t.Errorf("%q: got %v, %v", s, m, err)
+		}
+	}
+	if _, err := ParseLinearMode("int4"); err == nil {
+		t.Error(`"int4": no error`)
+	}
+	tc := &gpu.Device{Features: gpu.Features{SubgroupMatrixI8: []gpu.MatrixShape{{M: 16, N: 8, K: 32}}, SubgroupMaxSize: 32}}
+	noSize := &gpu.Device{Features: gpu.Features{SubgroupMatrixI8: tc.Features.SubgroupMatrixI8}}
+	otherShape := &gpu.Device{Features: gpu.Features{SubgroupMatrixI8: []gpu.MatrixShape{{M: 8, N: 8, K: 32}}, SubgroupMaxSize: 32}}
+	for _, c := range []struct {
+		d    *gpu.Device
+		m    LinearMode
+		want LinearMode
+	}{
+		{tc, LinearModeAuto, LinearModeW8A8},
+		{noSize, LinearModeAuto, LinearModeExact},
+		{otherShape, LinearModeAuto, LinearModeExact},
+		{&gpu.Device{}, LinearModeAuto, LinearModeExact},
+		{&gpu.Device{}, LinearModeW8A8, LinearModeW8A8},
+		{tc, LinearModeExact, LinearModeExact},
+	} {
+		if got := c.m.Resolve(c.d); got != c.want {
+			t.Errorf("%v on %+v: got %v, want %v", c.m, c.d.Features, got, c.want)
+		}
+		if HasInt8TensorCores(c.d) != launch.ChooseW8A8(c.d, 64, 64, 64).Matrix {
+			t.Errorf("%+v: HasInt8TensorCores disagrees with ChooseW8A8 at 64³", c.d.Features)
 		}
 	}
 }

@@ -64,14 +64,14 @@ func (w W8A8) PadRows(m int) int {
 // torch._int_mm's 125; bench/results/2026-11-28-h200-s2-w8a8.txt).
 func ChooseW8A8(d *gpu.Device, m, n, k int) W8A8 {
 	f := d.Features
-	if f.SubgroupMaxSize == 0 || f.SubgroupMaxSize > 256 {
+	if !HasInt8Matrix(d) {
 		return W8A8{}
 	}
 	staged := W8A8{Matrix: true, Shape: gpu.MatrixShape{M: 16, N: 16, K: 32}, RM: 2, RN: 2, WG: int(f.SubgroupMaxSize), Staged: true, SMY: 2, SNX: 2, KS: 1}
 	if f.Subgroups && f.SubgroupMinSize == f.SubgroupMaxSize && f.HasSubgroupMatrixI8(staged.Shape) && m > 2*staged.Shape.M && staged.Fits(n, k) {
 		return staged
 	}
-	for _, s := range []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}} {
+	for _, s := range w8a8Shapes {
 		if !f.HasSubgroupMatrixI8(s) || k%s.K != 0 || n%s.N != 0 {
 			continue
 		}
@@ -88,4 +88,24 @@ func ChooseW8A8(d *gpu.Device, m, n, k int) W8A8 {
 		return w
 	}
 	return W8A8{}
+}
+
+// w8a8Shapes are the i8 -> i32 subgroup-matrix configurations the
+// tensor-core kernels use, in order of preference.
+var w8a8Shapes = []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}}
+
+// HasInt8Matrix reports whether ChooseW8A8 can pick a tensor-core launch
+// on d for some shape: the device lists one of the i8 subgroup-matrix
+// configurations the kernels use and reports a subgroup size of at most 256.
+func HasInt8Matrix(d *gpu.Device) bool {
+	f := d.Features
+	if f.SubgroupMaxSize == 0 || f.SubgroupMaxSize > 256 {
+		return false
+	}
+	for _, s := range w8a8Shapes {
+		if f.HasSubgroupMatrixI8(s) {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,9 @@ type Block struct {
 	Proj         *ops.Linear // [D, D]
 	FFN          *ops.FeedForward
 	ffnOut       *ops.Linear // FFN.ProjOut, whose epilogue takes the gate and residual
+
+	opts Options // SetOptions
+	lin  linears // the W8A8 copies while opts.Linear is W8A8
 }
 
 // New builds a block from its weights, named as in the spec (see
@@ -82,6 +85,7 @@ func New(cfg Config, weights map[string]*ops.Tensor) (*Block, error) {
 //
 // Every step is an ops operator; norm+modulate, the FFN's activation and
 // the two gated residual updates take the path the dispatch table picks.
+// The linears and the attention implementation are the block's Options.
 func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 	if b == nil || b.AdaLN == nil || b.QKV == nil || b.Proj == nil || b.FFN == nil || b.ffnOut == nil {
 		return nil, errorf("", "the block was not made by New")
@@ -99,6 +103,14 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 			return nil, errorf(n, "dtype %v, want the weights' %v", t.DType, b.DType)
 		}
 	}
+	lin := b.lin
+	if len(lin.owned) == 0 {
+		lin = b.floatLinears()
+	}
+	impl := b.opts.Attention
+	if impl == 0 {
+		impl = attention.TORCH_SDPA
+	}
 	var temps ops.Temps
 	defer temps.Release()
 	keep := temps.Keep
@@ -109,7 +121,7 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 	if err != nil {
 		return nil, step("silu(cond)", err)
 	}
-	m, err := keep(b.AdaLN.Forward(a))
+	m, err := keep(lin.adaLN.Forward(a))
 	if err != nil {
 		return nil, step("adaln", err)
 	}
@@ -126,7 +138,7 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 	if err != nil {
 		return nil, step("norm1+modulate", err)
 	}
-	qkv, err := keep(b.QKV.Forward(h))
+	qkv, err := keep(lin.qkv.Forward(h))
 	if err != nil {
 		return nil, step("qkv", err)
 	}
@@ -140,7 +152,7 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 			return nil, step("qkv split", err)
 		}
 	}
-	o, err := keep(attention.Dense(heads[0], heads[1], heads[2], attention.Options{}))
+	o, err := keep(attention.Attention(heads[0], heads[1], heads[2], attention.DenseAttention(impl)))
 	if err != nil {
 		return nil, step("attention", err)
 	}
@@ -148,7 +160,7 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 	if err != nil {
 		return nil, step("attention", err)
 	}
-	x1, err := keep(ops.LinearGateResidual(of, b.Proj.Weight, b.Proj.Bias, mod[2], x))
+	x1, err := keep(lin.proj.ForwardGateResidual(of, mod[2], x))
 	if err != nil {
 		return nil, step("proj+gate+residual", err)
 	}
@@ -159,11 +171,11 @@ func (b *Block) Forward(x, cond *ops.Tensor) (*ops.Tensor, error) {
 	if err != nil {
 		return nil, step("norm2+modulate", err)
 	}
-	f, err := keep(b.FFN.Act.Forward(h2))
+	f, err := keep(lin.ffnAct.Forward(h2))
 	if err != nil {
 		return nil, step("ffn.proj_in+activation", err)
 	}
-	y, err := ops.LinearGateResidual(f, b.ffnOut.Weight, b.ffnOut.Bias, mod[5], x1)
+	y, err := lin.ffnOut.ForwardGateResidual(f, mod[5], x1)
 	if err != nil {
 		return nil, step("ffn.proj_out+gate+residual", err)
 	}

@@ -30,6 +30,8 @@ type Model struct {
 	ones      *ops.Tensor // [D] of 1
 	zero      *ops.Tensor // scalar 0
 	ownsState bool
+	linear    ops.LinearMode    // SetOptions
+	int8      []*ops.LinearInt8 // the blocks' W8A8 copies, freed by Release
 }
 
 // Load reads the configuration from a state dict's metadata, binds its
@@ -135,6 +137,11 @@ func (m *Model) releaseOwn() {
 	for _, t := range []*ops.Tensor{m.cos, m.sin, m.shiftM, m.scaleM, m.ones, m.zero} {
 		t.Release()
 	}
+	for _, l := range m.int8 {
+		l.Weight.Release()
+		l.WeightScale.Release()
+	}
+	m.int8 = nil
 }
 
 // Release frees the model's device memory: what it made, and its
@@ -345,12 +352,13 @@ func (m *Model) forward(x, sinG, hotG, ctxG *ops.Tensor) (*ops.Tensor, error) {
 	return y, nil
 }
 
-// addInto computes residual + p(x): one fused matmul with a gate of
-// ones for a float Linear, otherwise the projection followed by
-// FusedScaleShift (y * (1 + 0) + residual). x and residual are [B,N].
+// addInto computes residual + p(x): in the product's epilogue with a
+// gate of ones for a float Linear or a LinearInt8, otherwise the
+// projection followed by FusedScaleShift (y * (1 + 0) + residual). x and
+// residual are [B,N].
 func addInto(p ops.Projector, x, ones, residual, zero *ops.Tensor) (*ops.Tensor, error) {
-	if l, ok := p.(*ops.Linear); ok {
-		return ops.LinearGateResidual(x, l.Weight, l.Bias, ones, residual)
+	if l, ok := p.(ops.GateResidualProjector); ok {
+		return l.ForwardGateResidual(x, ones, residual)
 	}
 	y, err := p.Forward(x)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/webfuser/webfuser/internal/gputest"
 	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/ops"
+	"github.com/webfuser/webfuser/ops/attention"
 	"github.com/webfuser/webfuser/ops/ref"
 )
 
@@ -306,5 +307,58 @@ func TestFP8(t *testing.T) {
 	}
 	if r := math.Sqrt(num / den); !(r < 0.1) {
 		t.Errorf("FP8 model differs by %.3g (relative RMS)", r)
+	}
+}
+
+// TestW8A8 switches the blocks to W8A8 linears: every block projection
+// becomes an int8 layer, the embeddings and head stay float, the output
+// stays within a relative RMS of 5% of the exact model's but is not the
+// same, the attention implementation reaches the blocks, and going back
+// to exact is an error.
+func TestW8A8(t *testing.T) {
+	m, _ := load(t, tiny, ops.F32, 7)
+	x := gputest.Upload(t, m.Device(), gputest.Rand(rand.New(rand.NewSource(2)), ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
+	defer x.Release()
+	run := func() []float32 {
+		y, err := m.Forward(x, []float64{0.8, 0.3}, []int{1, tiny.NumClasses()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer y.Release()
+		v, _ := y.Float32()
+		return v
+	}
+	full := run()
+	mode, err := m.SetOptions(ops.LinearModeW8A8, attention.TORCH_SDPA)
+	if err != nil || mode != ops.LinearModeW8A8 || m.Linear() != ops.LinearModeW8A8 {
+		t.Fatalf("SetOptions: %v, %v", mode, err)
+	}
+	for i, b := range m.Blocks {
+		for j, p := range b.Projections() {
+			if _, ok := (*p).(*ops.LinearInt8); !ok {
+				t.Errorf("block %d projection %d is %T", i, j, *p)
+			}
+		}
+		if b.AttnImpl != attention.TORCH_SDPA {
+			t.Errorf("block %d attention %v", i, b.AttnImpl)
+		}
+	}
+	if _, ok := m.Head.(*ops.Linear); !ok {
+		t.Errorf("head is %T, want the float linear", m.Head)
+	}
+	q := run()
+	var num, den float64
+	for i := range q {
+		num += float64((q[i] - full[i]) * (q[i] - full[i]))
+		den += float64(full[i] * full[i])
+	}
+	if r := math.Sqrt(num / den); !(r < 0.05) || r == 0 {
+		t.Errorf("W8A8 model differs by %.3g (relative RMS), want within (0, 0.05)", r)
+	}
+	if _, err := m.SetOptions(ops.LinearModeExact, 0); err == nil {
+		t.Error("back to exact after W8A8: no error")
+	}
+	if _, err := m.SetOptions(ops.LinearModeW8A8, attention.AttnImplType(99)); err == nil {
+		t.Error("an unknown attention implementation: no error")
 	}
 }

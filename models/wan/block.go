@@ -113,6 +113,9 @@ type Block struct {
 	SelfAttn, CrossAttn Attention
 	Norm3W, Norm3B      *ops.Tensor
 	FFNIn, FFNOut       ops.Projector // ffn.0 (then GELU tanh), ffn.2
+	// AttnImpl is the implementation both attention layers run through
+	// attention.Attention (zero means TORCH_SDPA).
+	AttnImpl attention.AttnImplType
 
 	zero *ops.Tensor // scalar 0: the scale of the additions done as FusedScaleShift
 	ones *ops.Tensor // [D] of 1: the cross-attention residual's gate
@@ -323,7 +326,11 @@ func (b *Block) attend(a *Attention, name string, x, kv, cos, sin *ops.Tensor, B
 	if err != nil {
 		return nil, err
 	}
-	o, err := attention.Dense(q, k, v, attention.Options{})
+	impl := b.AttnImpl
+	if impl == 0 {
+		impl = attention.TORCH_SDPA
+	}
+	o, err := attention.Attention(q, k, v, attention.DenseAttention(impl))
 	if err != nil {
 		return nil, step("attention", err)
 	}
@@ -331,12 +338,13 @@ func (b *Block) attend(a *Attention, name string, x, kv, cos, sin *ops.Tensor, B
 	return o, nil
 }
 
-// gateResidual computes residual + gate * p(x): one fused matmul for a
-// float Linear, otherwise the projection followed by FusedScaleShift
-// (y * (0 + gate) + residual).
+// gateResidual computes residual + gate * p(x): in the product's
+// epilogue for a float Linear or a LinearInt8 (ops.GateResidualProjector),
+// otherwise the projection followed by FusedScaleShift (y * (0 + gate) +
+// residual).
 func gateResidual(p ops.Projector, x, gate, residual *ops.Tensor) (*ops.Tensor, error) {
-	if l, ok := p.(*ops.Linear); ok {
-		return ops.LinearGateResidual(x, l.Weight, l.Bias, gate, residual)
+	if l, ok := p.(ops.GateResidualProjector); ok {
+		return l.ForwardGateResidual(x, gate, residual)
 	}
 	y, err := p.Forward(x)
 	if err != nil {

@@ -9,6 +9,7 @@ type DiTConfig struct {
 	NumHeads     int
 	ActivationFn string
 	Eps          float64
+	Linear       LinearFunc // every projection; nil means Linear
 }
 
 // DiTBlock computes the spec's reference DiT block on x [B,S,D] with
@@ -42,11 +43,15 @@ func DiTBlock(x, cond *Tensor, w map[string]*Tensor, cfg DiTConfig) (*Tensor, er
 			return nil, fmt.Errorf("ref.DiTBlock: weight %s is missing", n)
 		}
 	}
+	lin := cfg.Linear
+	if lin == nil {
+		lin = exactLinear
+	}
 	a, err := Activation(cond, "silu")
 	if err != nil {
 		return nil, err
 	}
-	m, err := Linear(a, w["adaln.weight"], w["adaln.bias"])
+	m, err := lin(a, w["adaln.weight"], w["adaln.bias"])
 	if err != nil {
 		return nil, fmt.Errorf("ref.DiTBlock: adaln: %v", err)
 	}
@@ -64,7 +69,7 @@ func DiTBlock(x, cond *Tensor, w map[string]*Tensor, cfg DiTConfig) (*Tensor, er
 	if err != nil {
 		return nil, err
 	}
-	qkv, err := Linear(h, w["qkv.weight"], w["qkv.bias"])
+	qkv, err := lin(h, w["qkv.weight"], w["qkv.bias"])
 	if err != nil {
 		return nil, fmt.Errorf("ref.DiTBlock: qkv: %v", err)
 	}
@@ -81,7 +86,7 @@ func DiTBlock(x, cond *Tensor, w map[string]*Tensor, cfg DiTConfig) (*Tensor, er
 		return nil, err
 	}
 	o.Shape = []int{B, S, D}
-	p, err := Linear(o, w["proj.weight"], w["proj.bias"])
+	p, err := lin(o, w["proj.weight"], w["proj.bias"])
 	if err != nil {
 		return nil, fmt.Errorf("ref.DiTBlock: proj: %v", err)
 	}
@@ -97,7 +102,7 @@ func DiTBlock(x, cond *Tensor, w map[string]*Tensor, cfg DiTConfig) (*Tensor, er
 	if err != nil {
 		return nil, err
 	}
-	f, err := FeedForward(h2, w["ffn.proj_in.weight"], w["ffn.proj_in.bias"], w["ffn.proj_out.weight"], w["ffn.proj_out.bias"], cfg.ActivationFn)
+	f, err := FeedForwardWith(lin, h2, w["ffn.proj_in.weight"], w["ffn.proj_in.bias"], w["ffn.proj_out.weight"], w["ffn.proj_out.bias"], cfg.ActivationFn)
 	if err != nil {
 		return nil, fmt.Errorf("ref.DiTBlock: ffn: %v", err)
 	}

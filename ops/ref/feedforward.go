@@ -6,7 +6,19 @@ import "fmt"
 // activation_fn kinds (gated geglu and swiglu activate the first half of
 // proj_in's 2I outputs); every stored intermediate is rounded to x's dtype.
 func FeedForward(x, inW, inB, outW, outB *Tensor, activationFn string) (*Tensor, error) {
-	h, err := Linear(x, inW, inB)
+	return FeedForwardWith(Linear, x, inW, inB, outW, outB, activationFn)
+}
+
+// LinearFunc is a linear layer y = x @ wᵀ + b of the reference (Linear,
+// or W8A8Linear for int8 layers).
+type LinearFunc func(x, w, b *Tensor) (*Tensor, error)
+
+// exactLinear is Linear as a LinearFunc.
+var exactLinear LinearFunc = Linear
+
+// FeedForwardWith is FeedForward with its two projections computed by lin.
+func FeedForwardWith(lin LinearFunc, x, inW, inB, outW, outB *Tensor, activationFn string) (*Tensor, error) {
+	h, err := lin(x, inW, inB)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +41,7 @@ func FeedForward(x, inW, inB, outW, outB *Tensor, activationFn string) (*Tensor,
 	if err != nil {
 		return nil, err
 	}
-	return Linear(h, outW, outB)
+	return lin(h, outW, outB)
 }
 
 // AdaLayerNormContinuous computes emb = linear(silu(cond)) (rounded to

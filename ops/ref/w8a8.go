@@ -96,3 +96,13 @@ func LinearW8A8GateResidual(x, wq, wscale, bias, gate, residual *Tensor) (*Tenso
 	}
 	return GateResidual(h, gate, residual)
 }
+
+// W8A8Linear is ops.LinearInt8's forward from a float weight w [N, K]:
+// w quantised per output channel (QuantizeInt8Rows), then LinearW8A8.
+func W8A8Linear(x, w, bias *Tensor) (*Tensor, error) {
+	wq, ws, err := QuantizeInt8Rows(w)
+	if err != nil {
+		return nil, err
+	}
+	return LinearW8A8(x, wq, ws, bias)
+}
