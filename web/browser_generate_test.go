@@ -65,13 +65,16 @@ func TestBrowserGenerates(t *testing.T) {
 	t.Logf("clip in %v: %s\nstatus: %s", time.Since(start).Round(time.Millisecond), raw, status)
 	var clip struct {
 		Class, Steps, Frames, Width, Height int
-		Name, Error                         string
+		Name, Error, Linear                 string
 	}
 	if err := json.Unmarshal([]byte(raw), &clip); err != nil {
 		t.Fatalf("clip %q: %v", raw, err)
 	}
 	if clip.Error != "" {
 		t.Fatalf("the page failed to generate: %s", clip.Error)
+	}
+	if linear, err := chromedp.Run(ctx, chromedp.Evaluate[string](`globalThis.webfuserLinear`)); err != nil || clip.Linear != linear || linear == "" {
+		t.Errorf("the clip used %q linears, the adapter panel says %q (%v)", clip.Linear, linear, err)
 	}
 	if clip.Class != 16 || clip.Steps != steps || clip.Name != "red circle moving right" {
 		t.Errorf("clip of class %d (%q) in %d steps, want class 16 (red circle moving right) in %d", clip.Class, clip.Name, clip.Steps, steps)

@@ -222,6 +222,7 @@ func TestBrowserRunsEveryOp(t *testing.T) {
 	status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
 	device, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("device").innerText`))
 	t.Logf("status: %s\nadapter:\n%s", status, device)
+	checkLinearChoice(t, ctx, device)
 
 	var s summary
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
@@ -290,4 +291,30 @@ func TestBrowserSaysWhenWebGPUIsMissing(t *testing.T) {
 		t.Fatalf("want the page to say WebGPU is unavailable because navigator.gpu is missing; summary %s, status %q", raw, status)
 	}
 	t.Logf("status shown: %s", status)
+}
+
+// checkLinearChoice checks the page's choice of linear layers: W8A8
+// exactly where the adapter reports int8 tensor cores, and the exact
+// fallback on SwiftShader, which has none.
+func checkLinearChoice(t *testing.T, ctx context.Context, device string) {
+	t.Helper()
+	linear, err := chromedp.Run(ctx, chromedp.Evaluate[string](`globalThis.webfuserLinear`))
+	if err != nil {
+		t.Fatalf("reading webfuserLinear: %v", err)
+	}
+	tc, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("#features li")].some((li) => li.className === "yes" && li.textContent.includes("int8 tensor cores"))`))
+	if err != nil {
+		t.Fatalf("reading the features: %v", err)
+	}
+	want := "exact"
+	if tc {
+		want = "w8a8"
+	}
+	if linear != want || !strings.Contains(device, "linear layers\n"+want) {
+		t.Errorf("linear layers %q (panel %q), want %q (int8 tensor cores: %v)", linear, device, want, tc)
+	}
+	if strings.Contains(strings.ToLower(device), "swiftshader") && linear != "exact" {
+		t.Errorf("SwiftShader has no int8 tensor cores, yet the page chose %q linears", linear)
+	}
+	t.Logf("linear layers: %s", linear)
 }

@@ -45,7 +45,8 @@ func TestGenerate(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("generate: ok %v, err %v\n%s%s", ok, err, stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"check: first step (batch of 2 at t=1)", "PASS", "green circle moving left", "sampled in", "wrote"} {
+	for _, want := range []string{"check: first step (batch of 2 at t=1)", "PASS", "green circle moving left", "sampled in", "wrote",
+		"linear layers: exact (int8 tensor cores: false)"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}
@@ -101,6 +102,21 @@ func TestGenerate(t *testing.T) {
 	if c, _ := os.ReadFile(out3); !bytes.Equal(a, c) {
 		t.Error("--graph gave another GIF than eager")
 	}
+	// W8A8 linears, eager and in graph mode: the same clip.
+	w8 := [2]string{filepath.Join(dir, "w8.gif"), filepath.Join(dir, "w8graph.gif")}
+	for i, g := range []string{"off", "on"} {
+		stdout.Reset()
+		if ok, err := generate([]string{"--weights", weights, "--class", "21", "--seed", "5", "--steps", "3", "--cfg", "2.5",
+			"--scale", "3", "--out", w8[i], "--graph", g, "--linear", "w8a8"}, &stdout, &stderr); err != nil || !ok {
+			t.Fatalf("--linear w8a8 --graph %s: ok %v, err %v\n%s", g, ok, err, stdout.String())
+		}
+		if !strings.Contains(stdout.String(), "linear layers: w8a8") {
+			t.Errorf("--linear w8a8 did not say so:\n%s", stdout.String())
+		}
+	}
+	if c, d := readFile(t, w8[0]), readFile(t, w8[1]); !bytes.Equal(c, d) {
+		t.Error("W8A8 in graph mode gave another GIF than eager")
+	}
 	if ok, err := generate([]string{"--weights", weights, "--steps", "1", "--cfg", "1", "--out", out2, "--fp8"}, &stdout, &stderr); err != nil || !ok {
 		t.Fatalf("unguided fp8 run: %v", err)
 	}
@@ -120,6 +136,8 @@ func TestGenerateRefuses(t *testing.T) {
 		{[]string{"--weights", weights, "--scale", "0"}, "--scale"},
 		{[]string{"--weights", weights, "extra"}, "unexpected arguments"},
 		{[]string{"--weights", dir}, "not a regular file"},
+		{[]string{"--weights", weights, "--linear", "int4"}, "unknown linear mode"},
+		{[]string{"--weights", weights, "--fp8", "--linear", "w8a8"}, "choose one"},
 	} {
 		_, err := generate(tc.args, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -130,4 +148,13 @@ func TestGenerateRefuses(t *testing.T) {
 	if ok, err := generate([]string{"--weights", weights, "--list"}, &out, &out); err != nil || !ok || !strings.Contains(out.String(), " 47  yellow triangle moving up") {
 		t.Errorf("--list: %v\n%s", err, out.String())
 	}
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

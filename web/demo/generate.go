@@ -5,7 +5,9 @@ import (
 	"math"
 	"time"
 
+	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/models/videodit"
+	"github.com/webfuser/webfuser/ops"
 )
 
 // The page's sampler settings: few steps by default, so that a CPU
@@ -61,8 +63,26 @@ type Clip struct {
 	Frames int     `json:"frames"`
 	Width  int     `json:"width"`
 	Height int     `json:"height"`
-	Millis float64 `json:"ms"` // sampling time, all steps
+	Millis float64 `json:"ms"`     // sampling time, all steps
+	Linear string  `json:"linear"` // the model's linear layers: "exact" or "w8a8" (UseLinears)
 	RGBA   []byte  `json:"-"`
+}
+
+// UseLinears sets the model's linear layers as the page runs them: W8A8
+// (int8 tensor cores) where the device lists i8 subgroup-matrix
+// configurations (ops.HasInt8TensorCores), the exact float layers
+// elsewhere; it returns the mode chosen.
+func UseLinears(m *videodit.Model) (ops.LinearMode, error) {
+	return m.SetOptions(ops.LinearModeAuto, 0)
+}
+
+// LinearLabel describes the linear layers the page uses on d, for its
+// device panel: the mode UseLinears picks and why.
+func LinearLabel(d *gpu.Device) (mode, why string) {
+	if ops.HasInt8TensorCores(d) {
+		return ops.LinearModeW8A8.String(), "int8 tensor cores (subgroup-matrix i8)"
+	}
+	return ops.LinearModeExact.String(), "no int8 tensor cores"
 }
 
 // Generate samples the clip r asks for from m, calling progress (if not
@@ -92,7 +112,7 @@ func Generate(m *videodit.Model, r GenerateRequest, progress func(step, steps in
 	}
 	return &Clip{Class: class, Name: c.ClassName(class), Seed: r.Seed, Steps: r.Steps, CFG: r.CFG,
 		Frames: c.Frames, Width: c.Width, Height: c.Height,
-		Millis: float64(time.Since(began).Microseconds()) / 1000, RGBA: RGBA(frames.Data, c.Channels)}, nil
+		Millis: float64(time.Since(began).Microseconds()) / 1000, Linear: m.Linear().String(), RGBA: RGBA(frames.Data, c.Channels)}, nil
 }
 
 // RGBA turns pixels of channels values in [-1, 1] into opaque RGBA

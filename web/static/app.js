@@ -10,8 +10,10 @@
 // from weightsURL once, samples on the GPU and reports each step; the
 // clip then plays in a canvas, its frames side by side below, and
 // globalThis.webfuserClip holds its description ({class, name, seed,
-// steps, ms, ...} or {error}); globalThis.webfuserProgress lists the
-// steps reported so far.
+// steps, ms, linear, ...} or {error}); globalThis.webfuserProgress lists
+// the steps reported so far. globalThis.webfuserLinear says which linear
+// layers the model uses on this adapter: "w8a8" (int8 tensor cores) or
+// "exact", also shown in the adapter panel.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -130,7 +132,7 @@ globalThis.webfuserUI = {
 	clip(json, rgba) {
 		const meta = JSON.parse(json);
 		showClip(meta, rgba);
-		setGenStatus(`${meta.name}, seed ${meta.seed}: ${meta.steps} steps, guidance ${meta.cfg}, sampled in ` +
+		setGenStatus(`${meta.name}, seed ${meta.seed}: ${meta.steps} steps, guidance ${meta.cfg}, ${meta.linear} linears, sampled in ` +
 			`${(meta.ms / 1000).toFixed(1)} s (${(meta.ms / meta.steps).toFixed(0)} ms a step)`, "ok");
 		$("generate").disabled = false;
 		globalThis.webfuserClip = meta;
@@ -150,7 +152,9 @@ globalThis.webfuserUI = {
 		$("device-box").hidden = false;
 		const rows = [["adapter", d.name], ["vendor", d.vendor], ["driver", d.driver], ["type", d.type],
 			["max binding", (d.limits.MaxBindingSize / 2 ** 20).toFixed(0) + " MiB"],
-			["max invocations", d.limits.MaxInvocations], ["workgroup memory", (d.limits.MaxWorkgroupMemory / 1024) + " KiB"]];
+			["max invocations", d.limits.MaxInvocations], ["workgroup memory", (d.limits.MaxWorkgroupMemory / 1024) + " KiB"],
+			["linear layers", `${d.linear} (${d.linearWhy})`]];
+		globalThis.webfuserLinear = d.linear;
 		$("device").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v || "(not reported)")}</dd>`).join("");
 		$("features").innerHTML = Object.entries(d.features).map(([f, have]) =>
 			`<li class="${have ? "yes" : "no"}">${have ? "✓" : "✗"} ${esc(f)}</li>`).join("");

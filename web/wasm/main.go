@@ -21,6 +21,7 @@ import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/safetensors"
 	"github.com/webfuser/webfuser/models/videodit"
+	"github.com/webfuser/webfuser/ops"
 	"github.com/webfuser/webfuser/web/demo"
 )
 
@@ -101,11 +102,14 @@ func run() {
 		return
 	}
 	f := dev.Features
+	linear, why := demo.LinearLabel(dev)
 	send("device", map[string]any{
 		"name": dev.Info.Name, "vendor": dev.Info.Vendor, "driver": dev.Info.Driver,
 		"type": dev.Info.Type, "backend": dev.Info.Backend,
-		"features": map[string]bool{"shader-f16": f.ShaderF16, "subgroups": f.Subgroups, "timestamp-query": f.Timestamps},
-		"limits":   dev.Limits,
+		"features": map[string]bool{"shader-f16": f.ShaderF16, "subgroups": f.Subgroups, "timestamp-query": f.Timestamps,
+			"int8 tensor cores": ops.HasInt8TensorCores(dev)},
+		"limits": dev.Limits,
+		"linear": linear, "linearWhy": why,
 	})
 	opt := options()
 	type planned struct {
@@ -188,6 +192,10 @@ func loadModel(d *gpu.Device, url string) (*videodit.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := demo.UseLinears(m); err != nil {
+		m.Release()
+		return nil, err
+	}
 	model = m
 	return model, nil
 }
@@ -217,7 +225,7 @@ func generate(url string, r demo.GenerateRequest) {
 		fail(err)
 		return
 	}
-	send("genStatus", fmt.Sprintf("sampling %s, seed %d: %d steps…", m.Config.ClassName(m.Config.Class(r.Shape, r.Color, r.Direction)), r.Seed, r.Steps))
+	send("genStatus", fmt.Sprintf("sampling %s, seed %d: %d steps (%s linears)…", m.Config.ClassName(m.Config.Class(r.Shape, r.Color, r.Direction)), r.Seed, r.Steps, m.Linear()))
 	var total time.Duration
 	clip, err := demo.Generate(m, r, func(step, steps int, took time.Duration) {
 		total += took
