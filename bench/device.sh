@@ -11,8 +11,10 @@
 #   bash bench/device.sh attnperf  # attention tile variants (launch.AttentionVariants) vs the shipped tile, f32/bf16, their tests, SDPA (needs bin/attention.test; ~2 min)
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
-#   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn: W8A8 tests, BenchmarkW8A8, torch._int_mm
-#                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~4 min)
+#   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn (shader-f16 on through vulkan_enable_f16_on_nvidia):
+#                                  # W8A8 and f16-products tests, the W8A8 block test, the w8a8 goldens if testdata/golden/w8a8
+#                                  # is there (run goldens first), BenchmarkW8A8, BenchmarkDiTBlockVariants, torch._int_mm
+#                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~8 min)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -27,8 +29,10 @@ for step in "$@"; do
     python3 testdata/gen_golden.py --out "$OUT/golden" ${GOLDEN_AREAS:-} >"$OUT/gen.log" 2>&1; tail -5 "$OUT/gen.log"
     (cd "$OUT" && tar czf golden.tgz golden && rm -rf golden)
     tar xzf "$OUT/golden.tgz" -C testdata   # this copy of the tree only: verify every area
-    ./bin/webfuser verify testdata/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
-    grep FAIL "$OUT/verify_gpu.txt" | head -20
+    if [ -x ./bin/webfuser ]; then  # absent in a call that carries .dev alone (w8a8 then verifies through Dawn)
+      ./bin/webfuser verify testdata/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
+      grep FAIL "$OUT/verify_gpu.txt" | head -20
+    fi
     ;;
   bench)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -92,14 +96,22 @@ for step in "$@"; do
     cp "$dev"/webgpu/* "$pkg/"
     unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
     unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
+    unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
+    unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
     [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
     export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
     run=web/testrunner/go_js_wasm_exec
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     echo "node $(node --version)"
     timeout 40 $run "$w/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
-    timeout 150 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8|TestTransposeCodes' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
+    timeout 200 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestW8A8Dequantize|TestChooseW8A8|TestTransposeCodes|TestLinearModes|TestLinearF16Math|TestLinearPrecision' 2>&1 | grep -v '^=== RUN\|^    --- PASS' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
+    timeout 120 $run "$w/dit_js.test" -test.v -test.short -test.run 'TestBlockW8A8|TestBlockMatchesReference' 2>&1 | grep -v '^=== RUN' | tail -20 | tee -a "$OUT/w8a8_tests.txt"
+    if [ -d testdata/golden/w8a8 ]; then
+      timeout 120 $run "$w/webfuser_js.wasm" verify testdata/golden/w8a8 >"$OUT/w8a8_verify_dawn.txt" 2>&1; head -1 "$OUT/w8a8_verify_dawn.txt"; tail -1 "$OUT/w8a8_verify_dawn.txt"
+      grep FAIL "$OUT/w8a8_verify_dawn.txt" | head -10
+    fi
     timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
+    timeout 300 $run "$w/dit_js.test" -test.run '^$' -test.bench BenchmarkDiTBlockVariants -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_block.txt"
     timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
     ;;
   parity)

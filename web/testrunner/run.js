@@ -28,9 +28,12 @@ try {
 Object.assign(globalThis, webgpu.globals);
 // allow_unsafe_apis lets Dawn offer experimental features such as
 // chromium-experimental-subgroup-matrix (tensor cores, issue 13); the
-// library requests only those it uses. WEBFUSER_DAWN_FLAGS adds more
-// create() flags, separated by spaces.
-const dawnFlags = ["enable-dawn-features=allow_unsafe_apis"];
+// library requests only those it uses. vulkan_enable_f16_on_nvidia makes
+// Dawn offer shader-f16 on NVIDIA's Vulkan driver, which it withholds by
+// default (bench/subgroup_matrix/README.md), so that the f16-products
+// kernels compile through Tint there; other adapters ignore it.
+// WEBFUSER_DAWN_FLAGS adds more create() flags, separated by spaces.
+const dawnFlags = ["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"];
 if (process.env.WEBFUSER_DAWN_FLAGS) dawnFlags.push(...process.env.WEBFUSER_DAWN_FLAGS.split(" ").filter(Boolean));
 let gpu = webgpu.create(dawnFlags);
 Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
