@@ -104,23 +104,32 @@ func (s *matmulSpec) validate() error {
 	ts.add("weight_scale", s.wScale)
 	ts.add("x_scale", s.xScale)
 	if s.gr != nil {
-		g, r := s.gr.Gate, s.gr.Residual
-		if err := checkFloat(op, "gate", g); err != nil {
+		if err := s.checkGateResidual(&ts); err != nil {
 			return err
 		}
-		if err := checkFloat(op, "residual", r); err != nil {
-			return err
-		}
-		if !sameShape(r.Shape, s.outShape) {
-			return errorf(op, "residual", "shape %v, want the output's %v", r.Shape, s.outShape)
-		}
-		if err := s.gateBroadcast(g.Shape); err != nil {
-			return err
-		}
-		ts.add("gate", g)
-		ts.add("residual", r)
 	}
 	return ts.check(op, s.x.Device())
+}
+
+// checkGateResidual validates the gate and residual of s.gr against the
+// output (s.m, s.n, s.outShape), sets gdiv and gstride and adds both to ts.
+func (s *matmulSpec) checkGateResidual(ts *operands) error {
+	op, g, r := s.op, s.gr.Gate, s.gr.Residual
+	if err := checkFloat(op, "gate", g); err != nil {
+		return err
+	}
+	if err := checkFloat(op, "residual", r); err != nil {
+		return err
+	}
+	if !sameShape(r.Shape, s.outShape) {
+		return errorf(op, "residual", "shape %v, want the output's %v", r.Shape, s.outShape)
+	}
+	if err := s.gateBroadcast(g.Shape); err != nil {
+		return err
+	}
+	ts.add("gate", g)
+	ts.add("residual", r)
+	return nil
 }
 
 // gateBroadcast sets gdiv and gstride: output row m reads gate row m/gdiv.

@@ -145,23 +145,11 @@ func (s *w8a8Spec) check() error {
 	ts.add("wscale", s.ws)
 	ts.add("bias", s.b)
 	if s.gr != nil {
-		g, r := s.gr.Gate, s.gr.Residual
-		if err := checkFloat(op, "gate", g); err != nil {
-			return err
-		}
-		if err := checkFloat(op, "residual", r); err != nil {
-			return err
-		}
-		if !sameShape(r.Shape, s.shape) {
-			return errorf(op, "residual", "shape %v, want the output's %v", r.Shape, s.shape)
-		}
-		ms := &matmulSpec{op: op, m: s.m, n: s.n, outShape: s.shape}
-		if err := ms.gateBroadcast(g.Shape); err != nil {
+		ms := &matmulSpec{op: op, m: s.m, n: s.n, outShape: s.shape, gr: s.gr}
+		if err := ms.checkGateResidual(&ts); err != nil {
 			return err
 		}
 		s.gdiv, s.gstep = ms.gdiv, ms.gstride
-		ts.add("gate", g)
-		ts.add("residual", r)
 	}
 	return ts.check(op, s.x.Device())
 }

@@ -199,6 +199,25 @@ func runW8A8Plan(s *w8a8Spec, p launch.W8A8) (*Tensor, error) {
 	return s.run(p)
 }
 
+// expectW8A8Plans runs s with every launch of plans, then the public
+// call, and checks each result with expectW8A8.
+func expectW8A8Plans(t *testing.T, plans map[string]launch.W8A8, s w8a8Spec, public func() (*Tensor, error), want, h, prod *ref.Tensor, tl w8a8Tol) {
+	t.Helper()
+	for name, p := range plans {
+		sp := s
+		y, err := runW8A8Plan(&sp, p)
+		if err != nil {
+			t.Fatalf("%s %v x %v, %s launch: %v", s.op, s.x, s.wq.Shape, name, err)
+		}
+		expectW8A8(t, y, want, h, prod, tl)
+	}
+	y, err := public()
+	if err != nil {
+		t.Fatalf("%s %v x %v: %v", s.op, s.x, s.wq.Shape, err)
+	}
+	expectW8A8(t, y, want, h, prod, tl)
+}
+
 // w8a8Plans returns the plain launch and, where the device offers one,
 // the tensor-core launch ChooseW8A8 picks for m x n x k.
 func w8a8Plans(d *gpu.Device, m, n, k int) map[string]launch.W8A8 {
@@ -227,18 +246,8 @@ func TestLinearW8A8MatchesReference(t *testing.T) {
 				k := c.x[len(c.x)-1]
 				want, prod := w8a8Want(t, rx, rq, rs, rb)
 				tl := w8a8Tol{dt: dt}
-				for name, p := range w8a8Plans(d, x.Numel()/k, c.n, k) {
-					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b}, p)
-					if err != nil {
-						t.Fatalf("%s %v n=%d %s: %v", dt, c.x, c.n, name, err)
-					}
-					expectW8A8(t, y, want, want, prod, tl)
-				}
-				y, err := LinearW8A8(x, wq, ws, b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				expectW8A8(t, y, want, want, prod, tl)
+				expectW8A8Plans(t, w8a8Plans(d, x.Numel()/k, c.n, k), w8a8Spec{op: "LinearW8A8", x: x, wq: wq, ws: ws, b: b},
+					func() (*Tensor, error) { return LinearW8A8(x, wq, ws, b) }, want, want, prod, tl)
 			}
 		}
 	}
@@ -271,19 +280,8 @@ func TestLinearW8A8EpiloguesMatchReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tl := w8a8Tol{dt: dt, act: true}
-				for name, p := range plans {
-					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8Act", x: x, wq: wq, ws: ws, b: b, act: act}, p)
-					if err != nil {
-						t.Fatalf("%s %v %v %s: %v", dt, c.x, act, name, err)
-					}
-					expectW8A8(t, y, want, h, prod, tl)
-				}
-				y, err := layer.ForwardAct(x, act)
-				if err != nil {
-					t.Fatal(err)
-				}
-				expectW8A8(t, y, want, h, prod, tl)
+				expectW8A8Plans(t, plans, w8a8Spec{op: "LinearW8A8Act", x: x, wq: wq, ws: ws, b: b, act: act},
+					func() (*Tensor, error) { return layer.ForwardAct(x, act) }, want, h, prod, w8a8Tol{dt: dt, act: true})
 			}
 			B, n := c.x[0], c.n
 			out := append(append([]int{}, c.x[:len(c.x)-1]...), n)
@@ -295,19 +293,8 @@ func TestLinearW8A8EpiloguesMatchReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tl := w8a8Tol{dt: dt, gate: absMax(rg)}
-				for name, p := range plans {
-					y, err := runW8A8Plan(&w8a8Spec{op: "LinearW8A8GateResidual", x: x, wq: wq, ws: ws, b: b, gr: &GateResidual{g, r}}, p)
-					if err != nil {
-						t.Fatalf("%s %v gate %v %s: %v", dt, c.x, gs, name, err)
-					}
-					expectW8A8(t, y, want, h, prod, tl)
-				}
-				y, err := layer.ForwardGateResidual(x, g, r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				expectW8A8(t, y, want, h, prod, tl)
+				expectW8A8Plans(t, plans, w8a8Spec{op: "LinearW8A8GateResidual", x: x, wq: wq, ws: ws, b: b, gr: &GateResidual{g, r}},
+					func() (*Tensor, error) { return layer.ForwardGateResidual(x, g, r) }, want, h, prod, w8a8Tol{dt: dt, gate: absMax(rg)})
 			}
 		}
 	}

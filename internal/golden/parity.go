@@ -142,6 +142,12 @@ func quantInt8GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string
 	if err != nil {
 		return nil, err
 	}
+	return codesAsI32(d, q, s)
+}
+
+// codesAsI32 returns int8 codes q (released here) as the I32 output q of
+// a golden case, beside their scales s (released on an error).
+func codesAsI32(d *gpu.Device, q, s *gpu.Tensor) (map[string]*gpu.Tensor, error) {
 	defer q.Release()
 	codes, err := ops.Int8Values(q)
 	if err != nil {

@@ -26,22 +26,7 @@ func quantizeInt8GPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[str
 	if err != nil {
 		return nil, err
 	}
-	defer q.Release()
-	codes, err := ops.Int8Values(q)
-	if err != nil {
-		s.Release()
-		return nil, err
-	}
-	v := make([]float32, len(codes))
-	for i, b := range codes {
-		v[i] = float32(b)
-	}
-	qi, err := d.Upload(dtype.I32, q.Shape, v)
-	if err != nil {
-		s.Release()
-		return nil, err
-	}
-	return map[string]*gpu.Tensor{"q": qi, "scale": s}, nil
+	return codesAsI32(d, q, s)
 }
 
 func quantizeInt8CPU(c *Case) (map[string]*ref.Tensor, error) {

@@ -2,7 +2,6 @@ package dit
 
 import (
 	"fmt"
-	"math"
 	"math/rand"
 	"testing"
 
@@ -68,15 +67,8 @@ func BenchmarkDiTBlockVariants(b *testing.B) {
 		rng := rand.New(rand.NewSource(1))
 		w := map[string]*ops.Tensor{}
 		for _, n := range WeightNames() {
-			sh := shapes[n]
-			std, mean := 0.1, 0.0
-			switch {
-			case n == "norm1.weight" || n == "norm2.weight":
-				std, mean = 0.2, 1
-			case len(sh) == 2:
-				std = 1 / math.Sqrt(float64(sh[1]))
-			}
-			w[n] = deviceRandom(b, d, rng, dt, sh, std, mean)
+			std, mean := weightInit(n, shapes[n])
+			w[n] = deviceRandom(b, d, rng, dt, shapes[n], std, mean)
 		}
 		x := deviceRandom(b, d, rng, dt, []int{1, seq, dim}, 1, 0)
 		cond := deviceRandom(b, d, rng, dt, []int{1, dim}, 1, 0)

@@ -52,20 +52,11 @@ func TestBlockW8A8MatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := UploadWeights(d, wr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ReleaseWeights(w)
+			b := uploadBlock(t, d, cfg, wr)
 			x, _ := ops.Upload(d, xr)
 			cond, _ := ops.Upload(d, cr)
 			defer x.Release()
 			defer cond.Release()
-			b, err := New(cfg, w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Release()
 			if err := b.SetOptions(Options{Attention: attention.TORCH_SDPA}); err != nil {
 				t.Fatal(err)
 			}
@@ -123,6 +114,23 @@ func maxDiff(t *testing.T, got *ops.Tensor, want *ref.Tensor) float64 {
 	return m
 }
 
+// uploadBlock uploads the weights wr and builds a block of them; the
+// test's cleanup releases both.
+func uploadBlock(t *testing.T, d *ops.Device, cfg Config, wr map[string]*ops.HostTensor) *Block {
+	t.Helper()
+	w, err := UploadWeights(d, wr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ReleaseWeights(w) })
+	b, err := New(cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Release)
+	return b
+}
+
 func abs(v float64) float64 {
 	if v < 0 {
 		return -v
@@ -141,16 +149,7 @@ func TestBlockOptionsRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := UploadWeights(d, wr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ReleaseWeights(w)
-	b, err := New(cfg, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Release()
+	b := uploadBlock(t, d, cfg, wr)
 	var e *Error
 	if err := b.SetOptions(Options{Attention: attention.AttnImplType(99)}); !errors.As(err, &e) {
 		t.Errorf("unknown attention: got %v, want an *Error", err)

@@ -18,19 +18,24 @@ func RandomWeights(cfg Config, dt ops.DType, rng *rand.Rand) (map[string]*ops.Ho
 	}
 	w := make(map[string]*ops.HostTensor, len(shapes))
 	for _, n := range WeightNames() {
-		shape := shapes[n]
-		std, mean := 0.1, 0.0
-		switch {
-		case n == "norm1.weight" || n == "norm2.weight":
-			std, mean = 0.2, 1
-		case n == "adaln.weight":
-			std = 0.5 / math.Sqrt(float64(shape[1]))
-		case len(shape) == 2:
-			std = 1 / math.Sqrt(float64(shape[1]))
-		}
-		w[n] = ops.RandomHost(rng, dt, shape, std, mean)
+		std, mean := weightInit(n, shapes[n])
+		w[n] = ops.RandomHost(rng, dt, shapes[n], std, mean)
 	}
 	return w, nil
+}
+
+// weightInit returns the standard deviation and mean RandomWeights draws
+// weight n of shape from.
+func weightInit(n string, shape []int) (std, mean float64) {
+	switch {
+	case n == "norm1.weight" || n == "norm2.weight":
+		return 0.2, 1
+	case n == "adaln.weight":
+		return 0.5 / math.Sqrt(float64(shape[1])), 0
+	case len(shape) == 2:
+		return 1 / math.Sqrt(float64(shape[1])), 0
+	}
+	return 0.1, 0
 }
 
 // RandomInputs returns x [batch,seq,D] drawn from N(0, 1) and cond

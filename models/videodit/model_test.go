@@ -283,29 +283,13 @@ func TestFP8(t *testing.T) {
 		t.Skip("-short: the FP8 kernels are covered by the ops and wan tests")
 	}
 	m, _ := load(t, tiny, ops.F32, 6)
-	x := gputest.Upload(t, m.Device(), gputest.Rand(rand.New(rand.NewSource(1)), ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
-	defer x.Release()
-	run := func() []float32 {
-		y, err := m.Forward(x, []float64{0.8, 0.3}, []int{1, tiny.NumClasses()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer y.Release()
-		v, _ := y.Float32()
-		return v
-	}
+	run := forwardRunner(t, m, 1)
 	full := run()
 	n, err := ops.ReplaceLinearLayers(m, ops.FP8E4M3)
 	if err != nil || n != 8+10*tiny.Layers {
 		t.Fatalf("replaced %d: %v", n, err)
 	}
-	q := run()
-	var num, den float64
-	for i := range q {
-		num += float64((q[i] - full[i]) * (q[i] - full[i]))
-		den += float64(full[i] * full[i])
-	}
-	if r := math.Sqrt(num / den); !(r < 0.1) {
+	if r := relRMS(run(), full); !(r < 0.1) {
 		t.Errorf("FP8 model differs by %.3g (relative RMS)", r)
 	}
 }
@@ -317,17 +301,7 @@ func TestFP8(t *testing.T) {
 // to exact is an error.
 func TestW8A8(t *testing.T) {
 	m, _ := load(t, tiny, ops.F32, 7)
-	x := gputest.Upload(t, m.Device(), gputest.Rand(rand.New(rand.NewSource(2)), ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
-	defer x.Release()
-	run := func() []float32 {
-		y, err := m.Forward(x, []float64{0.8, 0.3}, []int{1, tiny.NumClasses()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer y.Release()
-		v, _ := y.Float32()
-		return v
-	}
+	run := forwardRunner(t, m, 2)
 	full := run()
 	mode, err := m.SetOptions(ops.LinearModeW8A8, attention.TORCH_SDPA)
 	if err != nil || mode != ops.LinearModeW8A8 || m.Linear() != ops.LinearModeW8A8 {
@@ -346,13 +320,7 @@ func TestW8A8(t *testing.T) {
 	if _, ok := m.Head.(*ops.Linear); !ok {
 		t.Errorf("head is %T, want the float linear", m.Head)
 	}
-	q := run()
-	var num, den float64
-	for i := range q {
-		num += float64((q[i] - full[i]) * (q[i] - full[i]))
-		den += float64(full[i] * full[i])
-	}
-	if r := math.Sqrt(num / den); !(r < 0.05) || r == 0 {
+	if r := relRMS(run(), full); !(r < 0.05) || r == 0 {
 		t.Errorf("W8A8 model differs by %.3g (relative RMS), want within (0, 0.05)", r)
 	}
 	if _, err := m.SetOptions(ops.LinearModeExact, 0); err == nil {
@@ -361,4 +329,30 @@ func TestW8A8(t *testing.T) {
 	if _, err := m.SetOptions(ops.LinearModeW8A8, attention.AttnImplType(99)); err == nil {
 		t.Error("an unknown attention implementation: no error")
 	}
+}
+
+// forwardRunner returns a function that runs m's forward on a fixed
+// random batch of two (seeded by seed) and returns its output.
+func forwardRunner(t *testing.T, m *Model, seed int64) func() []float32 {
+	x := gputest.Upload(t, m.Device(), gputest.Rand(rand.New(rand.NewSource(seed)), ops.F32, []int{2, tiny.Tokens(), tiny.PatchDim()}, 1, 0))
+	t.Cleanup(x.Release)
+	return func() []float32 {
+		y, err := m.Forward(x, []float64{0.8, 0.3}, []int{1, tiny.NumClasses()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer y.Release()
+		v, _ := y.Float32()
+		return v
+	}
+}
+
+// relRMS returns the RMS of got - want relative to the RMS of want.
+func relRMS(got, want []float32) float64 {
+	var num, den float64
+	for i := range got {
+		num += float64((got[i] - want[i]) * (got[i] - want[i]))
+		den += float64(want[i] * want[i])
+	}
+	return math.Sqrt(num / den)
 }
