@@ -46,6 +46,18 @@ var wgslOps = map[string]func(d *gpu.Device, dt dtype.DType, s []int) error{
 		k := s[len(s)-1]
 		return each(d, dt, [][]int{s, {k, k}, {k}}, func(t []*gpu.Tensor) (*gpu.Tensor, error) { return ops.LinearAct(t[0], t[1], t[2], ops.ActGELUTanh) })
 	},
+	"linear_w8a8": func(d *gpu.Device, dt dtype.DType, s []int) error {
+		k := s[len(s)-1]
+		return each(d, dt, [][]int{s, {k, k}, {k}}, func(t []*gpu.Tensor) (*gpu.Tensor, error) {
+			wq, ws, err := ops.QuantizeInt8(t[1])
+			if err != nil {
+				return nil, err
+			}
+			defer wq.Release()
+			defer ws.Release()
+			return ops.LinearW8A8Act(t[0], wq, ws, t[2], ops.ActGELUTanh)
+		})
+	},
 	"quantize_fp8": func(d *gpu.Device, dt dtype.DType, s []int) error {
 		return each(d, dt, [][]int{{gpu.Numel(s) / s[len(s)-1], s[len(s)-1]}}, func(t []*gpu.Tensor) (*gpu.Tensor, error) {
 			q, sc, err := ops.QuantizeFP8(t[0], ops.PerToken, dtype.FP8E4M3)
