@@ -5,6 +5,9 @@
 // MLP), RMSNorm and modulate run as one fused kernel where the dispatch
 // table says so, the projections carry their gate and residual in the
 // matmul epilogue, and attention is the dense flash kernel over H heads.
+// Block.SetOptions runs the linears as W8A8 (int8 weights quantised
+// once, int8 tensor cores where the device has them) and picks the
+// attention implementation by its attention.AttnImplType.
 //
 // Importing the package registers the golden runners of dit_block.
 package dit
