@@ -13,8 +13,12 @@
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
 #   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn (shader-f16 on through vulkan_enable_f16_on_nvidia):
 #                                  # W8A8 and f16-products tests, the W8A8 block test, the w8a8 goldens if testdata/golden/w8a8
-#                                  # is there (run goldens first), BenchmarkW8A8, BenchmarkDiTBlockVariants, torch._int_mm
-#                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~8 min)
+#                                  # is there (run goldens first), BenchmarkW8A8, torch._int_mm
+#                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~5 min)
+#   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both
+#                                  # (same .dev; its own call, a few minutes)
+#   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
+#                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -23,6 +27,25 @@ echo '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0",
 export VK_ICD_FILENAMES=/tmp/nv_icd.json XDG_RUNTIME_DIR=/tmp
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
+# dawn_setup unpacks node + Dawn (npm webgpu) and the GOOS=js test binaries
+# from .dev (bench/w8a8_pack.sh) and points PATH, WEBGPU_MODULE and GOROOT
+# at them; Dawn runs through the NVIDIA driver's Vulkan (EGL ICD above).
+dawn_setup() {
+  dev=$PWD/.dev w=/tmp/w8a8
+  pkg=$w/node_modules/webgpu
+  mkdir -p "$pkg/dist/linux-x64"
+  unxz_to() { if command -v xz >/dev/null 2>&1; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$1" "$2"; fi; }
+  unxz_to "$dev/node.xz" "$w/node" && chmod +x "$w/node"
+  unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
+  cp "$dev"/webgpu/* "$pkg/"
+  unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
+  unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
+  unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
+  unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
+  [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
+  export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
+  run=web/testrunner/go_js_wasm_exec
+}
 for step in "$@"; do
   case $step in
   goldens)
@@ -84,23 +107,7 @@ for step in "$@"; do
     ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
     ;;
   w8a8)
-    # node + Dawn (npm webgpu) from .dev, as bench/subgroup_matrix/device.sh
-    # unpacks them; Dawn through the NVIDIA driver's Vulkan (EGL ICD above),
-    # the loader from .dev (or .vk).
-    dev=$PWD/.dev w=/tmp/w8a8
-    pkg=$w/node_modules/webgpu
-    mkdir -p "$pkg/dist/linux-x64"
-    unxz_to() { if command -v xz >/dev/null 2>&1; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$1" "$2"; fi; }
-    unxz_to "$dev/node.xz" "$w/node" && chmod +x "$w/node"
-    unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
-    cp "$dev"/webgpu/* "$pkg/"
-    unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
-    unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
-    unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
-    unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
-    [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
-    export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
-    run=web/testrunner/go_js_wasm_exec
+    dawn_setup
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     echo "node $(node --version)"
     timeout 40 $run "$w/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
@@ -111,8 +118,22 @@ for step in "$@"; do
       grep FAIL "$OUT/w8a8_verify_dawn.txt" | head -10
     fi
     timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
-    timeout 300 $run "$w/dit_js.test" -test.run '^$' -test.bench BenchmarkDiTBlockVariants -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_block.txt"
     timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
+    ;;
+  w8a8block)
+    dawn_setup
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    timeout 540 $run "$w/dit_js.test" -test.run '^$' -test.bench BenchmarkDiTBlockVariants -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_block.txt"
+    ;;
+  limitsjs)
+    # The f32 matmul limit probes compiled by naga (native) and by Tint
+    # (node + Dawn) on the same GPU in one call: is the FMA-rate limit of
+    # bench/matmul.md the WGSL compiler's or the driver's? Needs bin/ops.test
+    # and .dev from bench/w8a8_pack.sh.
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed 's/^/naga: /' | tee "$OUT/limitsjs.txt"
+    dawn_setup
+    timeout 300 $run "$w/ops_js.test" -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/limitsjs.txt"
     ;;
   parity)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
