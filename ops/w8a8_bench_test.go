@@ -89,7 +89,9 @@ func TestLinearW8A8MatrixPlans(t *testing.T) {
 // for every RM x RN plan, and the whole LinearW8A8 with each variant),
 // then LinearW8A8 at the DiT block's linears (sweepShapes) with each
 // variant beside the bf16 Linear the launch policy picks, in TOP/s (two
-// operations per multiply-add). On the H200 through node + Dawn
+// operations per multiply-add). At those shapes the picked plan's GEMM
+// alone and the activation quantiser alone (quantize/..., read its
+// gpu-ns) are timed too, so the whole op splits into its steps. On the H200 through node + Dawn
 // (bench/device.sh w8a8):
 //
 //	GOOS=js GOARCH=wasm go test -c -o bin/ops_js.test ./ops
@@ -116,27 +118,45 @@ func BenchmarkW8A8(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if i == 0 {
-			for _, p := range matrixPlans(d, s.n, s.k) {
-				xq, sx, err := quantizeInt8Rows("bench", x, s.m, p.PadRows(s.m))
-				if err != nil {
+		plansHere := matrixPlans(d, s.n, s.k)
+		if i > 0 {
+			// Past 4096³ only the plan the policy picks, and the
+			// activation quantiser alone, so that the whole op's rows
+			// below split into quantise + GEMM + epilogue.
+			plansHere = nil
+			if p := launch.ChooseW8A8(d, s.m, s.n, s.k); p.Matrix {
+				plansHere = []launch.W8A8{p}
+				b.Run(fmt.Sprintf("quantize/%v", s), func(b *testing.B) {
+					report(b, mnk{s.m, 1, s.k}, func() error {
+						xq, sx, err := quantizeInt8Rows("bench", x, s.m, p.PadRows(s.m))
+						if err == nil {
+							xq.Release()
+							sx.Release()
+						}
+						return err
+					})
+				})
+			}
+		}
+		for _, p := range plansHere {
+			xq, sx, err := quantizeInt8Rows("bench", x, s.m, p.PadRows(s.m))
+			if err != nil {
+				b.Fatal(err)
+			}
+			wm := wq
+			if p.WT {
+				if wm, err = transposeCodes(wq); err != nil {
 					b.Fatal(err)
 				}
-				wm := wq
-				if p.WT {
-					if wm, err = transposeCodes(wq); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.Run(fmt.Sprintf("gemm/%v/%s", s, planName(p)), func(b *testing.B) {
-					report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wm, p.PadRows(s.m), s.n, s.k, p) }))
-				})
-				if p.WT {
-					wm.Release()
-				}
-				xq.Release()
-				sx.Release()
 			}
+			b.Run(fmt.Sprintf("gemm/%v/%s", s, planName(p)), func(b *testing.B) {
+				report(b, s, released(func() (*gpu.Tensor, error) { return gemmInt8Matrix(xq, wm, p.PadRows(s.m), s.n, s.k, p) }))
+			})
+			if p.WT {
+				wm.Release()
+			}
+			xq.Release()
+			sx.Release()
 		}
 		plans := map[string]launch.W8A8{"plain": {}}
 		if p := launch.ChooseW8A8(d, s.m, s.n, s.k); p.Matrix {
