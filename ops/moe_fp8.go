@@ -5,6 +5,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // ExpertsFP8 holds a MoE's expert weights in FP8 E4M3 with one f32 scale
@@ -101,13 +102,18 @@ func GroupedExpertForwardFP8(x, indices, weights *gpu.Tensor, e ExpertsFP8, act 
 			return nil, err
 		}
 	}
-	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+	if gu, dn, ok := moeTiles(x); ok {
+		return groupedForward(x, indices, weights, sh, gu.BM, func(g *expertGroups) (*gpu.Tensor, error) {
+			return tiledExpertsFP8(x, e, act, g, gu, dn)
+		})
+	}
+	return groupedForward(x, indices, weights, sh, launch.MoETile.BM, func(g *expertGroups) (*gpu.Tensor, error) {
 		return fp8Experts(x, e, act, g)
 	})
 }
 
 // fp8Experts runs the quantisations and grouped GEMMs of
-// GroupedExpertForwardFP8 and returns o [T*K, D] (f32 storage).
+// GroupedExpertForwardFP8 on moe_gemm.wgsl and returns o [T*K, D] (f32 storage).
 func fp8Experts(x *gpu.Tensor, e ExpertsFP8, act Activation, g *expertGroups) (*gpu.Tensor, error) {
 	d, sh := x.Device(), g.sh
 	xq, sx, err := QuantizeFP8(x, PerToken, dtype.FP8E4M3)
