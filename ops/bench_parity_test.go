@@ -6,6 +6,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // first keeps the first output of a multi-output operator and releases
@@ -110,6 +111,9 @@ func BenchmarkParity(b *testing.B) {
 		}{
 			{"moe", func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) }},
 			{"moe_fp8", func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) }},
+			// The same on moe_gemm.wgsl, the fallback where launch.MoETiles does not fit.
+			{"moe_simple", moeGEMMSimple(func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) })},
+			{"moe_fp8_simple", moeGEMMSimple(func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) })},
 		} {
 			b.Run(fmt.Sprintf("%v/%s/T=%d/D=%d/I=%d/E=%d/top2", dt, mc.name, mt, md, mi, me), func(b *testing.B) {
 				tm, _, err := d.Measure(5, max(1, b.N), func() error {
@@ -165,5 +169,14 @@ func BenchmarkParity(b *testing.B) {
 				run(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), xs, fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
 			}
 		}
+	}
+}
+
+// moeGEMMSimple returns f run with the grouped expert GEMMs on
+// moe_gemm.wgsl rather than the tiled matmul.
+func moeGEMMSimple(f func() (*gpu.Tensor, error)) func() (*gpu.Tensor, error) {
+	return func() (*gpu.Tensor, error) {
+		defer forceMoETiles(launch.Tile{}, launch.Tile{}, false)()
+		return f()
 	}
 }

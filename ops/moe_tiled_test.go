@@ -36,12 +36,17 @@ func withMoETiles(t *testing.T, c struct {
 	gateUp, down launch.Tile
 	ok           bool
 }) {
-	old := moeTileChoice
-	t.Cleanup(func() { moeTileChoice = old })
-	if c.name == "device" {
-		return
+	if c.name != "device" {
+		t.Cleanup(forceMoETiles(c.gateUp, c.down, c.ok))
 	}
-	moeTileChoice = func(*gpu.Device, int) (launch.Tile, launch.Tile, bool) { return c.gateUp, c.down, c.ok }
+}
+
+// forceMoETiles makes the grouped expert forwards use tiles gateUp and
+// down (ok false: moe_gemm.wgsl) and returns what restores the choice.
+func forceMoETiles(gateUp, down launch.Tile, ok bool) (restore func()) {
+	old := moeTileChoice
+	moeTileChoice = func(*gpu.Device, int) (launch.Tile, launch.Tile, bool) { return gateUp, down, ok }
+	return func() { moeTileChoice = old }
 }
 
 // moeIndexCases are routings given as index patterns: experts that get
