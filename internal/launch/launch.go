@@ -459,7 +459,8 @@ func NF4GEMV(m int) (wg, nr int) {
 	return 64, 4
 }
 
-// MoETile is the tile of the grouped MoE GEMMs: 32 x 32 outputs, 64
+// MoETile is the tile of the grouped MoE GEMMs on moe_gemm.wgsl, the
+// fallback where MoETiles does not fit: 32 x 32 outputs, 64
 // invocations, 16 deep. Tiles hold the rows of one expert, so a smaller
 // tile wastes fewer rows at the end of each expert's run than the 64 x 64
 // matmul tile.
