@@ -109,34 +109,13 @@ func tiledExperts(x, w1, w2, w3 *gpu.Tensor, act Activation, g *expertGroups, ga
 	return g.downGEMM("moe_tiled_down", down, h, w2, x.DType, "v = "+roundTo(x.DType, "v")+";").RunOne(d)
 }
 
-// tiledExpertsFP8 is fp8Experts on matmul_tiled.wgsl: the quantised
-// tokens and h (f32 storage, sorted rows, quantised per row) feed the two
-// grouped GEMMs, whose epilogues apply the scales.
+// tiledExpertsFP8 is fp8Experts on matmul_tiled.wgsl: h in sorted rows.
 func tiledExpertsFP8(x *gpu.Tensor, e ExpertsFP8, act Activation, g *expertGroups, gateUp, down launch.Tile) (*gpu.Tensor, error) {
-	d := x.Device()
-	xq, sx, err := QuantizeFP8(x, PerToken, dtype.FP8E4M3)
-	if err != nil {
-		return nil, err
-	}
-	defer xq.Release()
-	defer sx.Release()
-	bf := func(v string) string { return roundTo(dtype.BF16, v) }
-	k := g.gatedGEMM("moe_tiled_fp8_gate_up", gateUp, xq, e.W1, e.W3, dtype.F32, fmt.Sprintf(`let sa = ld_sx(moe_tok(m));
-    let ws = moe_e * p.ni + n;
-    let gs = %s;
-    let us = %s;
-    v = %s;`, bf("gj * sa * ld_s1(ws)"), bf("uj * sa * ld_s3(ws)"), bf(bf(act.wgslFn()+"(gs)")+" * us")))
-	h, err := k.In("sx", sx).In("s1", e.S1).In("s3", e.S3).RunOne(d)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Release()
-	hq, shs, err := QuantizeFP8(h, PerToken, dtype.FP8E4M3)
-	if err != nil {
-		return nil, err
-	}
-	defer hq.Release()
-	defer shs.Release()
-	k = g.downGEMM("moe_tiled_fp8_down", down, hq, e.W2, x.DType, "v = "+roundTo(x.DType, bf("v * ld_sh(m) * ld_s2(moe_e * p.n + n)"))+";")
-	return k.In("sh", shs).In("s2", e.S2).RunOne(d)
+	return fp8Forward(x, func(xq, sx *gpu.Tensor) *kernel.Kernel {
+		k := g.gatedGEMM("moe_tiled_fp8_gate_up", gateUp, xq, e.W1, e.W3, dtype.F32, fp8Gated(act, "gj", "uj", "moe_tok(m)", "moe_e * p.ni + n"))
+		return k.In("sx", sx).In("s1", e.S1).In("s3", e.S3)
+	}, func(hq, shs *gpu.Tensor) *kernel.Kernel {
+		k := g.downGEMM("moe_tiled_fp8_down", down, hq, e.W2, x.DType, "v = "+fp8Down(x.DType, "v", "m", "moe_e")+";")
+		return k.In("sh", shs).In("s2", e.S2)
+	})
 }
