@@ -252,6 +252,15 @@ def main():
         g = go.get(key)
         cell = f"{g / 1e3:.1f} | {t / 1e3:.1f} | {t / g:.2f}" if g else f"missing | {t / 1e3:.1f} | -"
         print(f"| {key} | {cell} |")
+    print("\n## MoE: the tiled expert GEMMs beside moe_gemm.wgsl (the _simple rows)\n")
+    print("| row | tiled µs | moe_gemm µs | PyTorch µs | moe_gemm / tiled |\n|---|---:|---:|---:|---:|")
+    for key, t in torch_ns.items():
+        if "/moe" not in key:
+            continue
+        name = key.split("/")[1]
+        g, o = go.get(key), go.get(key.replace(f"/{name}/", f"/{name}_simple/"))
+        if g and o:
+            print(f"| {key} | {g / 1e3:.1f} | {o / 1e3:.1f} | {t / 1e3:.1f} | {o / g:.2f} |")
     print("\n## NF4 (WebFuser) beside full-width F.linear (PyTorch)\n")
     print("| shape | WebFuser NF4 µs | PyTorch F.linear µs | F.linear / NF4 |\n|---|---:|---:|---:|")
     for key, t in torch_ns.items():

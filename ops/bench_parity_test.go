@@ -6,6 +6,7 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // first keeps the first output of a multi-output operator and releases
@@ -92,39 +93,47 @@ func BenchmarkParity(b *testing.B) {
 			return first(q, sc)(err)
 		})
 
-		// MoE: tokens routed top-2 of 8 experts, gated MLPs 3072 -> 8192 -> 3072 (64 tokens, 256 -> 512 on a CPU driver).
-		mt, md, mi, me := 4096, 3072, 8192, 8
+		// MoE: tokens routed top-2 of 8 experts, gated MLPs 3072 -> 8192 -> 3072 (64 tokens, 256 -> 512 on a CPU driver);
+		// on a GPU also 64 tokens (16 rows per expert: the tiled GEMMs' 128-row tiles are mostly padding there).
+		tokens, md, mi, me := []int{4096, 64}, 3072, 8192, 8
 		if !big {
-			mt, md, mi, me = 64, 256, 512, 8
+			tokens, md, mi, me = []int{64}, 256, 512, 8
 		}
-		mx := randomDevice(b, d, dt, mt, md)
-		mlg := randomDevice(b, d, dtype.F32, mt, me)
 		mw1, mw3, mw2 := randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, mi, md), randomDevice(b, d, dt, me, md, mi)
 		fe, err := NewExpertsFP8(mw1, mw2, mw3)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, mc := range []struct {
-			name string
-			f    func() (*gpu.Tensor, error)
-		}{
-			{"moe", func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) }},
-			{"moe_fp8", func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) }},
-		} {
-			b.Run(fmt.Sprintf("%v/%s/T=%d/D=%d/I=%d/E=%d/top2", dt, mc.name, mt, md, mi, me), func(b *testing.B) {
-				tm, _, err := d.Measure(5, max(1, b.N), func() error {
-					y, err := mc.f()
-					if err == nil {
-						y.Release()
+		for _, mt := range tokens {
+			mx := randomDevice(b, d, dt, mt, md)
+			mlg := randomDevice(b, d, dtype.F32, mt, me)
+			moe := func() (*gpu.Tensor, error) { return MoEForward(mx, mlg, nil, mw1, mw2, mw3, MoEConfig{TopK: 2}) }
+			moeFP8 := func() (*gpu.Tensor, error) { return MoEForwardFP8(mx, mlg, nil, fe, MoEConfig{TopK: 2}) }
+			for _, mc := range []struct {
+				name string
+				f    func() (*gpu.Tensor, error)
+			}{
+				{"moe", moe},
+				{"moe_fp8", moeFP8},
+				// The same on moe_gemm.wgsl, the fallback where launch.MoETiles does not fit.
+				{"moe_simple", moeGEMMSimple(moe)},
+				{"moe_fp8_simple", moeGEMMSimple(moeFP8)},
+			} {
+				b.Run(fmt.Sprintf("%v/%s/T=%d/D=%d/I=%d/E=%d/top2", dt, mc.name, mt, md, mi, me), func(b *testing.B) {
+					tm, _, err := d.Measure(5, max(1, b.N), func() error {
+						y, err := mc.f()
+						if err == nil {
+							y.Release()
+						}
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
 					}
-					return err
+					b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+					b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
 				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-				b.ReportMetric(2*3*2*float64(mt)*float64(md)*float64(mi)/tm.Seconds()/1e12, "TFLOP/s")
-			})
+			}
 		}
 
 		// NF4 beside the same linear layer at full width in dt (bf16 is
@@ -165,5 +174,14 @@ func BenchmarkParity(b *testing.B) {
 				run(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), xs, fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
 			}
 		}
+	}
+}
+
+// moeGEMMSimple returns f run with the grouped expert GEMMs on
+// moe_gemm.wgsl rather than the tiled matmul.
+func moeGEMMSimple(f func() (*gpu.Tensor, error)) func() (*gpu.Tensor, error) {
+	return func() (*gpu.Tensor, error) {
+		defer forceMoETiles(launch.Tile{}, launch.Tile{}, false)()
+		return f()
 	}
 }

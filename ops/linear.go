@@ -240,13 +240,17 @@ func fp8Name(dt dtype.DType) string {
 // packStore returns WGSL that stores the outputs of row m from column
 // n: a (vec4) in packs of 4 when vec is 4, element by element with
 // bounds tests otherwise (four, from an expression per lane).
-func packStore(vec int, lane func(i int) string) string {
+func packStore(vec int, lane func(i int) string) string { return packStoreTo("y", "m", vec, lane) }
+
+// packStoreTo is packStore into binding name at output row row (WGSL).
+func packStoreTo(name, row string, vec int, lane func(i int) string) string {
+	at := "(" + row + ") * p.n + n"
 	if vec == 4 {
-		return fmt.Sprintf("stv_y((m * p.n + n) / 4u, P(%s, %s, %s, %s));", lane(0), lane(1), lane(2), lane(3))
+		return fmt.Sprintf("stv_%s((%s) / 4u, P(%s, %s, %s, %s));", name, at, lane(0), lane(1), lane(2), lane(3))
 	}
-	s := "st_y(m * p.n + n, " + lane(0) + ");"
+	s := fmt.Sprintf("st_%s(%s, %s);", name, at, lane(0))
 	for i := 1; i < 4; i++ {
-		s += fmt.Sprintf(" if (n + %du < p.n) { st_y(m * p.n + n + %du, %s); }", i, i, lane(i))
+		s += fmt.Sprintf(" if (n + %du < p.n) { st_%s(%s + %du, %s); }", i, name, at, i, lane(i))
 	}
 	return s
 }
@@ -324,7 +328,7 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 	} else {
 		store4 = packStore(vec, func(i int) string { return fmt.Sprintf("epi(a.%c, m, n + %du)", "xyzw"[i], i) })
 	}
-	k.Snippet("STORE4", store4).Snippet("STORE8", store8)
+	k.Snippet("STORE4", store4).Snippet("STORE8", store8).Snippet("ORIGIN", "let m0 = mt * BM;")
 	for _, sn := range blockedSnippets(t, h, half) {
 		k.Snippet(sn.Name, sn.WGSL)
 	}
@@ -399,23 +403,7 @@ func blockedSnippets(t launch.Tile, h int, half bool) []kernel.Snippet {
 	// WRITE: a loop over the rows whose switch copies row r's
 	// accumulators by name (never an index into them), so the epilogue is
 	// emitted TN/4 times rather than TM*TN/4 times.
-	write.WriteString("for (var r = 0u; r < TM; r = r + 1u) {\n")
-	for j := 0; j < t.TN/4; j++ {
-		fmt.Fprintf(&write, "    var o%d: vec4<f32>;\n", j)
-	}
-	write.WriteString("    switch (r) {\n")
-	for r := 0; r < t.TM; r++ {
-		if r == t.TM-1 {
-			write.WriteString("      default: {")
-		} else {
-			fmt.Fprintf(&write, "      case %du: {", r)
-		}
-		for j := 0; j < t.TN/4; j++ {
-			fmt.Fprintf(&write, " o%d = c%d_%d;", j, r, j)
-		}
-		write.WriteString(" }\n")
-	}
-	write.WriteString("    }\n")
+	write.WriteString(blockRows(t))
 	if h == 2 {
 		for j := 0; j < t.TN/8; j++ {
 			fmt.Fprintf(&write, "    store8(m + r, n + %du, o%d, o%d);\n", 8*j, 2*j, 2*j+1)
@@ -431,6 +419,32 @@ func blockedSnippets(t launch.Tile, h int, half bool) []kernel.Snippet {
 		{Name: "STASH", WGSL: trim(&stash)}, {Name: "MMA", WGSL: trim(&mma)}, {Name: "CHUNK", WGSL: trim(&chunk)}, {Name: "WRITE", WGSL: trim(&write)}}
 	blockCache.Store(key, sn)
 	return sn
+}
+
+// blockRows returns the head of the Blocked kernel's WRITE: a loop over
+// the register block's rows r whose switch copies row r's accumulators
+// into o0 .. o(TN/4-1) by name; the caller adds the stores and the
+// loop's closing brace.
+func blockRows(t launch.Tile) string {
+	var w strings.Builder
+	w.WriteString("for (var r = 0u; r < TM; r = r + 1u) {\n")
+	for j := 0; j < t.TN/4; j++ {
+		fmt.Fprintf(&w, "    var o%d: vec4<f32>;\n", j)
+	}
+	w.WriteString("    switch (r) {\n")
+	for r := 0; r < t.TM; r++ {
+		if r == t.TM-1 {
+			w.WriteString("      default: {")
+		} else {
+			fmt.Fprintf(&w, "      case %du: {", r)
+		}
+		for j := 0; j < t.TN/4; j++ {
+			fmt.Fprintf(&w, " o%d = c%d_%d;", j, r, j)
+		}
+		w.WriteString(" }\n")
+	}
+	w.WriteString("    }\n")
+	return w.String()
 }
 
 // gemvKernel declares wgsl/matmul_gemv.wgsl with tile t for the product's

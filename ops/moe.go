@@ -176,8 +176,10 @@ func roundTo(dt dtype.DType, v string) string {
 // Σ_k weight * o in f32 over the pairs whose weight is not 0, in x's
 // dtype. The pairs are grouped by expert on the device (a counting sort
 // in one workgroup) and the two GEMMs run over tiles that hold one
-// expert's rows, reading each expert's weights once per tile. An index
-// outside [0,E) is treated as E-1. act ActNone means SiLU.
+// expert's rows, reading each expert's weights once per tile: the dense
+// matmul's register-tiled kernel where launch.MoETiles fits the device
+// (ops/moe_tiled.go), else moe_gemm.wgsl. An index outside [0,E) is
+// treated as E-1. act ActNone means SiLU.
 func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activation) (*gpu.Tensor, error) {
 	const op = "GroupedExpertForward"
 	if act == ActNone {
@@ -195,13 +197,18 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	if err != nil {
 		return nil, err
 	}
-	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+	if gu, dn, ok := moeTiles(x); ok {
+		return groupedForward(x, indices, weights, sh, gu.BM, func(g *expertGroups) (*gpu.Tensor, error) {
+			return tiledExperts(x, w1, w2, w3, act, g, gu, dn)
+		})
+	}
+	return groupedForward(x, indices, weights, sh, launch.MoETile.BM, func(g *expertGroups) (*gpu.Tensor, error) {
 		return bf16Experts(x, w1, w2, w3, act, g)
 	})
 }
 
-// bf16Experts runs the two grouped GEMMs of GroupedExpertForward and
-// returns o [T*K, D] (f32 storage).
+// bf16Experts runs the two grouped GEMMs of GroupedExpertForward on
+// moe_gemm.wgsl and returns o [T*K, D] (f32 storage).
 func bf16Experts(x, w1, w2, w3 *gpu.Tensor, act Activation, g *expertGroups) (*gpu.Tensor, error) {
 	d, sh := x.Device(), g.sh
 	// Gate and up in one pass: h = act(x w1ᵀ) * (x w3ᵀ), f32 storage of values rounded to x's dtype.
@@ -222,13 +229,14 @@ func bf16Experts(x, w1, w2, w3 *gpu.Tensor, act Activation, g *expertGroups) (*g
 }
 
 // groupedForward is the frame of a grouped expert forward: an empty
-// output for no tokens, else the sort by expert, experts (which returns
-// each pair's output o [T*K, D], f32) and the weighted combine.
-func groupedForward(x, indices, weights *gpu.Tensor, sh expertShape, experts func(*expertGroups) (*gpu.Tensor, error)) (*gpu.Tensor, error) {
+// output for no tokens, else the sort by expert into tiles of up to bm
+// rows, experts (which returns each pair's output o [T*K, D], in
+// assignment order) and the weighted combine.
+func groupedForward(x, indices, weights *gpu.Tensor, sh expertShape, bm int, experts func(*expertGroups) (*gpu.Tensor, error)) (*gpu.Tensor, error) {
 	if sh.T == 0 {
 		return x.Device().NewOutput(x.DType, sh.T, sh.D)
 	}
-	g, err := sortByExpert(indices, sh)
+	g, err := sortByExpert(indices, sh, bm)
 	if err != nil {
 		return nil, err
 	}
@@ -297,9 +305,9 @@ type expertGroups struct {
 	maxTiles    int
 }
 
-// sortByExpert groups the pairs of indices [T,K] by expert.
-func sortByExpert(indices *gpu.Tensor, sh expertShape) (*expertGroups, error) {
-	bm := launch.MoETile.BM
+// sortByExpert groups the pairs of indices [T,K] by expert, in tiles of
+// up to bm rows.
+func sortByExpert(indices *gpu.Tensor, sh expertShape, bm int) (*expertGroups, error) {
 	g := &expertGroups{sh: sh, maxTiles: (sh.T*sh.K+bm-1)/bm + sh.E}
 	sk := &kernel.Kernel{Name: "moe_sort", Files: []string{"moe_sort"}, Grid: gpu.Grid{1, 1, 1}}
 	sk.Uint("NE", sh.E).Uint("BM", bm).In("idx", indices).Out("perm", dtype.I32, sh.T*sh.K).Out("tiles", dtype.I32, 1+3*g.maxTiles).U32("n", sh.T*sh.K)
@@ -331,7 +339,7 @@ func (g *expertGroups) gemm(name string, n, k int, dual bool, files ...string) *
 	return kn
 }
 
-// combineExperts sums each token's expert outputs o [T*K, D] (f32) times
+// combineExperts sums each token's expert outputs o [T*K, D] (any float dtype) times
 // their routing weights, skipping zero weights, into y [T,D] of dtype dt.
 func combineExperts(o, weights *gpu.Tensor, dt dtype.DType, sh expertShape) (*gpu.Tensor, error) {
 	d := o.Device()

@@ -5,6 +5,8 @@ import (
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
 )
 
 // ExpertsFP8 holds a MoE's expert weights in FP8 E4M3 with one f32 scale
@@ -101,32 +103,46 @@ func GroupedExpertForwardFP8(x, indices, weights *gpu.Tensor, e ExpertsFP8, act 
 			return nil, err
 		}
 	}
-	return groupedForward(x, indices, weights, sh, func(g *expertGroups) (*gpu.Tensor, error) {
+	if gu, dn, ok := moeTiles(x); ok {
+		return groupedForward(x, indices, weights, sh, gu.BM, func(g *expertGroups) (*gpu.Tensor, error) {
+			return tiledExpertsFP8(x, e, act, g, gu, dn)
+		})
+	}
+	return groupedForward(x, indices, weights, sh, launch.MoETile.BM, func(g *expertGroups) (*gpu.Tensor, error) {
 		return fp8Experts(x, e, act, g)
 	})
 }
 
-// fp8Experts runs the quantisations and grouped GEMMs of
-// GroupedExpertForwardFP8 and returns o [T*K, D] (f32 storage).
+// fp8Experts runs the grouped GEMMs of GroupedExpertForwardFP8 on
+// moe_gemm.wgsl and returns o [T*K, D] (f32 storage).
 func fp8Experts(x *gpu.Tensor, e ExpertsFP8, act Activation, g *expertGroups) (*gpu.Tensor, error) {
-	d, sh := x.Device(), g.sh
+	sh := g.sh
+	return fp8Forward(x, func(xq, sx *gpu.Tensor) *kernel.Kernel {
+		// The expert of the workgroup's tile is tinfo.y (moe_gemm.wgsl).
+		g1 := g.gemm("moe_fp8_gate_up", sh.I, sh.D, true, "fp8")
+		g1.In("x", xq).In("w", e.W1).In("w3", e.W3).In("sx", sx).In("s1", e.S1).In("s3", e.S3).Out("out", dtype.F32, sh.T*sh.K, sh.I)
+		return g1.Snippet("LOAD_A", "ld_x((a / p.topk) * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "ld_w3(ex + gn * p.k + gk)").
+			Snippet("EPILOGUE", fp8Gated(act, "g", "u", "a / p.topk", "tinfo.y * p.n + n"))
+	}, func(hq, shs *gpu.Tensor) *kernel.Kernel {
+		g2 := g.gemm("moe_fp8_down", sh.D, sh.I, false, "fp8")
+		g2.In("h", hq).In("w", e.W2).In("sh", shs).In("s2", e.S2).Out("out", dtype.F32, sh.T*sh.K, sh.D)
+		return g2.Snippet("LOAD_A", "ld_h(a * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "0.0").
+			Snippet("EPILOGUE", "v = "+fp8Down(x.DType, "g", "a", "tinfo.y")+";")
+	})
+}
+
+// fp8Forward is the frame of the FP8 expert GEMMs: x quantised per row
+// (xq, sx) feeds gateUp, whose h (f32 storage) is quantised per row
+// (hq, sh) for down, whose output it returns.
+func fp8Forward(x *gpu.Tensor, gateUp func(xq, sx *gpu.Tensor) *kernel.Kernel, down func(hq, sh *gpu.Tensor) *kernel.Kernel) (*gpu.Tensor, error) {
+	d := x.Device()
 	xq, sx, err := QuantizeFP8(x, PerToken, dtype.FP8E4M3)
 	if err != nil {
 		return nil, err
 	}
 	defer xq.Release()
 	defer sx.Release()
-	bf := func(v string) string { return roundTo(dtype.BF16, v) }
-	// The expert of the workgroup's tile is tinfo.y (moe_gemm.wgsl).
-	g1 := g.gemm("moe_fp8_gate_up", sh.I, sh.D, true, "fp8")
-	g1.In("x", xq).In("w", e.W1).In("w3", e.W3).In("sx", sx).In("s1", e.S1).In("s3", e.S3).Out("out", dtype.F32, sh.T*sh.K, sh.I)
-	g1.Snippet("LOAD_A", "ld_x((a / p.topk) * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "ld_w3(ex + gn * p.k + gk)").
-		Snippet("EPILOGUE", fmt.Sprintf(`let sa = ld_sx(a / p.topk);
-      let ws = tinfo.y * p.n + n;
-      let gs = %s;
-      let us = %s;
-      v = %s;`, bf("g * sa * ld_s1(ws)"), bf("u * sa * ld_s3(ws)"), bf(bf(act.wgslFn()+"(gs)")+" * us")))
-	h, err := g1.RunOne(d)
+	h, err := gateUp(xq, sx).RunOne(d)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +153,26 @@ func fp8Experts(x *gpu.Tensor, e ExpertsFP8, act Activation, g *expertGroups) (*
 	}
 	defer hq.Release()
 	defer shs.Release()
-	g2 := g.gemm("moe_fp8_down", sh.D, sh.I, false, "fp8")
-	g2.In("h", hq).In("w", e.W2).In("sh", shs).In("s2", e.S2).Out("out", dtype.F32, sh.T*sh.K, sh.D)
-	g2.Snippet("LOAD_A", "ld_h(a * p.k + gk)").Snippet("LOAD_B", "ld_w(ex + gn * p.k + gk)").Snippet("LOAD_C", "0.0").
-		Snippet("EPILOGUE", "v = "+roundTo(x.DType, bf("g * ld_sh(a) * ld_s2(tinfo.y * p.n + n)"))+";")
-	return g2.RunOne(d)
+	return down(hq, shs).RunOne(d)
+}
+
+// fp8Gated is the FP8 gated epilogue (WGSL): v from the accumulators g
+// and u, token tok's activation scale and the weight scales at index ws
+// (the expert's row of the column), bf16 at each step (torch._scaled_mm
+// with bf16 output).
+func fp8Gated(act Activation, g, u, tok, ws string) string {
+	bf := func(v string) string { return roundTo(dtype.BF16, v) }
+	return fmt.Sprintf(`let sa = ld_sx(%s);
+      let ws = %s;
+      let gs = %s;
+      let us = %s;
+      v = %s;`, tok, ws, bf(g+" * sa * ld_s1(ws)"), bf(u+" * sa * ld_s3(ws)"), bf(bf(act.wgslFn()+"(gs)")+" * us"))
+}
+
+// fp8Down is the FP8 down product's output (WGSL) from accumulator v of
+// column n, h's row scale at row and expert e's scale, in dt.
+func fp8Down(dt dtype.DType, v, row, e string) string {
+	return roundTo(dt, roundTo(dtype.BF16, fmt.Sprintf("%s * ld_sh(%s) * ld_s2(%s * p.n + n)", v, row, e)))
 }
 
 // MoEForwardFP8 is RouteTopK followed by GroupedExpertForwardFP8 (the

@@ -164,8 +164,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = (pid / per_group) * GROUP;
   let rows = min(tiles_m - first, GROUP);
   let q = pid - (pid / per_group) * per_group;
-  let m0 = (first + q % rows) * BM;
+  let mt = first + q % rows;
   let n0 = (q / rows) * BN;
+  // ORIGIN sets m0, the first row of tile row mt (mt * BM for a plain
+  // product; a grouped product looks it up and may return, uniformly).
+  {{ORIGIN}}
   var tx = lid % TX;
   var ty = lid / TX;
   if (LANES8X4) {

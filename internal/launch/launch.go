@@ -459,11 +459,35 @@ func NF4GEMV(m int) (wg, nr int) {
 	return 64, 4
 }
 
-// MoETile is the tile of the grouped MoE GEMMs: 32 x 32 outputs, 64
+// MoETile is the tile of the grouped MoE GEMMs on moe_gemm.wgsl, the
+// fallback where MoETiles does not fit: 32 x 32 outputs, 64
 // invocations, 16 deep. Tiles hold the rows of one expert, so a smaller
 // tile wastes fewer rows at the end of each expert's run than the 64 x 64
 // matmul tile.
 var MoETile = Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}
+
+// MoETiles returns the Blocked tiles of the grouped expert GEMMs on
+// wgsl/matmul_tiled.wgsl for operands of elemBytes bytes: gateUp for the
+// gated product (TN 8: each invocation pairs 4 gate with 4 up columns)
+// and down, both 128 rows high (the sort cuts each expert's rows into
+// tiles of that height). They are the dense matmul's best tiles on the
+// H200 (bench/results/2026-11-28-h200-matmul-sweep.txt: f32 gated
+// 128x128x16/8x8 at 32.2 TFLOP/s, down the f32 default 128x64x16/8x4 at
+// 35.6; 16-bit storage the default 128x128x16/8x8 at 32.6), else the
+// 128x128x8/8x8 tile within WebGPU's core limits; ok is false when
+// neither fits, and the caller keeps MoETile's kernel.
+func MoETiles(d *gpu.Device, elemBytes int) (gateUp, down Tile, ok bool) {
+	core := Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
+	gateUp = Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
+	down = matmulDefault(elemBytes)
+	if !gateUp.Fits(d) {
+		gateUp = core
+	}
+	if !down.Fits(d) {
+		down = core
+	}
+	return gateUp, down, gateUp.Fits(d) && down.Fits(d)
+}
 
 // NF4Tile is the tile of the NF4 matmul, which decodes its weight while
 // staging it on wgsl/matmul.wgsl: the first Simple tile of matmulOrder
