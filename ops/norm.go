@@ -55,9 +55,11 @@ type normSpec struct {
 // normVariant is a launch shape of the fused norm+modulate kernel; the
 // zero value takes internal/launch's choices.
 type normVariant struct {
-	wg     int             // workgroup size; 0: launch.Row's
-	round  launch.Rounding // the bf16 fast path's rounding, where setRnd
-	setRnd bool
+	wg       int             // workgroup size; 0: launch.Row's
+	round    launch.Rounding // the bf16 fast path's rounding, where setRnd
+	setRnd   bool
+	store    launch.Rounding // how bf16 outputs round, where setStore (see launch.BF16StoreRounding)
+	setStore bool
 }
 
 func (s *normSpec) validate() error {
@@ -189,6 +191,10 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 		mode = s.variant.round
 	}
 	f := newFastOut(s.outDT, vec, mode)
+	f.units, f.storeMode = units, launch.BF16StoreRounding(dev)
+	if s.variant.setStore {
+		f.storeMode = s.variant.store
+	}
 	fast := body
 	for _, name := range []string{"w", "y"} {
 		dt := s.outDT

@@ -18,6 +18,9 @@ import (
 var (
 	roundInt   = unitsVariant{setRnd: true, round: launch.RoundInt}
 	roundFloat = unitsVariant{setRnd: true, round: launch.RoundFloat}
+	// roundFMA takes every new candidate at once: the fma rounding for
+	// intermediate values and for the store, and the erfc GELU.
+	roundFMA = unitsVariant{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA, erf: "erfc"}
 )
 
 // unitsVariants are the launch shapes the units kernels are tested in:
@@ -29,6 +32,9 @@ var unitsVariants = []unitsVariant{
 	{nu: 8, setRnd: true, round: launch.RoundInt},
 	{units: 1, setRnd: true, round: launch.RoundFloat},
 	{units: 2, setRnd: true, round: launch.RoundFloat},
+	roundFMA,
+	{units: 1, setStore: true, store: launch.RoundFMA, erf: "erfc"},
+	{setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA, erf: "poly"},
 }
 
 // variantsFor trims a test's variants in -short runs (the GOOS=js suite,
@@ -51,6 +57,9 @@ func (v unitsVariant) String() string { return "[" + v.name() + "]" }
 func (v unitsVariant) label() string {
 	if !v.setRnd {
 		return "launch"
+	}
+	if v.setStore || v.erf != "" {
+		return v.name()
 	}
 	return v.round.String()
 }
@@ -117,6 +126,65 @@ func TestFloatPipeRoundingIsExact(t *testing.T) {
 	if err := checkFloatPipeRounding(testDevice(t)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFMARoundingIsExact runs wgsl/round_fp.wgsl's bf16x4_round_fma
+// over roundSweep: every finite value below 2^112, subnormals included,
+// must round to exactly internal/dtype's bits (zeros give +0, and a
+// driver that flushes subnormals may give a zero for them); infinities,
+// NaN and larger values must give NaN. It also shows that the compiler
+// did not fold the rounding away.
+func TestFMARoundingIsExact(t *testing.T) {
+	if err := checkFMARounding(testDevice(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFMARounding is TestFMARoundingIsExact's check, which
+// BenchmarkMemoryBound runs before it times the fma variants.
+func checkFMARounding(d *gpu.Device) error {
+	in := roundSweep()
+	x, err := d.Upload(dtype.F32, []int{len(in)}, in)
+	if err != nil {
+		return err
+	}
+	defer x.Release()
+	k := elementwise(d, "probe_round_fma", 4, len(in)/4, "round_fp").Snippet("BODY", "stv_y(i, bf16x4_round_fma(ldv_x(i), p.one));")
+	y, err := k.In("x", x).Out("y", dtype.F32, len(in)).F32("one", 1).RunOne(d)
+	if err != nil {
+		return err
+	}
+	defer y.Release()
+	got, err := y.Float32()
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for i, f := range in {
+		g := math.Float32bits(got[i])
+		b := math.Float32bits(f)
+		e := b >> 23 & 0xff
+		want := uint32(dtype.F32ToBF16(f)) << 16
+		ok := false
+		switch {
+		case e == 0xff || e >= 127+112:
+			ok = math.IsNaN(float64(got[i]))
+		case b&0x7fffffff == 0:
+			ok = g == 0
+		case e == 0:
+			// A driver that flushes subnormals may give a zero of either sign.
+			ok = g == want || g&0x7fffffff == 0
+		default:
+			ok = g == want
+		}
+		if !ok {
+			bad = append(bad, fmt.Sprintf("bf16x4_round_fma(%g [%#08x]) = %#08x, want %#08x", f, b, g, want))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("fma bf16 rounding: %d of %d values wrong, e.g. %s", len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
+	}
+	return nil
 }
 
 // TestFP8FiniteEncoderIsExact runs the float-pipe FP8 encoder of the
@@ -328,7 +396,7 @@ var nonFiniteValues = []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Ldex
 func TestStreamNonFiniteInputs(t *testing.T) {
 	d := testDevice(t)
 	for _, dt := range floatStorage {
-		for _, v := range []unitsVariant{roundInt, roundFloat} {
+		for _, v := range []unitsVariant{roundInt, roundFloat, roundFMA} {
 			for _, n := range []int{24, 20, 7} {
 				name := fmt.Sprintf("%v/%v/N%d", dt, v.label(), n)
 				rng := rand.New(rand.NewSource(11))
@@ -425,9 +493,10 @@ func TestNormModulateFastPaths(t *testing.T) {
 	for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
 		for _, dt := range floatStorage {
 			for _, c := range []int{24, 20, 7, 1000} {
-				for _, v := range variantsFor([]normVariant{{setRnd: true, round: launch.RoundInt}, {setRnd: true, round: launch.RoundFloat}, {wg: 64, setRnd: true, round: launch.RoundFloat}}, 1) {
+				for _, v := range variantsFor([]normVariant{{setRnd: true, round: launch.RoundInt}, {setRnd: true, round: launch.RoundFloat}, {wg: 64, setRnd: true, round: launch.RoundFloat},
+					{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}, {setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA}}, 1, 3) {
 					for _, nonFinite := range []bool{false, true} {
-						name := fmt.Sprintf("%v/%v/C%d/%v/wg%d/nonfinite=%v", kind, dt, c, v.round, v.wg, nonFinite)
+						name := fmt.Sprintf("%v/%v/C%d/%v/store=%v/wg%d/nonfinite=%v", kind, dt, c, v.round, v.store, v.wg, nonFinite)
 						t.Run(name, func(t *testing.T) {
 							rng := rand.New(rand.NewSource(3))
 							const B, L = 2, 3

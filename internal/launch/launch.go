@@ -368,16 +368,20 @@ func MatmulGrid(d *gpu.Device, t Tile, m, n int) gpu.Grid {
 // bf16 (both round to nearest even; see wgsl/round_fp.wgsl).
 type Rounding int
 
-// The two bf16 roundings of the fast path.
+// The bf16 roundings of the fast path.
 const (
 	RoundInt   Rounding = iota // integer operations on the bits, without the NaN test
 	RoundFloat                 // two float additions around a per-value power of two
+	RoundFMA                   // RoundFloat's steps with one integer operation fewer (an fma by a uniform 1.0), exact for subnormals too
 )
 
-// String names the rounding: "int" or "float".
+// String names the rounding: "int", "float" or "fma".
 func (r Rounding) String() string {
-	if r == RoundFloat {
+	switch r {
+	case RoundFloat:
 		return "float"
+	case RoundFMA:
+		return "fma"
 	}
 	return "int"
 }
@@ -393,6 +397,23 @@ func BF16Rounding(d *gpu.Device) Rounding {
 	}
 	return RoundFloat
 }
+
+// BF16StoreRounding picks how the fast path of the units kernels
+// (activations, gated units) and of the fused norm+modulate rounds its
+// bf16 outputs: RoundInt, the integer rounding in the store (about five
+// integer operations per value), or RoundFMA, wgsl/round_fp.wgsl's
+// bf16x4_round_fma before the NaN sum and a store that only packs
+// (two integer and four float operations). On the H200 these kernels
+// are bound by their instructions in bf16 (integer operations issue at
+// half the float rate); BenchmarkMemoryBound's store=fma rows time the
+// float one. Shipped: RoundInt until the H200 run.
+func BF16StoreRounding(d *gpu.Device) Rounding { return RoundInt }
+
+// GELUErfc picks the exact GELU of the units kernels: false, act_gelu's
+// two polynomials (each value evaluates both, branch-free); true,
+// act_gelu_erfc's single erfc form (wgsl/act.wgsl), about ten fewer
+// operations per value. BenchmarkMemoryBound's erf=erfc rows time it.
+const GELUErfc = false
 
 // StreamWorkgroup and StreamUnits shape the flat elementwise kernel
 // (activations): 256 invocations, each with four 16-byte units in
