@@ -494,16 +494,22 @@ func TestNormModulateFastPaths(t *testing.T) {
 		for _, dt := range floatStorage {
 			for _, c := range []int{24, 20, 7, 1000} {
 				for _, v := range variantsFor([]normVariant{{setRnd: true, round: launch.RoundInt}, {setRnd: true, round: launch.RoundFloat}, {wg: 64, setRnd: true, round: launch.RoundFloat},
-					{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}, {setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA}}, 1, 3) {
+					{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}, {setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA},
+					{rpw: 2, setRnd: true, round: launch.RoundFloat}, {rpw: 2, setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}}, 1, 3, 6) {
 					for _, nonFinite := range []bool{false, true} {
-						name := fmt.Sprintf("%v/%v/C%d/%v/store=%v/wg%d/nonfinite=%v", kind, dt, c, v.round, v.store, v.wg, nonFinite)
+						name := fmt.Sprintf("%v/%v/C%d/%v/store=%v/wg%d/rpw%d/nonfinite=%v", kind, dt, c, v.round, v.store, v.wg, v.rpw, nonFinite)
 						t.Run(name, func(t *testing.T) {
 							rng := rand.New(rand.NewSource(3))
-							const B, L = 2, 3
+							// Two rows per workgroup need pairs of rows that share
+							// their operands: L even, the shift per frame of two tokens.
+							B, L, shShape := 2, 3, []int{2, 3, c}
+							if v.rpw == 2 {
+								L, shShape = 4, []int{2, 2, 1, c}
+							}
 							x := randTensor(rng, dt, []int{B, L, c}, 2, 0.5)
 							w := randTensor(rng, dt, []int{c}, 1, 1)
 							sc := randTensor(rng, dt, []int{B, c}, 0.3, 0)
-							sh := randTensor(rng, dt, []int{B, L, c}, 1, 0)
+							sh := randTensor(rng, dt, shShape, 1, 0)
 							if nonFinite {
 								x.Data[1] = nan                        // row 0
 								x.Data[c+2] = inf                      // row 1
@@ -738,5 +744,46 @@ func fp8CloseNaN(t *testing.T, got *gpu.Tensor, want *ref.Tensor) {
 	}
 	if off > 0 {
 		t.Logf("%d of %d codes one unit off the reference", off, len(wb))
+	}
+}
+
+// TestRMSNormPairedRows runs the norm kernel with two rows per workgroup
+// (normVariant.rpw) without modulate, on odd row counts (the last
+// workgroup's second row is absent), each packing, with and without a
+// weight, into guarded outputs, against the reference.
+func TestRMSNormPairedRows(t *testing.T) {
+	d := testDevice(t)
+	for _, dt := range floatStorage {
+		for _, shape := range [][]int{{3, 24}, {5, 7}, {4, 1000}, {1, 16}, {7, 3072}} {
+			for _, weighted := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%v/%v/weight=%v", dt, shape, weighted), func(t *testing.T) {
+					rng := rand.New(rand.NewSource(8))
+					x := randTensor(rng, dt, shape, 2, 0.5)
+					var w *ref.Tensor
+					if weighted {
+						w = randTensor(rng, dt, shape[1:], 1, 1)
+					}
+					want, err := ref.RMSNorm(x, w, nil, 1e-6)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gx := upload(t, d, x)
+					var gw *gpu.Tensor
+					if weighted {
+						gw = upload(t, d, w)
+					}
+					gputest.Guard(t, d)
+					s := &normSpec{op: "RMSNorm", kind: KindRMSNorm, x: gx, w: gw, eps: 1e-6, variant: normVariant{rpw: 2}}
+					if err := s.validate(); err != nil {
+						t.Fatal(err)
+					}
+					y, err := s.run()
+					if err != nil {
+						t.Fatal(err)
+					}
+					expectClose(t, y, want, tolFor(dt))
+				})
+			}
+		}
 	}
 }

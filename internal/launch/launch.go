@@ -61,6 +61,15 @@ func Row(d *gpu.Device, n, want int) (wg, np int) {
 // bytes): enough loads in flight, few invocations per barrier.
 func NormUnitsPerInvocation(vec int, dt dtype.DType) int { return max(1, 48/(vec*dt.Size())) }
 
+// NormRowsPerWorkgroup is the rows one RMSNorm (and RMSNorm+modulate)
+// workgroup takes for an output of dt, where the operands allow two
+// (ops' normSpec.pairRows): 2 loads and decodes the weight, scale and
+// shift units once for both rows, which in bf16 saves about a tenth of
+// the fused norm+modulate's operations per value, at half the
+// workgroups and units per invocation. Shipped: 1 until the H200 run
+// (BenchmarkMemoryBound's rms_norm+modulate/rpw=2 rows).
+func NormRowsPerWorkgroup(dt dtype.DType) int { return 1 }
+
 // MaxRegisterPacks bounds the packs of a row one norm invocation keeps
 // in registers; longer rows are refused.
 const MaxRegisterPacks = 32
