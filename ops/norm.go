@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -61,6 +62,25 @@ type normVariant struct {
 	store    launch.Rounding // how bf16 outputs round, where setStore (see launch.BF16StoreRounding)
 	setStore bool
 	rpw      int // rows per workgroup, 1 or 2 (where pairRows allows); 0: launch.NormRowsPerWorkgroup's
+}
+
+// name lists the variant's settings that differ from launch's choice,
+// as benchmark rows name them: "round=fma/store=fma", "rpw=2".
+func (v normVariant) name() string {
+	var parts []string
+	if v.wg != 0 {
+		parts = append(parts, fmt.Sprintf("wg=%d", v.wg))
+	}
+	if v.rpw != 0 {
+		parts = append(parts, fmt.Sprintf("rpw=%d", v.rpw))
+	}
+	if v.setRnd {
+		parts = append(parts, "round="+v.round.String())
+	}
+	if v.setStore {
+		parts = append(parts, "store="+v.store.String())
+	}
+	return strings.Join(parts, "/")
 }
 
 func (s *normSpec) validate() error {
