@@ -290,7 +290,7 @@ func TestActivationUnitsVariants(t *testing.T) {
 	d := testDevice(t)
 	shapes := [][]int{{3, 77}, {2, 8}, {1}, {5, 3, 12}, {3, 5000}, {2, 20}}
 	for _, fn := range allActivations {
-		variants := variantsFor(unitsVariants, 3, 5)
+		variants := variantsFor(unitsVariants, 3, 5, 7)
 		if fn != ActGELU && fn != ActGELUTanh && fn != ActSiLU {
 			variants = []unitsVariant{roundFloat}
 		}
@@ -361,7 +361,7 @@ func TestGatedUnitsVariants(t *testing.T) {
 	for _, fn := range []Activation{ActGELU, ActGELUTanh, ActSiLU} {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 14}, {2, 5, 16}, {1, 2}, {4, 48}, {3, 2000}, {2, 24}} {
-				for _, v := range variantsFor(unitsVariants, 2, 4, 6) {
+				for _, v := range variantsFor(unitsVariants, 2, 4, 6, 8) {
 					t.Run(fmt.Sprintf("%v/%v/%v/%v", fn, dt, shape, v), func(t *testing.T) {
 						rng := rand.New(rand.NewSource(5))
 						x := randTensor(rng, dt, shape, 2, 0)
