@@ -287,6 +287,10 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 	}
 	fma := launch.RoundFMA
 	usesFMA := func(round, store launch.Rounding) bool { return round == fma || store == fma }
+	// In f32 the roundings are the identity: those variants are the default kernel.
+	skipRounding := func(setRnd, setStore bool, round, store launch.Rounding) bool {
+		return (dt == dtype.F32 && (setRnd || setStore)) || (!fmaOK && usesFMA(round, store))
+	}
 	for _, v := range []normVariant{
 		{setRnd: true, round: launch.RoundFloat},
 		{setRnd: true, round: fma},
@@ -296,7 +300,7 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		{rpw: 2, setRnd: true, round: fma, setStore: true, store: fma},
 	} {
 		v := v
-		if !fmaOK && usesFMA(v.round, v.store) {
+		if skipRounding(v.setRnd, v.setStore, v.round, v.store) {
 			continue
 		}
 		add("rms_norm+modulate/"+v.name(), 2*nb, func() (*gpu.Tensor, error) {
@@ -324,7 +328,7 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		}
 		for _, v := range vs {
 			v := v
-			if !fmaOK && usesFMA(v.round, v.store) {
+			if v.erf == "" && skipRounding(v.setRnd, v.setStore, v.round, v.store) {
 				continue
 			}
 			add(fn.String()+"/"+v.name(), 2*nb, func() (*gpu.Tensor, error) {
@@ -343,7 +347,7 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		}
 		for _, v := range vs {
 			v := v
-			if !fmaOK && usesFMA(v.round, v.store) {
+			if v.erf == "" && skipRounding(v.setRnd, v.setStore, v.round, v.store) {
 				continue
 			}
 			add(name+"/"+v.name(), 1.5*nb, func() (*gpu.Tensor, error) {
@@ -375,10 +379,20 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		add(name+"/rows", 2*nb+tables, func() (*gpu.Tensor, error) {
 			return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{}).RunOne(d)
 		})
-		for _, want := range []int{2, 4} {
-			want := want
-			add(fmt.Sprintf("%s/want=%d", name, want), 2*nb+tables, func() (*gpu.Tensor, error) {
-				return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{want: want}).RunOne(d)
+		for _, v := range []rotaryVariant{{want: 2}, {want: 4}, {setStore: true, store: fma}, {want: 2, setStore: true, store: fma}} {
+			v := v
+			if skipRounding(false, v.setStore, 0, v.store) {
+				continue
+			}
+			vname := fmt.Sprintf("want=%d", v.want)
+			switch {
+			case v.setStore && v.want != 0:
+				vname += "/store=" + v.store.String()
+			case v.setStore:
+				vname = "rows/store=" + v.store.String()
+			}
+			add(name+"/"+vname, 2*nb+tables, func() (*gpu.Tensor, error) {
+				return rotaryRowsKernel(xr, cos, sin, il, hd/2, v).RunOne(d)
 			})
 		}
 	}
@@ -398,6 +412,11 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 	add("rotary_3d/rows", 2*nb+tables, func() (*gpu.Tensor, error) {
 		return rotaryRowsKernel(xr, cos3, sin3, true, hd/2, rotaryVariant{}).RunOne(d)
 	})
+	if !skipRounding(false, true, 0, fma) {
+		add("rotary_3d/rows/store=fma", 2*nb+tables, func() (*gpu.Tensor, error) {
+			return rotaryRowsKernel(xr, cos3, sin3, true, hd/2, rotaryVariant{setStore: true, store: fma}).RunOne(d)
+		})
+	}
 	x2, err := x.Reshape(rows, C)
 	if err != nil {
 		b.Fatal(err)

@@ -469,7 +469,7 @@ func TestStreamNonFiniteInputs(t *testing.T) {
 						gputest.Guard(t, d)
 						var y *gpu.Tensor
 						if (il && D%8 == 0) || (!il && D%16 == 0) {
-							y, err = rotaryRowsKernel(gx, gc, gs, il, D/2, rotaryVariant{}).RunOne(d)
+							y, err = rotaryRowsKernel(gx, gc, gs, il, D/2, rotaryVariant{store: v.store, setStore: v.setStore}).RunOne(d)
 						} else {
 							y, err = ApplyRotaryEmb(gx, gc, gs, il)
 						}
@@ -662,7 +662,7 @@ func TestRotaryRowsVariants(t *testing.T) {
 					continue
 				}
 				for _, full := range []bool{false, true} {
-					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}}, 2) {
+					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}, {setStore: true, store: launch.RoundFMA}, {want: 1, setStore: true, store: launch.RoundFMA}}, 2, 3) {
 						t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v/%+v", dt, shape, il, full, v), func(t *testing.T) {
 							checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
 								return rotaryRowsKernel(x, c, s, il, w, v).RunOne(d)
