@@ -11,6 +11,7 @@ import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/kernel"
 	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -143,48 +144,20 @@ func TestFMARoundingIsExact(t *testing.T) {
 // checkFMARounding is TestFMARoundingIsExact's check, which
 // BenchmarkMemoryBound runs before it times the fma variants.
 func checkFMARounding(d *gpu.Device) error {
-	in := roundSweep()
-	x, err := d.Upload(dtype.F32, []int{len(in)}, in)
-	if err != nil {
-		return err
-	}
-	defer x.Release()
-	k := elementwise(d, "probe_round_fma", 4, len(in)/4, "round_fp").Snippet("BODY", "stv_y(i, bf16x4_round_fma(ldv_x(i), p.one));")
-	y, err := k.In("x", x).Out("y", dtype.F32, len(in)).F32("one", 1).RunOne(d)
-	if err != nil {
-		return err
-	}
-	defer y.Release()
-	got, err := y.Float32()
-	if err != nil {
-		return err
-	}
-	var bad []string
-	for i, f := range in {
-		g := math.Float32bits(got[i])
+	return checkRounding(d, "bf16x4_round_fma", "p.one", func(k *kernel.Kernel) { k.F32("one", 1) }, func(f float32, g, want uint32) bool {
 		b := math.Float32bits(f)
 		e := b >> 23 & 0xff
-		want := uint32(dtype.F32ToBF16(f)) << 16
-		ok := false
 		switch {
 		case e == 0xff || e >= 127+112:
-			ok = math.IsNaN(float64(got[i]))
+			return math.IsNaN(float64(math.Float32frombits(g)))
 		case b&0x7fffffff == 0:
-			ok = g == 0
+			return g == 0
 		case e == 0:
 			// A driver that flushes subnormals may give a zero of either sign.
-			ok = g == want || g&0x7fffffff == 0
-		default:
-			ok = g == want
+			return g == want || g&0x7fffffff == 0
 		}
-		if !ok {
-			bad = append(bad, fmt.Sprintf("bf16x4_round_fma(%g [%#08x]) = %#08x, want %#08x", f, b, g, want))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("fma bf16 rounding: %d of %d values wrong, e.g. %s", len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
-	}
-	return nil
+		return g == want
+	})
 }
 
 // TestFP8FiniteEncoderIsExact runs the float-pipe FP8 encoder of the
@@ -199,14 +172,33 @@ func TestFP8FiniteEncoderIsExact(t *testing.T) {
 // checkFloatPipeRounding is TestFloatPipeRoundingIsExact's check, which
 // BenchmarkMemoryBound also runs on the device it times.
 func checkFloatPipeRounding(d *gpu.Device) error {
+	return checkRounding(d, "bf16x4_round_fp", "p.zero", func(k *kernel.Kernel) { k.U32("zero", 0) }, func(f float32, g, want uint32) bool {
+		b := math.Float32bits(f)
+		switch e := b >> 23 & 0xff; {
+		case e == 0xff || e >= 127+112: // NaN, or an infinity where the driver contracts into fma
+			return g&0x7f800000 == 0x7f800000
+		case e == 0:
+			return g&0x7fffffff == 0 || g == b || g == want
+		}
+		return g == want
+	})
+}
+
+// checkRounding runs the float-pipe rounding fn of wgsl/round_fp.wgsl
+// (its second argument arg, a uniform that uniform declares) over
+// roundSweep on d and checks each result's bits g with ok, given the
+// input and internal/dtype's rounding of it, want.
+func checkRounding(d *gpu.Device, fn, arg string, uniform func(*kernel.Kernel), ok func(in float32, g, want uint32) bool) error {
 	in := roundSweep()
 	x, err := d.Upload(dtype.F32, []int{len(in)}, in)
 	if err != nil {
 		return err
 	}
 	defer x.Release()
-	k := elementwise(d, "probe_round", 4, len(in)/4, "round_fp").Snippet("BODY", "stv_y(i, bf16x4_round_fp(ldv_x(i), p.zero));")
-	y, err := k.In("x", x).Out("y", dtype.F32, len(in)).U32("zero", 0).RunOne(d)
+	k := elementwise(d, "probe_"+fn, 4, len(in)/4, "round_fp").Snippet("BODY", fmt.Sprintf("stv_y(i, %s(ldv_x(i), %s));", fn, arg))
+	k.In("x", x).Out("y", dtype.F32, len(in))
+	uniform(k)
+	y, err := k.RunOne(d)
 	if err != nil {
 		return err
 	}
@@ -217,25 +209,13 @@ func checkFloatPipeRounding(d *gpu.Device) error {
 	}
 	var bad []string
 	for i, f := range in {
-		g := math.Float32bits(got[i])
-		b := math.Float32bits(f)
-		e := b >> 23 & 0xff
-		want := uint32(dtype.F32ToBF16(f)) << 16
-		ok := false
-		switch {
-		case e == 0xff || e >= 127+112: // NaN, or an infinity where the driver contracts into fma
-			ok = g&0x7f800000 == 0x7f800000
-		case e == 0:
-			ok = g&0x7fffffff == 0 || g == b || g == want
-		default:
-			ok = g == want
-		}
-		if !ok {
-			bad = append(bad, fmt.Sprintf("bf16x4_round_fp(%g [%#08x]) = %#08x, want %#08x", f, b, g, want))
+		g, want := math.Float32bits(got[i]), uint32(dtype.F32ToBF16(f))<<16
+		if !ok(f, g, want) {
+			bad = append(bad, fmt.Sprintf("%s(%g [%#08x]) = %#08x, want %#08x", fn, f, math.Float32bits(f), g, want))
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("float-pipe bf16 rounding: %d of %d values wrong, e.g. %s", len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
+		return fmt.Errorf("%s: %d of %d values wrong, e.g. %s", fn, len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
 	}
 	return nil
 }
