@@ -408,8 +408,8 @@ func BF16Rounding(d *gpu.Device) Rounding {
 }
 
 // BF16StoreRounding picks how the fast path of the units kernels
-// (activations, gated units) and of the fused norm+modulate rounds its
-// bf16 outputs: RoundInt, the integer rounding in the store (about five
+// (activations, gated units), the fused norm+modulate and the row
+// rotary kernel rounds its bf16 outputs: RoundInt, the integer rounding in the store (about five
 // integer operations per value), or RoundFMA, wgsl/round_fp.wgsl's
 // bf16x4_round_fma before the NaN sum and a store that only packs
 // (two integer and four float operations). On the H200 these kernels
