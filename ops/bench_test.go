@@ -440,6 +440,11 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 	})
 	add("quantize_fp8/want=2", qbytes, quant(PerToken, quantVariant{want: 2}))
 	add("quantize_fp8/approx_div", qbytes, quant(PerToken, quantVariant{approx: true}))
+	if dt.Size() == 2 { // one 8-byte store per unit of eight codes (launch.QuantizePairStores)
+		add("quantize_fp8/store=pairs", qbytes, quant(PerToken, quantVariant{pairs: true}))
+		add("quantize_fp8/want=2/store=pairs", qbytes, quant(PerToken, quantVariant{want: 2, pairs: true}))
+		add("quantize_fp8/approx_div/store=pairs", qbytes, quant(PerToken, quantVariant{approx: true, pairs: true}))
+	}
 	add("quantize_fp8/per_tensor", qbytes, quant(PerTensor, quantVariant{}))
 	return cases
 }

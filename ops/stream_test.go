@@ -537,8 +537,8 @@ func TestQuantizeRowsVariants(t *testing.T) {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 16}, {2, 24}, {5, 8}, {1, 4}, {7, 3072}, {2, 40}, {3, 12}, {4, 2056}} {
 				for _, g := range []Granularity{PerToken, PerTensor} {
-					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}}, 3, 4) {
-						if g == PerTensor && v != (quantVariant{}) {
+					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}, {pairs: true}, {want: 1, pairs: true}, {twoPass: true, pairs: true}}, 3, 4, 5, 7) {
+						if g == PerTensor && v != (quantVariant{}) && v != (quantVariant{pairs: true}) {
 							continue
 						}
 						t.Run(fmt.Sprintf("%v/%v/%v/g%d/%+v", f, dt, shape, g, v), func(t *testing.T) {
@@ -582,7 +582,7 @@ func TestQuantizeNonFiniteRows(t *testing.T) {
 	for _, f := range fp8Formats {
 		for _, dt := range floatStorage {
 			for _, k := range []int{16, 24, 6} {
-				for _, v := range []quantVariant{{}, {twoPass: true}} {
+				for _, v := range []quantVariant{{}, {twoPass: true}, {pairs: true}, {twoPass: true, pairs: true}} {
 					t.Run(fmt.Sprintf("%v/%v/K%d/%+v", f, dt, k, v), func(t *testing.T) {
 						rng := rand.New(rand.NewSource(8))
 						x := randTensor(rng, dt, []int{5, k}, 2, 0)

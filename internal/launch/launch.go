@@ -451,6 +451,17 @@ const RowUnitsPerInvocation = 4
 // then quantisation with the scale known).
 const QuantizeMaxPacks = 32
 
+// QuantizePairStores picks how the row FP8 quantisation of 16-bit x
+// stores a unit's codes (eight values, two words): false, two 4-byte
+// stores 8 bytes apart per invocation (each store instruction of an
+// invocation group writes every other word of twice the span); true,
+// one 8-byte store, contiguous across the group, as the f32 path's
+// 4-byte stores are. bf16 quantisation ran at 0.31x of a copy on the
+// H200 where f32 ran at 0.74x with the same arithmetic per value
+// (results/2026-11-28-h200-s2-divrn.md); BenchmarkMemoryBound's
+// quantize_fp8/store=pairs rows test whether the stores are why.
+const QuantizePairStores = false
+
 // RotaryRows reports whether RoPE on storage of elemBytes bytes per
 // value takes the row kernel (wgsl/rotary_rows.wgsl: one workgroup per
 // token, units of eight values) rather than the flat one (one pack of
