@@ -95,7 +95,12 @@ for step in "$@"; do
     cmp "$OUT/eager.gif" "$OUT/graph.gif" && echo "eager and graph clips: identical" | tee -a "$OUT/graph.md"
     ;;
   membound)
-    ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee "$OUT/membound.txt"
+    # The bf16 candidates' tests first (fma rounding, erfc GELU, paired
+    # norm rows, store=fma in every kernel; under a minute), then the
+    # benchmark, which times every candidate with a copy beside it.
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/membound.txt"
+    ./bin/ops.test -test.short -test.run 'TestFMARoundingIsExact|TestFloatPipeRoundingIsExact|TestGELUFormsMatchFloat64|TestActivationUnitsVariants|TestGatedUnitsVariants|TestNormModulateFastPaths|TestRMSNormPairedRows|TestRotaryRowsVariants|TestStreamNonFiniteInputs' 2>&1 | tail -20 | tee -a "$OUT/membound.txt"
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkMemoryBound -test.benchtime 10x 2>&1 | tee -a "$OUT/membound.txt"
     ;;
   limits)
     # Each matmul benchmark keeps the GPU busy for 300 ms before it measures

@@ -114,6 +114,7 @@ type quantVariant struct {
 	want    int  // target units per invocation; 0: launch's
 	twoPass bool // absmax first, then the quantisation with the scale known, even where the row fits
 	approx  bool // x times the reciprocal scale without the residual correction (codes may be one unit off near ties; benchmarks only)
+	pairs   bool // 16-bit x: each unit's two code words in one 8-byte store (launch.QuantizePairStores)
 }
 
 // quantizeRows quantises x [M,K] whose rows are whole 16-byte words with
@@ -168,6 +169,12 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 		kn.Snippet("SCALE_IN", "").Snippet("SCALE_OUT", "if (lid == 0u) { st_s(row, s); }")
 	}
 	kn.Out("q", format, x.Shape...)
+	store := "for (var h = 0u; h < UP; h = h + 1u) { q_buf[(xb + j) * UP + h] = qw[h]; }"
+	if up == 2 && (launch.QuantizePairStores || v.pairs) {
+		kn.Pairs()
+		store = "q_buf[xb + j] = vec2<u32>(qw[0], qw[1]);"
+	}
+	kn.Snippet("STORE_UNIT", store)
 	if fused {
 		kn.Out("s", dtype.F32, m, 1)
 	}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -55,9 +56,31 @@ type normSpec struct {
 // normVariant is a launch shape of the fused norm+modulate kernel; the
 // zero value takes internal/launch's choices.
 type normVariant struct {
-	wg     int             // workgroup size; 0: launch.Row's
-	round  launch.Rounding // the bf16 fast path's rounding, where setRnd
-	setRnd bool
+	wg       int             // workgroup size; 0: launch.Row's
+	round    launch.Rounding // the bf16 fast path's rounding, where setRnd
+	setRnd   bool
+	store    launch.Rounding // how bf16 outputs round, where setStore (see launch.BF16StoreRounding)
+	setStore bool
+	rpw      int // rows per workgroup, 1 or 2 (where pairRows allows); 0: launch.NormRowsPerWorkgroup's
+}
+
+// name lists the variant's settings that differ from launch's choice,
+// as benchmark rows name them: "round=fma/store=fma", "rpw=2".
+func (v normVariant) name() string {
+	var parts []string
+	if v.wg != 0 {
+		parts = append(parts, fmt.Sprintf("wg=%d", v.wg))
+	}
+	if v.rpw != 0 {
+		parts = append(parts, fmt.Sprintf("rpw=%d", v.rpw))
+	}
+	if v.setRnd {
+		parts = append(parts, "round="+v.round.String())
+	}
+	if v.setStore {
+		parts = append(parts, "store="+v.store.String())
+	}
+	return strings.Join(parts, "/")
 }
 
 func (s *normSpec) validate() error {
@@ -129,17 +152,28 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	dev := s.x.Device()
 	vec, units := launch.Packing(s.d, s.x.DType)
 	du := s.d / (vec * units)
-	wg, np := launch.Row(dev, du, launch.NormUnitsPerInvocation(vec, s.x.DType))
+	rpw := launch.NormRowsPerWorkgroup(s.outDT)
+	if s.variant.rpw != 0 {
+		rpw = s.variant.rpw
+	}
+	if !s.pairRows() {
+		rpw = 1
+	}
+	want := launch.NormUnitsPerInvocation(vec, s.x.DType)
+	wg, np := launch.Row(dev, du, max(1, want/rpw))
 	if s.variant.wg != 0 {
 		wg, np = s.variant.wg, (du+s.variant.wg-1)/s.variant.wg
 	}
 	if np*units > launch.MaxRegisterPacks {
 		return nil, errorf(s.op, "x", "rows of %d elements exceed the kernel's limit of %d", s.d, wg*launch.MaxRegisterPacks*vec)
 	}
+	if np*units*rpw > launch.MaxRegisterPacks {
+		rpw = 1
+	}
 	sg := dev.Features.Subgroups
 	k := &kernel.Kernel{Name: "norm", Vec: vec, Units: units, Subgroups: sg,
-		Files: []string{reduceFile(sg), "norm"}, Grid: dev.Groups(s.rows)}
-	k.Uint("WG", wg).Uint("NP", np).Bool("LAYER", s.kind == KindLayerNorm).Bool("MOD", s.mod != nil)
+		Files: []string{reduceFile(sg), "norm"}, Grid: dev.Groups((s.rows + rpw - 1) / rpw)}
+	k.Uint("WG", wg).Uint("NP", np).Uint("RPW", rpw).Bool("LAYER", s.kind == KindLayerNorm).Bool("MOD", s.mod != nil)
 	k.In("x", s.x)
 	var loads, out []string
 	if s.w != nil {
@@ -189,6 +223,10 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 		mode = s.variant.round
 	}
 	f := newFastOut(s.outDT, vec, mode)
+	f.units, f.storeMode = units, launch.BF16StoreRounding(dev)
+	if s.variant.setStore {
+		f.storeMode = s.variant.store
+	}
 	fast := body
 	for _, name := range []string{"w", "y"} {
 		dt := s.outDT
@@ -200,6 +238,22 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	f.declare(k)
 	k.Snippet("OUTPUT_UNCHECKED", fast+joinLine(f.keep("y"))).Snippet("STORE_FAST", f.store("base + j"))
 	return k, nil
+}
+
+// pairRows reports whether the norm kernel may give two rows to a
+// workgroup: RMSNorm (one statistic per row, so both rows reduce as one
+// vec2), and with modulate only where each pair of rows (2i, 2i+1) reads
+// the same scale and shift rows: L even, and each operand constant over
+// l or constant over runs of an even number of tokens (per frame).
+func (s *normSpec) pairRows() bool {
+	if s.kind != KindRMSNorm {
+		return false
+	}
+	if s.mod == nil {
+		return true
+	}
+	pair := func(b shapes.Broadcast) bool { return b.SL == 0 || b.LDiv%2 == 0 }
+	return s.x.Shape[1]%2 == 0 && pair(s.bs) && pair(s.bh)
 }
 
 // reduceFile is the workgroup reduction a row kernel includes.

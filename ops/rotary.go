@@ -144,7 +144,9 @@ func rotaryFlatKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int) *ker
 // rotaryVariant is a launch shape of the row rotary kernel; the zero
 // value takes internal/launch's choices.
 type rotaryVariant struct {
-	want int // target work units per invocation; 0: launch's
+	want     int             // target work units per invocation; 0: launch's
+	store    launch.Rounding // how bf16 outputs round, where setStore (see launch.BF16StoreRounding)
+	setStore bool
 }
 
 // rotaryRowsKernel declares the row rotary kernel (wgsl/rotary_rows.wgsl)
@@ -166,6 +168,10 @@ func rotaryRowsKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int, v ro
 	cu := H * uh
 	wg, np := launch.Row(d, cu, want)
 	f := newFastOut(x.DType, 4, launch.RoundInt) // no intermediate roundings
+	f.units, f.storeMode = 2, launch.BF16StoreRounding(d)
+	if v.setStore {
+		f.storeMode = v.store
+	}
 	rp := 2
 	var table string
 	ts := width / 8 // table units per row
@@ -185,6 +191,7 @@ func rotaryRowsKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int, v ro
 		Bool("HALF", !interleaved).Bool("FIXED", wg%max(uh, 1) == 0)
 	k.In("x", x).In("cos", cos).In("sin", sin).Out("y", x.DType, x.Shape...)
 	k.U32("rows", rows).U32("s", max(S, 1)).U32("cu", cu).U32("xu", H*ud).U32("ts", ts)
+	f.declare(k)
 	return k.Snippet("TABLE", table).Snippet("KEEP", f.keep("v")).
 		Snippet("STORE_FN", "fn store_fast(i: u32, u: PU) { "+f.store("i")+" }")
 }

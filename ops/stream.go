@@ -20,38 +20,62 @@ import (
 // (wgsl/round_fp.wgsl), whose NaN for what it cannot round reaches the
 // output and so its sum. Other outputs store as usual.
 type fastOut struct {
-	vec  int             // pack width
-	bf16 bool            // y is bf16 in packs of four
-	mode launch.Rounding // how intermediate bf16 values round
+	vec       int             // pack width
+	units     int             // packs per unit of y
+	bf16      bool            // y is bf16 in packs of four
+	mode      launch.Rounding // how intermediate bf16 values round
+	storeMode launch.Rounding // how bf16 outputs round: RoundInt in the store, or RoundFMA before the NaN sum (see launch.BF16StoreRounding)
+	erfc      bool            // exact GELU by act_gelu_erfc (launch.GELUErfc)
 }
 
 func newFastOut(y dtype.DType, vec int, mode launch.Rounding) fastOut {
-	return fastOut{vec: vec, bf16: y == dtype.BF16 && vec == 4, mode: mode}
+	return fastOut{vec: vec, units: 1, bf16: y == dtype.BF16 && vec == 4, mode: mode}
 }
 
 // float reports whether intermediate bf16 values round on the float pipe.
 func (f fastOut) float() bool { return f.bf16 && f.mode == launch.RoundFloat }
 
-// declare adds the WGSL file and the uniform the fast path needs.
+// fma reports whether any bf16 rounding of the fast path is bf16x4_round_fma.
+func (f fastOut) fma() bool {
+	return f.bf16 && (f.mode == launch.RoundFMA || f.storeMode == launch.RoundFMA)
+}
+
+// declare adds the WGSL file and the uniforms the fast path needs.
 func (f fastOut) declare(k *kernel.Kernel) {
-	if f.float() {
+	if f.float() || f.fma() {
 		k.Files = append([]string{"round_fp"}, k.Files...)
+	}
+	if f.float() {
 		k.U32("zero", 0)
+	}
+	if f.fma() {
+		k.F32("one", 1)
 	}
 }
 
 // keep is WGSL for the fast pass that adds the output pack v to nan_sum
-// where the output's store skips the NaN test.
+// where the output's store skips the NaN test; with the RoundFMA store
+// it rounds v first, so that the sum sees the NaN of a value the
+// rounding cannot take.
 func (f fastOut) keep(v string) string {
-	if f.bf16 {
+	switch {
+	case f.bf16 && f.storeMode == launch.RoundFMA:
+		return fmt.Sprintf("%[1]s = bf16x4_round_fma(%[1]s, p.one);\n        nan_sum = nan_sum + hsum(%[1]s);", v)
+	case f.bf16:
 		return fmt.Sprintf("nan_sum = nan_sum + hsum(%s);", v)
 	}
 	return ""
 }
 
-// store is WGSL that stores unit u at unit index i of y on the fast path.
+// store is WGSL that stores unit u at unit index i of y on the fast
+// path: with the RoundFMA store, packing the values keep rounded.
 func (f fastOut) store(i string) string {
-	if f.bf16 {
+	switch {
+	case f.bf16 && f.storeMode == launch.RoundFMA && f.units == 2:
+		return fmt.Sprintf("y_buf[%s] = vec4<u32>(bf16x4_pack_rounded(u[0]), bf16x4_pack_rounded(u[1]));", i)
+	case f.bf16 && f.storeMode == launch.RoundFMA:
+		return fmt.Sprintf("y_buf[%s] = bf16x4_pack_rounded(u[0]);", i)
+	case f.bf16:
 		return fmt.Sprintf("stu_y_unchecked(%s, u);", i)
 	}
 	return fmt.Sprintf("stu_y(%s, u);", i)
@@ -68,6 +92,8 @@ func (f fastOut) rnd(checked bool, name string, dt dtype.DType, v string) string
 		return fmt.Sprintf("rnd_%s(%s)", name, v)
 	case f.float() && dt == dtype.BF16:
 		return "bf16x4_round_fp(" + v + ", p.zero)"
+	case f.bf16 && f.mode == launch.RoundFMA && dt == dtype.BF16:
+		return "bf16x4_round_fma(" + v + ", p.one)"
 	}
 	return fmt.Sprintf("rnd_%s_unchecked(%s)", name, v)
 }
@@ -75,10 +101,13 @@ func (f fastOut) rnd(checked bool, name string, dt dtype.DType, v string) string
 // unitsVariant is a launch shape of the wgsl/units.wgsl kernels; the
 // zero value takes internal/launch's choices.
 type unitsVariant struct {
-	wg, nu int             // flat kernel: workgroup size and units per invocation; row kernel: nu is the target units per invocation; 0: launch's
-	units  int             // packs per unit, 1 or 2 (where sizes allow); 0: launch.Packing's
-	round  launch.Rounding // how intermediate bf16 values round, where setRnd
-	setRnd bool
+	wg, nu   int             // flat kernel: workgroup size and units per invocation; row kernel: nu is the target units per invocation; 0: launch's
+	units    int             // packs per unit, 1 or 2 (where sizes allow); 0: launch.Packing's
+	round    launch.Rounding // how intermediate bf16 values round, where setRnd
+	setRnd   bool
+	store    launch.Rounding // how bf16 outputs round, where setStore
+	setStore bool
+	erf      string // the exact GELU: "erfc" (act_gelu_erfc) or "poly" (act_gelu); "": launch.GELUErfc's
 }
 
 // name lists the variant's settings that differ from launch's choice.
@@ -95,7 +124,28 @@ func (v unitsVariant) name() string {
 	if v.setRnd {
 		parts = append(parts, "round="+v.round.String())
 	}
+	if v.setStore {
+		parts = append(parts, "store="+v.store.String())
+	}
+	if v.erf != "" {
+		parts = append(parts, "erf="+v.erf)
+	}
 	return strings.Join(parts, "/")
+}
+
+// fastOut is the variant's fast path for a y of dt in packs of vec, units per unit, on d.
+func (v unitsVariant) fastOut(d *gpu.Device, dt dtype.DType, vec, units int) fastOut {
+	f := newFastOut(dt, vec, v.rounding(d))
+	f.units = units
+	f.storeMode = launch.BF16StoreRounding(d)
+	if v.setStore {
+		f.storeMode = v.store
+	}
+	f.erfc = launch.GELUErfc
+	if v.erf != "" {
+		f.erfc = v.erf == "erfc"
+	}
+	return f
 }
 
 // rounding is the variant's rounding of intermediate bf16 values on d.
@@ -135,7 +185,7 @@ func (s *unitsSpec) kernel() *kernel.Kernel {
 		units = s.v.units
 	}
 	per := vec * units
-	f := newFastOut(dt, vec, s.v.rounding(d))
+	f := s.v.fastOut(d, dt, vec, units)
 	k := &kernel.Kernel{Name: s.name, Vec: vec, Units: units, Files: []string{"act", "units"}}
 	f.declare(k)
 	var wg, nu int
@@ -186,4 +236,10 @@ func joinLine(s string) string {
 }
 
 // act applies the activation fn to each lane of the pack expression v.
-func (f fastOut) act(fn Activation, v string) string { return lanes(f.vec, fn.wgslFn()+"(%s)", v) }
+func (f fastOut) act(fn Activation, v string) string {
+	name := fn.wgslFn()
+	if fn == ActGELU && f.erfc {
+		name = "act_gelu_erfc"
+	}
+	return lanes(f.vec, name+"(%s)", v)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/kernel"
 	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/ops/ref"
 )
@@ -18,6 +19,9 @@ import (
 var (
 	roundInt   = unitsVariant{setRnd: true, round: launch.RoundInt}
 	roundFloat = unitsVariant{setRnd: true, round: launch.RoundFloat}
+	// roundFMA takes every new candidate at once: the fma rounding for
+	// intermediate values and for the store, and the erfc GELU.
+	roundFMA = unitsVariant{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA, erf: "erfc"}
 )
 
 // unitsVariants are the launch shapes the units kernels are tested in:
@@ -29,6 +33,9 @@ var unitsVariants = []unitsVariant{
 	{nu: 8, setRnd: true, round: launch.RoundInt},
 	{units: 1, setRnd: true, round: launch.RoundFloat},
 	{units: 2, setRnd: true, round: launch.RoundFloat},
+	roundFMA,
+	{units: 1, setStore: true, store: launch.RoundFMA, erf: "erfc"},
+	{setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA, erf: "poly"},
 }
 
 // variantsFor trims a test's variants in -short runs (the GOOS=js suite,
@@ -51,6 +58,9 @@ func (v unitsVariant) String() string { return "[" + v.name() + "]" }
 func (v unitsVariant) label() string {
 	if !v.setRnd {
 		return "launch"
+	}
+	if v.setStore || v.erf != "" {
+		return v.name()
 	}
 	return v.round.String()
 }
@@ -119,6 +129,37 @@ func TestFloatPipeRoundingIsExact(t *testing.T) {
 	}
 }
 
+// TestFMARoundingIsExact runs wgsl/round_fp.wgsl's bf16x4_round_fma
+// over roundSweep: every finite value below 2^112, subnormals included,
+// must round to exactly internal/dtype's bits (zeros give +0, and a
+// driver that flushes subnormals may give a zero for them); infinities,
+// NaN and larger values must give NaN. It also shows that the compiler
+// did not fold the rounding away.
+func TestFMARoundingIsExact(t *testing.T) {
+	if err := checkFMARounding(testDevice(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFMARounding is TestFMARoundingIsExact's check, which
+// BenchmarkMemoryBound runs before it times the fma variants.
+func checkFMARounding(d *gpu.Device) error {
+	return checkRounding(d, "bf16x4_round_fma", "p.one", func(k *kernel.Kernel) { k.F32("one", 1) }, func(f float32, g, want uint32) bool {
+		b := math.Float32bits(f)
+		e := b >> 23 & 0xff
+		switch {
+		case e == 0xff || e >= 127+112:
+			return math.IsNaN(float64(math.Float32frombits(g)))
+		case b&0x7fffffff == 0:
+			return g == 0
+		case e == 0:
+			// A driver that flushes subnormals may give a zero of either sign.
+			return g == want || g&0x7fffffff == 0
+		}
+		return g == want
+	})
+}
+
 // TestFP8FiniteEncoderIsExact runs the float-pipe FP8 encoder of the
 // quantisation fast path over fp8Sweep's finite values: every code must
 // be internal/dtype's (values past the largest finite saturate).
@@ -131,14 +172,33 @@ func TestFP8FiniteEncoderIsExact(t *testing.T) {
 // checkFloatPipeRounding is TestFloatPipeRoundingIsExact's check, which
 // BenchmarkMemoryBound also runs on the device it times.
 func checkFloatPipeRounding(d *gpu.Device) error {
+	return checkRounding(d, "bf16x4_round_fp", "p.zero", func(k *kernel.Kernel) { k.U32("zero", 0) }, func(f float32, g, want uint32) bool {
+		b := math.Float32bits(f)
+		switch e := b >> 23 & 0xff; {
+		case e == 0xff || e >= 127+112: // NaN, or an infinity where the driver contracts into fma
+			return g&0x7f800000 == 0x7f800000
+		case e == 0:
+			return g&0x7fffffff == 0 || g == b || g == want
+		}
+		return g == want
+	})
+}
+
+// checkRounding runs the float-pipe rounding fn of wgsl/round_fp.wgsl
+// (its second argument arg, a uniform that uniform declares) over
+// roundSweep on d and checks each result's bits g with ok, given the
+// input and internal/dtype's rounding of it, want.
+func checkRounding(d *gpu.Device, fn, arg string, uniform func(*kernel.Kernel), ok func(in float32, g, want uint32) bool) error {
 	in := roundSweep()
 	x, err := d.Upload(dtype.F32, []int{len(in)}, in)
 	if err != nil {
 		return err
 	}
 	defer x.Release()
-	k := elementwise(d, "probe_round", 4, len(in)/4, "round_fp").Snippet("BODY", "stv_y(i, bf16x4_round_fp(ldv_x(i), p.zero));")
-	y, err := k.In("x", x).Out("y", dtype.F32, len(in)).U32("zero", 0).RunOne(d)
+	k := elementwise(d, "probe_"+fn, 4, len(in)/4, "round_fp").Snippet("BODY", fmt.Sprintf("stv_y(i, %s(ldv_x(i), %s));", fn, arg))
+	k.In("x", x).Out("y", dtype.F32, len(in))
+	uniform(k)
+	y, err := k.RunOne(d)
 	if err != nil {
 		return err
 	}
@@ -149,25 +209,13 @@ func checkFloatPipeRounding(d *gpu.Device) error {
 	}
 	var bad []string
 	for i, f := range in {
-		g := math.Float32bits(got[i])
-		b := math.Float32bits(f)
-		e := b >> 23 & 0xff
-		want := uint32(dtype.F32ToBF16(f)) << 16
-		ok := false
-		switch {
-		case e == 0xff || e >= 127+112: // NaN, or an infinity where the driver contracts into fma
-			ok = g&0x7f800000 == 0x7f800000
-		case e == 0:
-			ok = g&0x7fffffff == 0 || g == b || g == want
-		default:
-			ok = g == want
-		}
-		if !ok {
-			bad = append(bad, fmt.Sprintf("bf16x4_round_fp(%g [%#08x]) = %#08x, want %#08x", f, b, g, want))
+		g, want := math.Float32bits(got[i]), uint32(dtype.F32ToBF16(f))<<16
+		if !ok(f, g, want) {
+			bad = append(bad, fmt.Sprintf("%s(%g [%#08x]) = %#08x, want %#08x", fn, f, math.Float32bits(f), g, want))
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("float-pipe bf16 rounding: %d of %d values wrong, e.g. %s", len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
+		return fmt.Errorf("%s: %d of %d values wrong, e.g. %s", fn, len(bad), len(in), strings.Join(bad[:min(len(bad), 5)], "; "))
 	}
 	return nil
 }
@@ -222,7 +270,7 @@ func TestActivationUnitsVariants(t *testing.T) {
 	d := testDevice(t)
 	shapes := [][]int{{3, 77}, {2, 8}, {1}, {5, 3, 12}, {3, 5000}, {2, 20}}
 	for _, fn := range allActivations {
-		variants := variantsFor(unitsVariants, 3, 5)
+		variants := variantsFor(unitsVariants, 3, 5, 7)
 		if fn != ActGELU && fn != ActGELUTanh && fn != ActSiLU {
 			variants = []unitsVariant{roundFloat}
 		}
@@ -293,7 +341,7 @@ func TestGatedUnitsVariants(t *testing.T) {
 	for _, fn := range []Activation{ActGELU, ActGELUTanh, ActSiLU} {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 14}, {2, 5, 16}, {1, 2}, {4, 48}, {3, 2000}, {2, 24}} {
-				for _, v := range variantsFor(unitsVariants, 2, 4, 6) {
+				for _, v := range variantsFor(unitsVariants, 2, 4, 6, 8) {
 					t.Run(fmt.Sprintf("%v/%v/%v/%v", fn, dt, shape, v), func(t *testing.T) {
 						rng := rand.New(rand.NewSource(5))
 						x := randTensor(rng, dt, shape, 2, 0)
@@ -328,7 +376,7 @@ var nonFiniteValues = []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Ldex
 func TestStreamNonFiniteInputs(t *testing.T) {
 	d := testDevice(t)
 	for _, dt := range floatStorage {
-		for _, v := range []unitsVariant{roundInt, roundFloat} {
+		for _, v := range []unitsVariant{roundInt, roundFloat, roundFMA} {
 			for _, n := range []int{24, 20, 7} {
 				name := fmt.Sprintf("%v/%v/N%d", dt, v.label(), n)
 				rng := rand.New(rand.NewSource(11))
@@ -401,7 +449,7 @@ func TestStreamNonFiniteInputs(t *testing.T) {
 						gputest.Guard(t, d)
 						var y *gpu.Tensor
 						if (il && D%8 == 0) || (!il && D%16 == 0) {
-							y, err = rotaryRowsKernel(gx, gc, gs, il, D/2, rotaryVariant{}).RunOne(d)
+							y, err = rotaryRowsKernel(gx, gc, gs, il, D/2, rotaryVariant{store: v.store, setStore: v.setStore}).RunOne(d)
 						} else {
 							y, err = ApplyRotaryEmb(gx, gc, gs, il)
 						}
@@ -425,16 +473,23 @@ func TestNormModulateFastPaths(t *testing.T) {
 	for _, kind := range []NormKind{KindRMSNorm, KindLayerNorm} {
 		for _, dt := range floatStorage {
 			for _, c := range []int{24, 20, 7, 1000} {
-				for _, v := range variantsFor([]normVariant{{setRnd: true, round: launch.RoundInt}, {setRnd: true, round: launch.RoundFloat}, {wg: 64, setRnd: true, round: launch.RoundFloat}}, 1) {
+				for _, v := range variantsFor([]normVariant{{setRnd: true, round: launch.RoundInt}, {setRnd: true, round: launch.RoundFloat}, {wg: 64, setRnd: true, round: launch.RoundFloat},
+					{setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}, {setRnd: true, round: launch.RoundFloat, setStore: true, store: launch.RoundFMA},
+					{rpw: 2, setRnd: true, round: launch.RoundFloat}, {rpw: 2, setRnd: true, round: launch.RoundFMA, setStore: true, store: launch.RoundFMA}}, 1, 3, 6) {
 					for _, nonFinite := range []bool{false, true} {
-						name := fmt.Sprintf("%v/%v/C%d/%v/wg%d/nonfinite=%v", kind, dt, c, v.round, v.wg, nonFinite)
+						name := fmt.Sprintf("%v/%v/C%d/%v/store=%v/wg%d/rpw%d/nonfinite=%v", kind, dt, c, v.round, v.store, v.wg, v.rpw, nonFinite)
 						t.Run(name, func(t *testing.T) {
 							rng := rand.New(rand.NewSource(3))
-							const B, L = 2, 3
+							// Two rows per workgroup need pairs of rows that share
+							// their operands: L even, the shift per frame of two tokens.
+							B, L, shShape := 2, 3, []int{2, 3, c}
+							if v.rpw == 2 {
+								L, shShape = 4, []int{2, 2, 1, c}
+							}
 							x := randTensor(rng, dt, []int{B, L, c}, 2, 0.5)
 							w := randTensor(rng, dt, []int{c}, 1, 1)
 							sc := randTensor(rng, dt, []int{B, c}, 0.3, 0)
-							sh := randTensor(rng, dt, []int{B, L, c}, 1, 0)
+							sh := randTensor(rng, dt, shShape, 1, 0)
 							if nonFinite {
 								x.Data[1] = nan                        // row 0
 								x.Data[c+2] = inf                      // row 1
@@ -482,8 +537,8 @@ func TestQuantizeRowsVariants(t *testing.T) {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 16}, {2, 24}, {5, 8}, {1, 4}, {7, 3072}, {2, 40}, {3, 12}, {4, 2056}} {
 				for _, g := range []Granularity{PerToken, PerTensor} {
-					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}}, 3, 4) {
-						if g == PerTensor && v != (quantVariant{}) {
+					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}, {pairs: true}, {want: 1, pairs: true}, {twoPass: true, pairs: true}}, 3, 4, 5, 7) {
+						if g == PerTensor && v != (quantVariant{}) && v != (quantVariant{pairs: true}) {
 							continue
 						}
 						t.Run(fmt.Sprintf("%v/%v/%v/g%d/%+v", f, dt, shape, g, v), func(t *testing.T) {
@@ -527,7 +582,7 @@ func TestQuantizeNonFiniteRows(t *testing.T) {
 	for _, f := range fp8Formats {
 		for _, dt := range floatStorage {
 			for _, k := range []int{16, 24, 6} {
-				for _, v := range []quantVariant{{}, {twoPass: true}} {
+				for _, v := range []quantVariant{{}, {twoPass: true}, {pairs: true}, {twoPass: true, pairs: true}} {
 					t.Run(fmt.Sprintf("%v/%v/K%d/%+v", f, dt, k, v), func(t *testing.T) {
 						rng := rand.New(rand.NewSource(8))
 						x := randTensor(rng, dt, []int{5, k}, 2, 0)
@@ -587,7 +642,7 @@ func TestRotaryRowsVariants(t *testing.T) {
 					continue
 				}
 				for _, full := range []bool{false, true} {
-					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}}, 2) {
+					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}, {setStore: true, store: launch.RoundFMA}, {want: 1, setStore: true, store: launch.RoundFMA}}, 2, 3) {
 						t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v/%+v", dt, shape, il, full, v), func(t *testing.T) {
 							checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
 								return rotaryRowsKernel(x, c, s, il, w, v).RunOne(d)
@@ -669,5 +724,46 @@ func fp8CloseNaN(t *testing.T, got *gpu.Tensor, want *ref.Tensor) {
 	}
 	if off > 0 {
 		t.Logf("%d of %d codes one unit off the reference", off, len(wb))
+	}
+}
+
+// TestRMSNormPairedRows runs the norm kernel with two rows per workgroup
+// (normVariant.rpw) without modulate, on odd row counts (the last
+// workgroup's second row is absent), each packing, with and without a
+// weight, into guarded outputs, against the reference.
+func TestRMSNormPairedRows(t *testing.T) {
+	d := testDevice(t)
+	for _, dt := range floatStorage {
+		for _, shape := range [][]int{{3, 24}, {5, 7}, {4, 1000}, {1, 16}, {7, 3072}} {
+			for _, weighted := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%v/%v/weight=%v", dt, shape, weighted), func(t *testing.T) {
+					rng := rand.New(rand.NewSource(8))
+					x := randTensor(rng, dt, shape, 2, 0.5)
+					var w *ref.Tensor
+					if weighted {
+						w = randTensor(rng, dt, shape[1:], 1, 1)
+					}
+					want, err := ref.RMSNorm(x, w, nil, 1e-6)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gx := upload(t, d, x)
+					var gw *gpu.Tensor
+					if weighted {
+						gw = upload(t, d, w)
+					}
+					gputest.Guard(t, d)
+					s := &normSpec{op: "RMSNorm", kind: KindRMSNorm, x: gx, w: gw, eps: 1e-6, variant: normVariant{rpw: 2}}
+					if err := s.validate(); err != nil {
+						t.Fatal(err)
+					}
+					y, err := s.run()
+					if err != nil {
+						t.Fatal(err)
+					}
+					expectClose(t, y, want, tolFor(dt))
+				})
+			}
+		}
 	}
 }

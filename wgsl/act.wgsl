@@ -42,6 +42,28 @@ fn act_gelu(x: f32) -> f32 {
   let big = select(1.0 - e, e, x < 0.0);
   return x * select(fma(0.5, erf_poly_small(a), 0.5), big, t > 0.927734375);
 }
+// GELU with erfc in one form over the whole line (Numerical Recipes'
+// erfcc: relative error below 1.2e-7 for every z >= 0): erfc(z) =
+// t exp(-z² + P(t)), t = 1 / (1 + z/2), z = |x|/√2, then Φ = erfc/2
+// below zero and 1 - erfc/2 above it, as act_gelu does for its tail. One
+// division, one exp and ten fma, where act_gelu evaluates both of its
+// polynomials (seven and nine steps) for every value. A benchmark
+// variant (erf=erfc, internal/launch.GELUErfc).
+fn act_gelu_erfc(x: f32) -> f32 {
+  let z = abs(x) * 0.70710678118654752;
+  let t = 1.0 / fma(0.5, z, 1.0);
+  var r = fma(t, 0.17087277, -0.82215223);
+  r = fma(r, t, 1.48851587);
+  r = fma(r, t, -1.13520398);
+  r = fma(r, t, 0.27886807);
+  r = fma(r, t, -0.18628806);
+  r = fma(r, t, 0.09678418);
+  r = fma(r, t, 0.37409196);
+  r = fma(r, t, 1.00002368);
+  r = fma(r, t, -1.26551223);
+  let e = 0.5 * t * exp(fma(-x, 0.5 * x, r)); // -z² = -x²/2 with one rounding
+  return x * select(1.0 - e, e, x < 0.0);
+}
 // 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)), with
 // u = sqrt(2/π) (x + 0.044715 x³): one exp and one division, and no
 // cancellation in the negative tail. The infinities come out as

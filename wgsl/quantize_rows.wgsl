@@ -17,9 +17,14 @@
 // sum of x is not finite) or meets a non-finite scale encodes with
 // fp8_encode instead.
 //
+// STORE_UNIT stores the UP code words qw of unit j: as UP 4-byte stores
+// at word (xb + j) * UP + h, or, where q is declared in 8-byte words
+// (UP = 2, benchmark variant store=pairs), as one 8-byte store per
+// unit, so that neighbouring invocations write neighbouring bytes.
+//
 // Specialised on: WG, NP, UP, FUSED, EXACT, QMAX, the snippets (the format's
-// encoders, x's decoding, where the scale goes or comes from) and
-// SUBGROUPS.
+// encoders, x's decoding, where the scale goes or comes from, the unit
+// store) and SUBGROUPS.
 
 {{LOAD_UNIT}}
 
@@ -68,6 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
       for (var k = 0u; k < NP; k = k + 1u) {
         let j = c0 + lid + k * WG;
         if (j < p.cu) {
+          var qw: array<u32, UP>;
           for (var h = 0u; h < UP; h = h + 1u) {
             let x = r[k * UP + h];
             var q = x * inv;
@@ -78,23 +84,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
                 q = vec4<f32>(div_rn(x.x, s), div_rn(x.y, s), div_rn(x.z, s), div_rn(x.w, s));
               }
             }
-            q_buf[(xb + j) * UP + h] = {{ENCODE_FINITE}}(q.x) | ({{ENCODE_FINITE}}(q.y) << 8u) |
-                                     ({{ENCODE_FINITE}}(q.z) << 16u) | ({{ENCODE_FINITE}}(q.w) << 24u);
+            qw[h] = {{ENCODE_FINITE}}(q.x) | ({{ENCODE_FINITE}}(q.y) << 8u) |
+                    ({{ENCODE_FINITE}}(q.z) << 16u) | ({{ENCODE_FINITE}}(q.w) << 24u);
           }
+          {{STORE_UNIT}}
         }
       }
     } else {
       for (var k = 0u; k < NP; k = k + 1u) {
         let j = c0 + lid + k * WG;
         if (j < p.cu) {
+          var qw: array<u32, UP>;
           for (var h = 0u; h < UP; h = h + 1u) {
             let x = r[k * UP + h];
             var w = 0u;
             for (var l = 0u; l < 4u; l = l + 1u) {
               w = w | ({{ENCODE}}(fp8_div(x[l], s)) << (8u * l));
             }
-            q_buf[(xb + j) * UP + h] = w;
+            qw[h] = w;
           }
+          {{STORE_UNIT}}
         }
       }
     }

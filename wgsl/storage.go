@@ -38,6 +38,7 @@ type Buffer struct {
 	Write   bool
 	Words   bool // raw 16-byte words (array<vec4<u32>> x_buf), no accessors
 	Ints    bool // raw i32 words (array<i32> x_buf), no accessors
+	Pairs   bool // raw 8-byte words (array<vec2<u32>> x_buf), no accessors
 }
 
 // Vec returns the declarations of the pack type for width v (1 or 4)
@@ -152,6 +153,10 @@ func (b Buffer) Decl(v, h int) string {
 	w := func(f string, a ...any) { fmt.Fprintf(&s, f, a...) }
 	if b.Words {
 		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec4<u32>>;\n", b.Binding, access, B)
+		return s.String()
+	}
+	if b.Pairs {
+		w("@group(0) @binding(%d) var<storage, %s> %s: array<vec2<u32>>;\n", b.Binding, access, B)
 		return s.String()
 	}
 	if b.Ints {

@@ -54,6 +54,7 @@ type Binding struct {
 	Write bool
 	Words bool // declared as raw 16-byte words (NAME_buf), whatever the dtype
 	Ints  bool // declared as raw i32 words (NAME_buf: array<i32>), as subgroup matrices of i8 need
+	Pairs bool // declared as raw 8-byte words (NAME_buf: array<vec2<u32>>), whatever the dtype
 	out   *outSpec
 }
 
@@ -116,6 +117,13 @@ func (k *Kernel) Out(name string, dt dtype.DType, shape ...int) *Kernel {
 // sees NAME_buf: array<vec4<u32>> and no accessors.
 func (k *Kernel) Words() *Kernel {
 	k.Bindings[len(k.Bindings)-1].Words = true
+	return k
+}
+
+// Pairs declares the last binding added as raw 8-byte words: the WGSL
+// sees NAME_buf: array<vec2<u32>> and no accessors.
+func (k *Kernel) Pairs() *Kernel {
+	k.Bindings[len(k.Bindings)-1].Pairs = true
 	return k
 }
 
@@ -201,7 +209,7 @@ func (k *Kernel) describe() string {
 		fmt.Fprintf(&b, "const %s=%s\n", c.Name, c.Value)
 	}
 	for _, x := range k.Bindings {
-		fmt.Fprintf(&b, "buf %s:%v:%v:%v:%v\n", x.Name, x.DType(), x.Write, x.Words, x.Ints)
+		fmt.Fprintf(&b, "buf %s:%v:%v:%v:%v:%v\n", x.Name, x.DType(), x.Write, x.Words, x.Ints, x.Pairs)
 	}
 	for _, u := range k.Uniforms {
 		fmt.Fprintf(&b, "uniform %s:%s\n", u.Name, u.Type)

@@ -48,7 +48,7 @@ func (k *Kernel) Source(f gpu.Features) (string, error) {
 		fmt.Fprintf(&b, "const %s = %s;\n", c.Name, c.Value)
 	}
 	for i, x := range k.Bindings {
-		b.WriteString(wgsl.Buffer{Name: x.Name, Binding: i, DType: x.DType(), Write: x.Write, Words: x.Words, Ints: x.Ints}.Decl(k.vec(), k.units()))
+		b.WriteString(wgsl.Buffer{Name: x.Name, Binding: i, DType: x.DType(), Write: x.Write, Words: x.Words, Ints: x.Ints, Pairs: x.Pairs}.Decl(k.vec(), k.units()))
 	}
 	if len(k.Uniforms) > 0 {
 		fields := make([]string, len(k.Uniforms))

@@ -61,6 +61,15 @@ func Row(d *gpu.Device, n, want int) (wg, np int) {
 // bytes): enough loads in flight, few invocations per barrier.
 func NormUnitsPerInvocation(vec int, dt dtype.DType) int { return max(1, 48/(vec*dt.Size())) }
 
+// NormRowsPerWorkgroup is the rows one RMSNorm (and RMSNorm+modulate)
+// workgroup takes for an output of dt, where the operands allow two
+// (ops' normSpec.pairRows): 2 loads and decodes the weight, scale and
+// shift units once for both rows, which in bf16 saves about a tenth of
+// the fused norm+modulate's operations per value, at half the
+// workgroups and units per invocation. Shipped: 1 until the H200 run
+// (BenchmarkMemoryBound's rms_norm+modulate/rpw=2 rows).
+func NormRowsPerWorkgroup(dt dtype.DType) int { return 1 }
+
 // MaxRegisterPacks bounds the packs of a row one norm invocation keeps
 // in registers; longer rows are refused.
 const MaxRegisterPacks = 32
@@ -368,16 +377,20 @@ func MatmulGrid(d *gpu.Device, t Tile, m, n int) gpu.Grid {
 // bf16 (both round to nearest even; see wgsl/round_fp.wgsl).
 type Rounding int
 
-// The two bf16 roundings of the fast path.
+// The bf16 roundings of the fast path.
 const (
 	RoundInt   Rounding = iota // integer operations on the bits, without the NaN test
 	RoundFloat                 // two float additions around a per-value power of two
+	RoundFMA                   // RoundFloat's steps with one integer operation fewer (an fma by a uniform 1.0), exact for subnormals too
 )
 
-// String names the rounding: "int" or "float".
+// String names the rounding: "int", "float" or "fma".
 func (r Rounding) String() string {
-	if r == RoundFloat {
+	switch r {
+	case RoundFloat:
 		return "float"
+	case RoundFMA:
+		return "fma"
 	}
 	return "int"
 }
@@ -393,6 +406,23 @@ func BF16Rounding(d *gpu.Device) Rounding {
 	}
 	return RoundFloat
 }
+
+// BF16StoreRounding picks how the fast path of the units kernels
+// (activations, gated units), the fused norm+modulate and the row
+// rotary kernel rounds its bf16 outputs: RoundInt, the integer rounding in the store (about five
+// integer operations per value), or RoundFMA, wgsl/round_fp.wgsl's
+// bf16x4_round_fma before the NaN sum and a store that only packs
+// (two integer and four float operations). On the H200 these kernels
+// are bound by their instructions in bf16 (integer operations issue at
+// half the float rate); BenchmarkMemoryBound's store=fma rows time the
+// float one. Shipped: RoundInt until the H200 run.
+func BF16StoreRounding(d *gpu.Device) Rounding { return RoundInt }
+
+// GELUErfc picks the exact GELU of the units kernels: false, act_gelu's
+// two polynomials (each value evaluates both, branch-free); true,
+// act_gelu_erfc's single erfc form (wgsl/act.wgsl), about ten fewer
+// operations per value. BenchmarkMemoryBound's erf=erfc rows time it.
+const GELUErfc = false
 
 // StreamWorkgroup and StreamUnits shape the flat elementwise kernel
 // (activations): 256 invocations, each with four 16-byte units in
@@ -420,6 +450,17 @@ const RowUnitsPerInvocation = 4
 // invocation keeps in registers; longer rows take two passes (absmax,
 // then quantisation with the scale known).
 const QuantizeMaxPacks = 32
+
+// QuantizePairStores picks how the row FP8 quantisation of 16-bit x
+// stores a unit's codes (eight values, two words): false, two 4-byte
+// stores 8 bytes apart per invocation (each store instruction of an
+// invocation group writes every other word of twice the span); true,
+// one 8-byte store, contiguous across the group, as the f32 path's
+// 4-byte stores are. bf16 quantisation ran at 0.31x of a copy on the
+// H200 where f32 ran at 0.74x with the same arithmetic per value
+// (results/2026-11-28-h200-s2-divrn.md); BenchmarkMemoryBound's
+// quantize_fp8/store=pairs rows test whether the stores are why.
+const QuantizePairStores = false
 
 // RotaryRows reports whether RoPE on storage of elemBytes bytes per
 // value takes the row kernel (wgsl/rotary_rows.wgsl: one workgroup per
