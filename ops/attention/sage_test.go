@@ -1,0 +1,155 @@
+package attention
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/launch"
+	"github.com/webfuser/webfuser/ops"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// sageCases are shapes for the Sage kernel: sequences that are no
+// multiple of the quantisation blocks (128, 64) or of the tiles, head
+// dims from 4 to 256, grouped heads, cross and causal attention, both
+// layouts and every storage dtype.
+func sageCases() []attnCase {
+	return []attnCase{
+		{b: 1, sq: 1, sk: 1, h: 1, hk: 1, d: 4, dt: dtype.F32},
+		{b: 1, sq: 9, sk: 33, h: 1, hk: 1, d: 4, dt: dtype.BF16},
+		{b: 2, sq: 77, sk: 77, h: 2, hk: 2, d: 64, dt: dtype.F32},
+		{b: 1, sq: 300, sk: 300, h: 2, hk: 1, d: 128, dt: dtype.F16, in: BNSD},
+		{b: 1, sq: 130, sk: 200, h: 4, hk: 2, d: 32, dt: dtype.BF16, out: BNSD},
+		{b: 1, sq: 77, sk: 300, h: 3, hk: 1, d: 12, causal: true, dt: dtype.F32, in: BNSD, out: BNSD},
+		{b: 1, sq: 200, sk: 200, h: 1, hk: 1, d: 96, causal: true, dt: dtype.F16},
+		{b: 1, sq: 65, sk: 129, h: 2, hk: 2, d: 80, scale: 0.3, dt: dtype.F32},
+		{b: 1, sq: 5, sk: 70, h: 1, hk: 1, d: 256, dt: dtype.F32},
+	}
+}
+
+// sageVariants returns the Sage launches to test on d: the portable
+// kernel as ChooseSage picks it without subgroup matrices, a narrow
+// portable tile, and the tensor-core launch where the device has one.
+func sageVariants(d *gpu.Device, dHead int) map[string]*launch.Sage {
+	f := d.Features
+	f.SubgroupMatrixI8 = nil
+	vs := map[string]*launch.Sage{}
+	if s, ok := launch.ChooseSage(f, d.Limits, dHead); ok {
+		vs["portable"] = &s
+	}
+	vs["portable-8x8"] = &launch.Sage{BQ: 8, BK: 8, WG: 32}
+	if s, ok := launch.ChooseSage(d.Features, d.Limits, dHead); ok && s.Matrix {
+		vs["matrix"] = &s
+	}
+	return vs
+}
+
+// sageInputs returns q, k, v with a per-channel offset on k, as real
+// models have, which the smoothing removes.
+func sageInputs(c attnCase, rng *rand.Rand) (q, k, v *ref.Tensor) {
+	q, k, v = c.inputs(rng)
+	off := make([]float64, c.d)
+	for i := range off {
+		off[i] = 3 * rng.NormFloat64()
+	}
+	for i := range k.Data {
+		k.Data[i] = dtype.Round(k.DType, k.Data[i]+off[i%c.d])
+	}
+	return q, k, v
+}
+
+// TestSageMatchesReference checks every Sage launch against the float64
+// reference with the same quantisation, into guarded outputs.
+func TestSageMatchesReference(t *testing.T) {
+	d := testDevice(t)
+	for ci, c := range sageCases() {
+		rng := rand.New(rand.NewSource(int64(40 + ci)))
+		q, k, v := sageInputs(c, rng)
+		want, err := ref.SageAttention(q, k, v, c.causal, float64(c.scale))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, s := range sageVariants(d, c.d) {
+			t.Run(fmt.Sprintf("%v/%s", c, name), func(t *testing.T) {
+				gputest.Guard(t, d)
+				opt := Options{Causal: c.causal, Scale: c.scale, InputLayout: c.in, OutputLayout: c.out}
+				o, err := sage(upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in)), opt, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectClose(t, o, toLayout(want, c.out))
+			})
+		}
+	}
+}
+
+// TestSageRejects checks that operands Sage cannot take are errors
+// naming the tensor, never panics.
+func TestSageRejects(t *testing.T) {
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(5))
+	mk := func(dt dtype.DType, shape ...int) *gpu.Tensor { return upload(t, d, randTensor(rng, dt, shape, 1)) }
+	q, k := mk(dtype.F32, 1, 8, 2, 16), mk(dtype.F32, 1, 8, 2, 16)
+	for _, c := range []struct {
+		name     string
+		q, k, v  *gpu.Tensor
+		opt      Options
+		force    *launch.Sage
+		tensor   string
+		sentinel error
+	}{
+		{"head dim 6", mk(dtype.F32, 1, 8, 2, 6), mk(dtype.F32, 1, 8, 2, 6), mk(dtype.F32, 1, 8, 2, 6), Options{}, nil, "q", ops.ErrInvalid},
+		{"no keys", q, mk(dtype.F32, 1, 0, 2, 16), mk(dtype.F32, 1, 0, 2, 16), Options{}, nil, "k", ops.ErrInvalid},
+		{"heads", mk(dtype.F32, 1, 8, 3, 16), k, k, Options{}, nil, "q", ops.ErrInvalid},
+		{"v shape", q, k, mk(dtype.F32, 1, 9, 2, 16), Options{}, nil, "v", ops.ErrInvalid},
+		{"dtype", q, k, mk(dtype.U8, 1, 8, 2, 16), Options{}, nil, "v", ops.ErrInvalid},
+		{"nil", q, nil, k, Options{}, nil, "k", ops.ErrInvalid},
+		{"causal Sq > Sk", mk(dtype.F32, 1, 9, 2, 16), k, k, Options{Causal: true}, nil, "q", ops.ErrInvalid},
+		{"negative scale", q, k, k, Options{Scale: -1}, nil, "scale", ops.ErrInvalid},
+		{"tile too big", q, k, k, Options{}, &launch.Sage{BQ: 16, BK: 1 << 16, WG: 128}, "q", gpu.ErrLimit},
+	} {
+		o, err := sage(c.q, c.k, c.v, c.opt, c.force)
+		var e *Error
+		if err == nil || !errors.As(err, &e) || e.Tensor != c.tensor || !errors.Is(err, c.sentinel) {
+			t.Errorf("%s: got %v, %v; want an error naming %q (%v)", c.name, o, err, c.tensor, c.sentinel)
+		}
+	}
+}
+
+// TestSageDispatch checks that the SageAttention names run the Sage
+// kernel (their output is the quantised reference's, not exact
+// attention's) without a fallback warning.
+func TestSageDispatch(t *testing.T) {
+	d := testDevice(t)
+	rng := rand.New(rand.NewSource(8))
+	c := attnCase{b: 1, sq: 70, sk: 70, h: 2, hk: 1, d: 32, dt: dtype.F32}
+	q, k, v := sageInputs(c, rng)
+	want, err := ref.SageAttention(q, k, v, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	old := Warn
+	Warn = func(m string) { warnings = append(warnings, m) }
+	defer func() { Warn = old }()
+	for _, impl := range []AttnImplType{SAGE_ATTN_2_8_8, SAGE_ATTN_2_8_16, SAGE_ATTN_2_8_8_SM90} {
+		if kern, own := KernelFor(impl); kern != KernelSage || !own {
+			t.Fatalf("%v: KernelFor = %v, %v; want %v, true", impl, kern, own, KernelSage)
+		}
+		cfg := DenseAttention(impl)
+		cfg.Causal = true
+		o, err := Attention(upload(t, d, q), upload(t, d, k), upload(t, d, v), cfg)
+		if err != nil {
+			t.Fatalf("%v: %v", impl, err)
+		}
+		expectClose(t, o, want)
+	}
+	if len(warnings) != 0 {
+		t.Fatalf("warnings %q, want none", warnings)
+	}
+}
