@@ -1,6 +1,7 @@
 package ref
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -21,7 +22,7 @@ const sageLog2E = 1.44269504
 // in Attention) and its product with v are exact. The output has q's
 // dtype; a row with no visible key is zeros.
 func SageAttention(q, k, v *Tensor, causal bool, scale float64) (*Tensor, error) {
-	B, Sq, Sk, H, Hk, D, err := attnShapes(q, k, v)
+	_, _, _, _, _, D, err := attnShapes(q, k, v)
 	if err != nil {
 		return nil, err
 	}
@@ -36,8 +37,24 @@ func SageAttention(q, k, v *Tensor, causal bool, scale float64) (*Tensor, error)
 	if err != nil {
 		return nil, err
 	}
+	return SageAttentionCodes(qc, qs, kc, ks, v, causal, q.DType)
+}
+
+// SageAttentionCodes is SageAttention after the quantisation: qc
+// [B,Sq,H,D] and kc [B,Sk,Hk,D] hold the codes (as values), qs
+// [B,H,ceil(Sq/128)] and ks [B,Hk,ceil(Sk/64)] their scales; the output
+// has dtype dt. Tests feed it the GPU quantiser's codes to check the
+// attention kernel exactly, apart from the quantiser's rounding ties.
+func SageAttentionCodes(qc, qs, kc, ks, v *Tensor, causal bool, dt dtype.DType) (*Tensor, error) {
+	B, Sq, Sk, H, Hk, D, err := attnShapes(qc, kc, v)
+	if err != nil {
+		return nil, err
+	}
 	nqb, nkb := (Sq+127)/128, (Sk+63)/64
-	o := New(q.DType, B, Sq, H, D)
+	if len(qs.Data) != B*H*nqb || len(ks.Data) != B*Hk*nkb {
+		return nil, fmt.Errorf("ref: Sage scales %v %v do not match codes %v %v", qs.Shape, ks.Shape, qc.Shape, kc.Shape)
+	}
+	o := New(dt, B, Sq, H, D)
 	s := make([]float64, Sk)
 	acc := make([]float64, D)
 	for b := 0; b < B; b++ {
@@ -79,7 +96,7 @@ func SageAttention(q, k, v *Tensor, causal bool, scale float64) (*Tensor, error)
 					}
 				}
 				for x := 0; x < D; x++ {
-					o.Data[qo+x] = dtype.Round(q.DType, acc[x]/sum)
+					o.Data[qo+x] = dtype.Round(dt, acc[x]/sum)
 				}
 			}
 		}
