@@ -13,6 +13,8 @@
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
 #   bash bench/device.sh w8a8      # int8 tensor cores through node + Dawn: W8A8 tests, BenchmarkW8A8, torch._int_mm
 #                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~4 min)
+#   bash bench/device.sh sage      # Sage attention through node + Dawn: its tests, golden area 'sage' verified,
+#                                  # BenchmarkSage, SDPA f32/f16/bf16, bench/sage_accuracy.py (same .dev; ~5 min)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -79,10 +81,11 @@ for step in "$@"; do
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMemoryBound/./rotary' -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/rotary.txt"
     ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
     ;;
-  w8a8)
+  w8a8|sage)
     # node + Dawn (npm webgpu) from .dev, as bench/subgroup_matrix/device.sh
     # unpacks them; Dawn through the NVIDIA driver's Vulkan (EGL ICD above),
-    # the loader from .dev (or .vk).
+    # the loader from .dev (or .vk). w8a8 and sage are two steps because
+    # together they would pass one device call's 600 s.
     dev=$PWD/.dev w=/tmp/w8a8
     pkg=$w/node_modules/webgpu
     mkdir -p "$pkg/dist/linux-x64"
@@ -92,11 +95,26 @@ for step in "$@"; do
     cp "$dev"/webgpu/* "$pkg/"
     unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
     unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
+    unxz_to "$dev/ops_attention_js.test.xz" "$w/attention_js.test"
+    unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
     [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
     export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
     run=web/testrunner/go_js_wasm_exec
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     echo "node $(node --version)"
+    if [ "$step" = sage ]; then
+      # Sage attention (int8 QK^T; tensor cores where Dawn lists i8
+      # configurations): its tests against ops/ref, the golden area 'sage'
+      # generated here with PyTorch and verified through node + Dawn,
+      # BenchmarkSage, then the formula's accuracy and SDPA's timing.
+      timeout 150 $run "$w/attention_js.test" -test.v -test.short -test.run 'TestSage' 2>&1 | grep -v '^=== RUN' | tail -40 | tee "$OUT/sage_tests.txt"
+      timeout 60 python3 testdata/gen_golden.py --out /tmp/sage_golden sage 2>&1 | tail -2
+      timeout 100 $run "$w/webfuser_js.wasm" verify /tmp/sage_golden/sage 2>&1 | tail -20 | tee "$OUT/sage_verify.txt"
+      timeout 150 $run "$w/attention_js.test" -test.run '^$' -test.bench BenchmarkSage -test.benchtime 1x -test.v 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/sage_bench.txt"
+      timeout 30 python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/sage_bench.txt"
+      timeout 60 python3 bench/sage_accuracy.py 2>&1 | tee "$OUT/sage_accuracy.md"
+      continue
+    fi
     timeout 40 $run "$w/gpu_js.test" -test.v -test.run 'TestJSAdapterInfoAndFeatures|TestJSSubgroupMatrixFeature' 2>&1 | tail -8 | tee "$OUT/w8a8_tests.txt"
     timeout 150 $run "$w/ops_js.test" -test.v -test.short -test.run 'TestQuantizeInt8MatchesReference|TestLinearW8A8|TestChooseW8A8|TestTransposeCodes' 2>&1 | grep -v '^=== RUN' | tail -60 | tee -a "$OUT/w8a8_tests.txt"
     timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"

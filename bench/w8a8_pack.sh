@@ -2,16 +2,20 @@
 # Run HERE before `bash bench/device.sh w8a8` on the NVIDIA machine: packs
 # into the git-ignored .dev/ what bench/subgroup_matrix/pack.sh packs (node,
 # dawn.node, the webgpu package's loader, the Vulkan loader; about 31 MiB),
-# then the GOOS=js test binaries of ./ops and ./gpu and Go's wasm_exec.js
+# then the GOOS=js test binaries of ./ops, ./gpu and ./ops/attention, the
+# GOOS=js webfuser (for verify) and Go's wasm_exec.js
 # (the NVIDIA machine has no Go). Carry only .dev (about 34 MiB in all).
 set -eu
 cd "$(dirname "$0")/.."
 bash bench/subgroup_matrix/pack.sh
 # The test binaries travel xz-compressed (ops: 8.6 MB -> 1.8 MB).
-for p in ops gpu; do
-  GOOS=js GOARCH=wasm go test -c -o .dev/${p}_js.test ./$p
-  xz -f -T2 .dev/${p}_js.test
+for p in ops gpu ops/attention; do
+  GOOS=js GOARCH=wasm go test -c -o .dev/${p//\//_}_js.test ./$p
+  xz -f -T2 .dev/${p//\//_}_js.test
 done
+# webfuser verify for the golden area 'sage' (device.sh sage).
+GOOS=js GOARCH=wasm go build -o .dev/webfuser_js.wasm ./cmd/webfuser
+xz -f -T2 .dev/webfuser_js.wasm
 mkdir -p .dev/goroot/lib/wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" .dev/goroot/lib/wasm/
 total=$(du -sb .dev | cut -f1)
