@@ -54,52 +54,15 @@ func SageAttentionCodes(qc, qs, kc, ks, v *Tensor, causal bool, dt dtype.DType) 
 	if len(qs.Data) != B*H*nqb || len(ks.Data) != B*Hk*nkb {
 		return nil, fmt.Errorf("ref: Sage scales %v %v do not match codes %v %v", qs.Shape, ks.Shape, qc.Shape, kc.Shape)
 	}
-	o := New(dt, B, Sq, H, D)
-	s := make([]float64, Sk)
-	acc := make([]float64, D)
-	for b := 0; b < B; b++ {
-		for h := 0; h < H; h++ {
-			hk := h / (H / Hk)
-			for i := 0; i < Sq; i++ {
-				qo := ((b*Sq+i)*H + h) * D
-				qsc := float32(qs.Data[(b*H+h)*nqb+i/128])
-				mx := math.Inf(-1)
-				for j := 0; j < Sk; j++ {
-					s[j] = math.Inf(-1)
-					if causal && j > i+Sk-Sq {
-						continue
-					}
-					ko := ((b*Sk+j)*Hk + hk) * D
-					dot := 0.0
-					for x := 0; x < D; x++ {
-						dot += qc.Data[qo+x] * kc.Data[ko+x]
-					}
-					s[j] = float64(float32(float32(dot)*qsc) * float32(ks.Data[(b*Hk+hk)*nkb+j/64]))
-					mx = math.Max(mx, s[j])
-				}
-				if math.IsInf(mx, -1) {
-					continue
-				}
-				for x := range acc {
-					acc[x] = 0
-				}
-				sum := 0.0
-				for j := 0; j < Sk; j++ {
-					if math.IsInf(s[j], -1) {
-						continue
-					}
-					p := math.Exp2(s[j] - mx)
-					sum += p
-					vo := ((b*Sk+j)*Hk + hk) * D
-					for x := 0; x < D; x++ {
-						acc[x] += p * v.Data[vo+x]
-					}
-				}
-				for x := 0; x < D; x++ {
-					o.Data[qo+x] = dtype.Round(dt, acc[x]/sum)
-				}
-			}
-		}
+	var see func(b, h, i, j int) bool
+	if causal {
+		see = func(b, h, i, j int) bool { return j <= i+Sk-Sq }
 	}
-	return o, nil
+	logit := func(b, h, i, j, qo, ko int) float64 {
+		dot := dotRows(qc, kc, qo, ko, D) // exact: integers below 2^53
+		qsc := float32(qs.Data[(b*H+h)*nqb+i/128])
+		hk := h / (H / Hk)
+		return float64(float32(float32(dot)*qsc) * float32(ks.Data[(b*Hk+hk)*nkb+j/64]))
+	}
+	return attendWith(qc, kc, v, dt, see, logit, math.Exp2)
 }
