@@ -4,7 +4,7 @@
 //
 //  1. stage the tile's key codes (KST words a row, four codes a word),
 //     their scales and the values (converted to f32) in workgroup memory;
-//  2. QK (a snippet): ts[r * BK + j] = the exact i32 dot of query row r's
+//  2. QK (a snippet): ts[r * TSS + j] = the exact i32 dot of query row r's
 //     codes and key j's, by dot4I8Packed or by i8 subgroup matrices;
 //  3. one invocation per row turns its dots into base-2 logits,
 //     (f32(dot) * qsc[r]) * ksc[j] in that order, masks keys past the
@@ -20,14 +20,14 @@
 // Strides are in words of four codes, which are packs of four values of
 // v and o; qs is [B,H,ceil(Sq/QBLK)] and ks [B,Hk,ceil(Sk/KBLK)].
 //
-// Specialised on: DP, BQ, BK, WG, TPR (= WG/BQ), DJ (= ceil(DP/TPR)), KST,
+// Specialised on: DP, BQ, BK, WG, TPR (= WG/BQ), DJ (= ceil(DP/TPR)), KST, TSS,
 // QBLK, KBLK, CAUSAL, the QK snippet (and SID, the subgroup_id parameter
 // of its subgroup-matrix form) and the dtypes of v and o.
 
 var<workgroup> tq: array<i32, BQ * DP>;
 var<workgroup> tk: array<i32, BK * KST>;
 var<workgroup> tv: array<vec4<f32>, BK * DP>;
-var<workgroup> ts: array<i32, BQ * BK>; // i32 dots, then f32 probabilities (bits)
+var<workgroup> ts: array<i32, BQ * TSS>; // i32 dots, then f32 probabilities (bits); rows TSS apart
 var<workgroup> qsc: array<f32, BQ>;
 var<workgroup> ksc: array<f32, BK>;
 var<workgroup> corr: array<f32, BQ>;
@@ -85,24 +85,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     {{QK}}
     workgroupBarrier();
     if (lid < BQ) {
+      // Row lid's keys in the order lid, lid + 1, ...: the rows' threads
+      // then read different banks even where rows are BK words apart.
       let qr = i32(q0 + lid) + p.off;
+      let row = lid * TSS;
       var mx = -1e30;
-      for (var j = 0u; j < BK; j = j + 1u) {
+      for (var jj = 0u; jj < BK; jj = jj + 1u) {
+        let j = (jj + lid) % BK;
         var ok = k0 + j < ke;
         if (CAUSAL) { ok = ok && i32(k0 + j) <= qr; }
         var s = -1e30;
-        if (ok) { s = (f32(ts[lid * BK + j]) * qsc[lid]) * ksc[j]; }
-        ts[lid * BK + j] = bitcast<i32>(s);
+        if (ok) { s = (f32(ts[row + j]) * qsc[lid]) * ksc[j]; }
+        ts[row + j] = bitcast<i32>(s);
         mx = max(mx, s);
       }
       let mn = max(m, mx);
       let cr = exp2(m - mn);
       m = mn;
       var sum = 0.0;
-      for (var j = 0u; j < BK; j = j + 1u) {
-        let s = bitcast<f32>(ts[lid * BK + j]);
+      for (var jj = 0u; jj < BK; jj = jj + 1u) {
+        let j = (jj + lid) % BK;
+        let s = bitcast<f32>(ts[row + j]);
         let pj = select(0.0, exp2(s - mn), s > -5e29);
-        ts[lid * BK + j] = bitcast<i32>(pj);
+        ts[row + j] = bitcast<i32>(pj);
         sum = sum + pj;
       }
       l = l * cr + sum;
@@ -112,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let cr = corr[r];
     for (var jj = 0u; jj < DJ; jj = jj + 1u) { acc[jj] = acc[jj] * cr; }
     for (var j = 0u; j < BK; j = j + 1u) {
-      let pj = vec4<f32>(bitcast<f32>(ts[r * BK + j]));
+      let pj = vec4<f32>(bitcast<f32>(ts[r * TSS + j]));
       for (var jj = 0u; jj < DJ; jj = jj + 1u) {
         let c = t + TPR * jj;
         if (c < DP) { acc[jj] = fma(pj, tv[j * DP + c], acc[jj]); }

@@ -27,12 +27,23 @@ func (s Sage) KStride(d int) int {
 	return d/4 + 1
 }
 
+// SStride returns the words between rows of the score tile: one word of
+// padding on the portable kernel, whose PV lanes read several rows at
+// once; none for subgroup matrices, which store their blocks there with
+// the plain row stride (the form the W8A8 kernels use).
+func (s Sage) SStride() int {
+	if s.Matrix {
+		return s.BK
+	}
+	return s.BK + 1
+}
+
 // Smem returns the workgroup memory the launch needs for head dim d:
 // the query and key codes, the value tile in f32, the scores and the
 // per-row and per-key scalars.
 func (s Sage) Smem(d int) int {
 	dp := d / 4
-	return 4*(s.BQ*dp+s.BK*s.KStride(d)+s.BQ*s.BK+3*s.BQ+s.BK) + 16*s.BK*dp
+	return 4*(s.BQ*dp+s.BK*s.KStride(d)+s.BQ*s.SStride()+3*s.BQ+s.BK) + 16*s.BK*dp
 }
 
 // Fits reports whether the launch runs on a device with limits lim for

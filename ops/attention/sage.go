@@ -59,6 +59,11 @@ func sage(q, k, v *gpu.Tensor, opt Options, force *launch.Sage) (*gpu.Tensor, er
 			"head dim %d: no Sage tile fits the device (%d bytes of workgroup memory, %d invocations)",
 			l.d, dev.Limits.MaxWorkgroupMemory, dev.Limits.MaxInvocations)}
 	}
+	if g := dev.Limits.MaxGroupsPerDim; g > 0 && (ceilDiv(l.sq, s.BQ) > int(g) || l.b*l.h > int(g)) {
+		return nil, &Error{Op: l.op, Tensor: "q", Err: gpu.ErrLimit, Rule: fmt.Sprintf(
+			"%d query tiles of %d rows and %d heads pass the device's %d workgroups per dimension; split the work",
+			ceilDiv(l.sq, s.BQ), s.BQ, l.b*l.h, g)}
+	}
 	scale := float64(l.scale)
 	if scale == 0 {
 		scale = 1 / math.Sqrt(float64(l.d))
@@ -88,7 +93,7 @@ func (l *call) sageKernel(s launch.Sage, qc, qs, kc, ks *gpu.Tensor) *kernel.Ker
 	tpr := s.WG / s.BQ
 	k := &kernel.Kernel{Name: "attention_sage", Vec: 4, Files: []string{"attention_sage"}, Subgroups: s.Matrix, SubgroupMatrix: s.Matrix}
 	k.Uint("DP", dp).Uint("BQ", s.BQ).Uint("BK", s.BK).Uint("WG", s.WG).Uint("TPR", tpr).Uint("DJ", ceilDiv(dp, tpr)).
-		Uint("KST", s.KStride(l.d)).Uint("QBLK", sageQBlock).Uint("KBLK", sageKBlock).Bool("CAUSAL", l.causal)
+		Uint("KST", s.KStride(l.d)).Uint("TSS", s.SStride()).Uint("QBLK", sageQBlock).Uint("KBLK", sageKBlock).Bool("CAUSAL", l.causal)
 	k.In("qc", qc).In("qs", qs).In("kc", kc).In("ks", ks).In("v", l.v)
 	qsb, qsh, qss := strides(l.in, l.sq, l.h, dp)
 	ksb, ksh, kss := strides(l.in, l.sk, l.hk, dp)
@@ -121,7 +126,7 @@ const sageQKPortable = `for (var e = lid; e < BQ * BK; e = e + WG) {
       for (var c = 0u; c < DP; c = c + 1u) {
         a = a + dot4I8Packed(bitcast<u32>(tq[qa + c]), bitcast<u32>(tk[ka + c]));
       }
-      ts[e] = a;
+      ts[(e / BK) * TSS + e % BK] = a;
     }`
 
 // sageQKMatrix is the QK snippet on i8 subgroup matrices: subgroup sid
@@ -139,5 +144,5 @@ const sageQKMatrix = `for (var tt = sid; tt < (BQ / TM) * (BK / TN); tt = tt + N
         let bm = subgroupMatrixLoad<subgroup_matrix_right<i8, TN, TK>, col_major>(&tk, tj * TN * KST + c, KST);
         cm = subgroupMatrixMultiplyAccumulate(am, bm, cm);
       }
-      subgroupMatrixStore<row_major>(&ts, ti * TM * BK + tj * TN, cm, BK);
+      subgroupMatrixStore<row_major>(&ts, ti * TM * TSS + tj * TN, cm, TSS);
     }`
