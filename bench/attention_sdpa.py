@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch SDPA baseline for BenchmarkAttention (ops/attention): S=4096,
-D=128, H=24, batch 1, f32 and f16, timed with CUDA events. Run it in the
+"""PyTorch SDPA baseline for BenchmarkAttention and BenchmarkSage
+(ops/attention): S=4096, D=128, H=24, batch 1, f32, f16 and bf16, timed
+with CUDA events. Run it in the
 same device call as the Go benchmark:
 
   WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench BenchmarkAttention -test.benchtime 1x
@@ -32,7 +33,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     print(f"# PyTorch {torch.__version__} SDPA on {torch.cuda.get_device_name()}")
-    for dt in (torch.float32, torch.float16):
+    for dt in (torch.float32, torch.float16, torch.bfloat16):
         q, k, v = (torch.randn(1, H, S, D, device="cuda", dtype=dt) for _ in range(3))
         t = timeit(lambda: F.scaled_dot_product_attention(q, k, v))
         flops = 4 * S * S * H * D

@@ -15,6 +15,8 @@
 #                                  # W8A8 and f16-products tests, the W8A8 block test, the w8a8 goldens if testdata/golden/w8a8
 #                                  # is there (run goldens first), BenchmarkW8A8, torch._int_mm
 #                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~5 min)
+#   bash bench/device.sh sage      # Sage attention through node + Dawn: its tests, golden area 'sage' verified,
+#                                  # BenchmarkSage, SDPA f32/f16/bf16, bench/sage_accuracy.py (same .dev; ~5 min)
 #   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
@@ -41,6 +43,7 @@ dawn_setup() {
   unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
   unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
   unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
+  unxz_to "$dev/attention_js.test.xz" "$w/attention_js.test"
   unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
   [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
   export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
@@ -110,6 +113,21 @@ for step in "$@"; do
     python3 bench/torch_matmul4096.py 2>&1 | tee -a "$OUT/limits.txt"
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMemoryBound/./rotary' -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/rotary.txt"
     ./bin/ops.test -test.short -test.run 'TestLinearF16Math|TestMatmulLimitProbes|TestRotaryFlatKernel|TestRotaryRowsVariants|TestRotaryMatchesReference|TestLinearEveryTile' 2>&1 | tail -15 | tee "$OUT/limits_tests.txt"
+    ;;
+  sage)
+    # Sage attention (int8 QK^T; tensor cores where Dawn lists i8
+    # configurations): its tests against ops/ref, the golden area 'sage'
+    # generated here with PyTorch and verified through node + Dawn,
+    # BenchmarkSage, then the formula's accuracy and SDPA's timing.
+    dawn_setup
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    timeout 150 $run "$w/attention_js.test" -test.v -test.short -test.run 'TestSage' 2>&1 | grep -v '^=== RUN' | tail -40 | tee "$OUT/sage_tests.txt"
+    timeout 60 python3 testdata/gen_golden.py --out "$OUT/golden" sage 2>&1 | tail -2
+    timeout 100 $run "$w/webfuser_js.wasm" verify "$OUT/golden/sage" 2>&1 | tail -20 | tee "$OUT/sage_verify.txt"
+    (cd "$OUT" && tar czf golden_sage.tgz golden && rm -rf golden)
+    timeout 150 $run "$w/attention_js.test" -test.run '^$' -test.bench BenchmarkSage -test.benchtime 1x -test.v 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/sage_bench.txt"
+    timeout 30 python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/sage_bench.txt"
+    timeout 60 python3 bench/sage_accuracy.py 2>&1 | tee "$OUT/sage_accuracy.md"
     ;;
   w8a8)
     dawn_setup

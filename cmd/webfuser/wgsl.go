@@ -73,6 +73,14 @@ var wgslOps = map[string]func(d *gpu.Device, dt dtype.DType, s []int) error{
 			return attention.Dense(t[0], t[1], t[2], attention.Options{})
 		})
 	},
+	"sage_attention": func(d *gpu.Device, dt dtype.DType, s []int) error {
+		if len(s) != 4 {
+			return fmt.Errorf("sage_attention wants --shape B,S,H,D")
+		}
+		return each(d, dt, [][]int{s, s, s}, func(t []*gpu.Tensor) (*gpu.Tensor, error) {
+			return attention.Sage(t[0], t[1], t[2], attention.Options{})
+		})
+	},
 }
 
 // each uploads zero tensors of the given shapes, runs f on them and

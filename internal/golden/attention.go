@@ -14,12 +14,14 @@ import (
 // Attention cases. Ops and attrs:
 //
 //	attention               in q, k, v; causal, scale, input_layout, output_layout (BSND/BNSD); out o
+//	sage_attention          as attention, through attention.Sage (int8 QKᵀ, ref.SageAttention)
 //	block_sparse_attention  in q, k, v, block_mask (u8); block_q, block_k (128), causal, scale; out o
 //	radial_mask             seq_len, video_tokens, num_frames, block_size (128), decay_factor (1), model_type; out block_mask
 //	local_sparse_attention  in q, k, v (BSND, S = frames*height*width); frames, height, width, topk (10),
 //	                        local_range (6), window ([2,8,8]); out o and block_mask [B,H,nb,nb] (windowed order)
 func init() {
 	Register("attention", attentionGPU, attentionCPU)
+	Register("sage_attention", sageGPU, sageCPU)
 	Register("block_sparse_attention", blockSparseGPU, blockSparseCPU)
 	Register("radial_mask", radialGPU, radialCPU)
 	Register("local_sparse_attention", localGPU, localCPU)
@@ -81,7 +83,21 @@ func attentionGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string
 	return map[string]*gpu.Tensor{"o": y}, err
 }
 
-func attentionCPU(c *Case) (map[string]*ref.Tensor, error) {
+func attentionCPU(c *Case) (map[string]*ref.Tensor, error) { return denseCPU(c, ref.Attention) }
+
+func sageGPU(d *gpu.Device, c *Case, in map[string]*gpu.Tensor) (map[string]*gpu.Tensor, error) {
+	o, err := attnOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	y, err := attention.Sage(in["q"], in["k"], in["v"], o)
+	return map[string]*gpu.Tensor{"o": y}, err
+}
+
+func sageCPU(c *Case) (map[string]*ref.Tensor, error) { return denseCPU(c, ref.SageAttention) }
+
+// denseCPU runs a dense attention reference f on a case's BSND inputs.
+func denseCPU(c *Case, f func(q, k, v *ref.Tensor, causal bool, scale float64) (*ref.Tensor, error)) (map[string]*ref.Tensor, error) {
 	o, err := attnOptions(c)
 	if err != nil {
 		return nil, err
@@ -90,7 +106,7 @@ func attentionCPU(c *Case) (map[string]*ref.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := ref.Attention(q, k, v, o.Causal, float64(o.Scale))
+	y, err := f(q, k, v, o.Causal, float64(o.Scale))
 	if err != nil {
 		return nil, err
 	}

@@ -51,11 +51,11 @@ func BlockSparse(q, k, v *gpu.Tensor, mask *BlockMask, opt Options) (*gpu.Tensor
 
 // Attention runs q, k, v through the implementation cfg names, as
 // TeleFuser's attention() does: exact dense backends run the flash
-// kernel; RADIAL_ATTN and LOCAL_SPARSE_ATTN run their sparse kernels
-// unless cfg.State says dense (timestep < dense_timesteps or layer <
-// dense_layers); a backend without a WGSL kernel (SageAttention,
-// SpargeAttention) or a sparse one without State falls back to the dense
-// kernel with one warning per process.
+// kernel; the SageAttention names run Sage; RADIAL_ATTN and
+// LOCAL_SPARSE_ATTN run their sparse kernels unless cfg.State says dense
+// (timestep < dense_timesteps or layer < dense_layers); a backend without
+// a WGSL kernel (SpargeAttention) or a sparse one without State falls
+// back to the dense kernel with one warning per process.
 func Attention(q, k, v *gpu.Tensor, cfg AttentionConfig) (*gpu.Tensor, error) {
 	if _, ok := implNames[cfg.Impl]; !ok {
 		return nil, errorf("Attention", "attn_impl", "unknown attention backend %v", cfg.Impl)
@@ -64,6 +64,9 @@ func Attention(q, k, v *gpu.Tensor, cfg AttentionConfig) (*gpu.Tensor, error) {
 	kern, own := KernelFor(cfg.Impl)
 	if !own {
 		warnOnce("attention " + cfg.Impl.String() + " has no WGSL implementation, falling back to the dense flash kernel")
+	}
+	if kern == KernelSage {
+		return Sage(q, k, v, opt)
 	}
 	if kern != KernelFlash && cfg.State == nil {
 		warnOnce("sparse attention " + cfg.Impl.String() + " requires a SparseAttentionState, falling back to the dense flash kernel")

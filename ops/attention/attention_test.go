@@ -166,23 +166,12 @@ func TestAttentionConfigDispatch(t *testing.T) {
 	c := attnCase{b: 1, sq: 40, sk: 40, h: 2, hk: 2, d: 16, dt: dtype.F32}
 	q, k, v := c.inputs(rng)
 	want, _ := ref.Attention(q, k, v, true, 0)
-	var warnings []string
-	old := Warn
-	Warn = func(m string) { warnings = append(warnings, m) }
-	defer func() { Warn = old }()
-	for _, impl := range []AttnImplType{TORCH_SDPA, FLASH_ATTN_2, FLASH_ATTN_3, FLASH_ATTN_4, TORCH_CUDNN,
-		SAGE_ATTN_2_8_8, SAGE_ATTN_2_8_8, SPARGE_ATTN, RADIAL_ATTN, LOCAL_SPARSE_ATTN} {
-		cfg := DenseAttention(impl)
-		cfg.Causal = true
-		o, err := Attention(upload(t, d, q), upload(t, d, k), upload(t, d, v), cfg)
-		if err != nil {
-			t.Fatalf("%v: %v", impl, err)
-		}
-		expectClose(t, o, want)
-	}
-	// One warning per fallback message: SAGE_ATTN_2_8_8 ran twice.
-	if len(warnings) != 4 {
-		t.Fatalf("warnings %q, want 4 (SAGE_ATTN_2_8_8, SPARGE_ATTN, RADIAL_ATTN and LOCAL_SPARSE_ATTN without state)", warnings)
+	warnings := runImpls(t, d, q, k, v, func(o *gpu.Tensor) { expectClose(t, o, want) }, TORCH_SDPA, FLASH_ATTN_2,
+		FLASH_ATTN_3, FLASH_ATTN_4, TORCH_CUDNN, SPARGE_ATTN, SPARGE_ATTN, RADIAL_ATTN, LOCAL_SPARSE_ATTN)
+	// One warning per fallback message: SPARGE_ATTN ran twice (the
+	// SageAttention names run their own kernel: TestSageDispatch).
+	if len(warnings) != 3 {
+		t.Fatalf("warnings %q, want 3 (SPARGE_ATTN, RADIAL_ATTN and LOCAL_SPARSE_ATTN without state)", warnings)
 	}
 	for _, name := range []string{"flash_attn_2", "AttnImplType.TORCH_SDPA", "RADIAL_ATTN"} {
 		if _, err := ParseAttnImpl(name); err != nil {

@@ -67,13 +67,16 @@ const (
 	KernelFlash  Kernel = "flash"        // dense flash-style kernels (attention_tiled.wgsl, attention.wgsl)
 	KernelRadial Kernel = "radial"       // block-sparse kernel with a radial mask
 	KernelLocal  Kernel = "local_sparse" // block-sparse kernel with a local top-k mask
+	KernelSage   Kernel = "sage"         // int8 QKᵀ, f32 softmax and PV (attention_sage.wgsl, see Sage)
 )
 
 // kernels maps every implementation with a WGSL counterpart. Exact dense
-// backends all run the flash kernel; the quantised SageAttention and
-// SpargeAttention variants have none and fall back (with a warning).
+// backends all run the flash kernel; the three SageAttention variants
+// run the Sage kernel (f32 PV for all three, see Sage); SpargeAttention
+// has none and falls back (with a warning).
 var kernels = map[AttnImplType]Kernel{
 	TORCH_SDPA: KernelFlash, TORCH_CUDNN: KernelFlash,
+	SAGE_ATTN_2_8_8: KernelSage, SAGE_ATTN_2_8_16: KernelSage, SAGE_ATTN_2_8_8_SM90: KernelSage,
 	FLASH_ATTN_2: KernelFlash, FLASH_ATTN_3: KernelFlash, FLASH_ATTN_4: KernelFlash,
 	RADIAL_ATTN: KernelRadial, LOCAL_SPARSE_ATTN: KernelLocal,
 }
@@ -124,7 +127,7 @@ type SparseAttentionConfig struct {
 	DecayFactor      float64 // radial window decay (default 1)
 	LocalWindowSize  int     // local block window (default 6)
 	BlockSize        int     // radial block size, 64 or 128 (default 128)
-	UseSageAttention bool    // accepted for compatibility; there is no Sage kernel
+	UseSageAttention bool    // accepted for compatibility; the sparse kernels ignore it (dense Sage runs under the SAGE_ATTN names)
 	TopK             int     // local sparse: blocks kept per frame group and head (default 10)
 	Window           [3]int  // local sparse 3-D window (default (2,8,8))
 }

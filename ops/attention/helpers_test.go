@@ -39,3 +39,24 @@ func toLayout(r *ref.Tensor, l Layout) *ref.Tensor {
 	}
 	return r
 }
+
+// runImpls runs causal attention on q, k, v through Attention with each
+// backend name, hands each output to check and returns the fallback
+// warnings the calls gave.
+func runImpls(t *testing.T, d *gpu.Device, q, k, v *ref.Tensor, check func(o *gpu.Tensor), impls ...AttnImplType) []string {
+	t.Helper()
+	var warnings []string
+	old := Warn
+	Warn = func(m string) { warnings = append(warnings, m) }
+	defer func() { Warn = old }()
+	for _, impl := range impls {
+		cfg := DenseAttention(impl)
+		cfg.Causal = true
+		o, err := Attention(upload(t, d, q), upload(t, d, k), upload(t, d, v), cfg)
+		if err != nil {
+			t.Fatalf("%v: %v", impl, err)
+		}
+		check(o)
+	}
+	return warnings
+}

@@ -300,11 +300,27 @@ func (l *call) dispatch() (*gpu.Tensor, error) {
 	} else {
 		k = l.kernel(pl, rowptr, cols, tok)
 	}
-	ntiles := int(k.Grid[0])
 	work := bq * l.sk * l.d * l.b * l.h
 	if l.mask != nil {
 		work = work * l.mask.live() / max(1, l.mask.total())
 	}
+	outs, err := runTiles(dev, k, work)
+	if err != nil {
+		return nil, err
+	}
+	if pl.NSplit == 1 {
+		return outs[0], nil
+	}
+	defer release(outs)
+	return l.combine(outs[0], pl.NSplit).RunOne(dev)
+}
+
+// runTiles runs k over its grid's query tiles (uniform tile0 the first
+// of each launch), in chunks of about work operations per tile that keep
+// each submission short on CPU drivers (launch.TilesPerSubmission), and
+// returns the first launch's outputs, which the later ones reuse.
+func runTiles(dev *gpu.Device, k *kernel.Kernel, work int) ([]*gpu.Tensor, error) {
+	ntiles := int(k.Grid[0])
 	chunk := launch.TilesPerSubmission(dev, ntiles, work)
 	var outs []*gpu.Tensor
 	for t0 := 0; t0 < ntiles; t0 += chunk {
@@ -324,11 +340,7 @@ func (l *call) dispatch() (*gpu.Tensor, error) {
 			outs = o
 		}
 	}
-	if pl.NSplit == 1 {
-		return outs[0], nil
-	}
-	defer release(outs)
-	return l.combine(outs[0], pl.NSplit).RunOne(dev)
+	return outs, nil
 }
 
 func release(ts []*gpu.Tensor) {

@@ -29,14 +29,40 @@ func attnShapes(q, k, v *Tensor) (B, Sq, Sk, H, Hk, D int, err error) {
 // visible to query i of (b, h) when see(b, h, i, j). A query that sees no
 // key outputs zeros. The output has q's dtype.
 func attend(q, k, v *Tensor, scale float64, see func(b, h, i, j int) bool) (*Tensor, error) {
+	if len(q.Shape) == 4 && scale == 0 {
+		scale = 1 / math.Sqrt(float64(q.Shape[3]))
+	}
+	D := 0
+	if len(q.Shape) == 4 {
+		D = q.Shape[3]
+	}
+	logit := func(b, h, i, j, qo, ko int) float64 { return dotRows(q, k, qo, ko, D) * scale }
+	return attendWith(q, k, v, q.DType, see, logit, math.Exp)
+}
+
+// dotRows returns the float64 dot product of n values of x from offset xo
+// and of y from yo.
+func dotRows(x, y *Tensor, xo, yo, n int) float64 {
+	d := 0.0
+	for i := 0; i < n; i++ {
+		d += x.Data[xo+i] * y.Data[yo+i]
+	}
+	return d
+}
+
+// attendWith is attention in float64 with the logit of query i and key j
+// of (b, h) given by logit (qo and ko: the offsets of their rows in q and
+// k) and the softmax's exponential exp (math.Exp, or math.Exp2 for
+// base-2 logits): o = sum_j exp(s_j - max) v_j / sum_j exp(s_j - max)
+// over the keys see allows (all when nil); zeros for a query that sees
+// none. The output has dtype dt.
+func attendWith(q, k, v *Tensor, dt dtype.DType, see func(b, h, i, j int) bool,
+	logit func(b, h, i, j, qo, ko int) float64, exp func(float64) float64) (*Tensor, error) {
 	B, Sq, Sk, H, Hk, D, err := attnShapes(q, k, v)
 	if err != nil {
 		return nil, err
 	}
-	if scale == 0 {
-		scale = 1 / math.Sqrt(float64(D))
-	}
-	o := New(q.DType, B, Sq, H, D)
+	o := New(dt, B, Sq, H, D)
 	s := make([]float64, Sk)
 	acc := make([]float64, D)
 	for b := 0; b < B; b++ {
@@ -50,12 +76,7 @@ func attend(q, k, v *Tensor, scale float64, see func(b, h, i, j int) bool) (*Ten
 						s[j] = math.Inf(-1)
 						continue
 					}
-					ko := ((b*Sk+j)*Hk + hk) * D
-					d := 0.0
-					for x := 0; x < D; x++ {
-						d += q.Data[qo+x] * k.Data[ko+x]
-					}
-					s[j] = d * scale
+					s[j] = logit(b, h, i, j, qo, ((b*Sk+j)*Hk+hk)*D)
 					mx = math.Max(mx, s[j])
 				}
 				if math.IsInf(mx, -1) {
@@ -69,7 +90,7 @@ func attend(q, k, v *Tensor, scale float64, see func(b, h, i, j int) bool) (*Ten
 					if math.IsInf(s[j], -1) {
 						continue
 					}
-					p := math.Exp(s[j] - mx)
+					p := exp(s[j] - mx)
 					sum += p
 					vo := ((b*Sk+j)*Hk + hk) * D
 					for x := 0; x < D; x++ {
@@ -77,7 +98,7 @@ func attend(q, k, v *Tensor, scale float64, see func(b, h, i, j int) bool) (*Ten
 					}
 				}
 				for x := 0; x < D; x++ {
-					o.Data[qo+x] = dtype.Round(q.DType, acc[x]/sum)
+					o.Data[qo+x] = dtype.Round(dt, acc[x]/sum)
 				}
 			}
 		}

@@ -1,0 +1,50 @@
+package launch
+
+import (
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+)
+
+// TestChooseSage pins the Sage launch choice: tensor cores only with i8
+// configurations, fixed-size subgroups and D in whole K steps; the
+// portable tile otherwise, narrowed to the device's memory; none where
+// even the smallest tile does not fit.
+func TestChooseSage(t *testing.T) {
+	sm := []gpu.MatrixShape{{M: 16, N: 16, K: 32}, {M: 16, N: 8, K: 32}}
+	dawnNV := gpu.Features{Subgroups: true, SubgroupMinSize: 32, SubgroupMaxSize: 32, SubgroupMatrixI8: sm}
+	varSize := dawnNV
+	varSize.SubgroupMinSize = 16
+	n8 := dawnNV
+	n8.SubgroupMatrixI8 = sm[1:]
+	nv := gpu.Limits{MaxWorkgroupMemory: 32768, MaxInvocations: 1024, MaxWorkgroupSizeX: 1024}
+	core := gpu.Limits{MaxWorkgroupMemory: 16384, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
+	tiny := gpu.Limits{MaxWorkgroupMemory: 2048, MaxInvocations: 64, MaxWorkgroupSizeX: 64}
+	m16 := gpu.MatrixShape{M: 16, N: 16, K: 32}
+	for _, c := range []struct {
+		name string
+		f    gpu.Features
+		lim  gpu.Limits
+		d    int
+		want Sage
+		ok   bool
+	}{
+		{"matrix D128", dawnNV, nv, 128, Sage{Matrix: true, Shape: m16, SG: 32, BQ: 32, BK: 32, WG: 128}, true},
+		{"matrix N8 only", n8, nv, 64, Sage{Matrix: true, Shape: sm[1], SG: 32, BQ: 32, BK: 32, WG: 128}, true},
+		{"matrix D256 narrows", dawnNV, nv, 256, Sage{Matrix: true, Shape: m16, SG: 32, BQ: 16, BK: 16, WG: 128}, true},
+		{"D not whole K steps", dawnNV, nv, 80, Sage{BQ: 16, BK: 64, WG: 128}, true}, // 31744 bytes
+		{"subgroup size varies", varSize, nv, 128, Sage{BQ: 16, BK: 32, WG: 128}, true},
+		{"no configs", gpu.Features{Subgroups: true, SubgroupMinSize: 4, SubgroupMaxSize: 4}, core, 64, Sage{BQ: 16, BK: 32, WG: 128}, true}, // 13824 bytes
+		{"portable D4", gpu.Features{}, core, 4, Sage{BQ: 16, BK: 64, WG: 128}, true},
+		{"portable D256", gpu.Features{}, core, 256, Sage{BQ: 16, BK: 8, WG: 128}, true}, // 15168 bytes
+		{"nothing fits", gpu.Features{}, tiny, 256, Sage{}, false},
+	} {
+		got, ok := ChooseSage(c.f, c.lim, c.d)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("%s: got %+v, %v; want %+v, %v", c.name, got, ok, c.want, c.ok)
+		}
+		if ok && (!got.Fits(c.lim, c.d) || got.Smem(c.d) > int(c.lim.MaxWorkgroupMemory)) {
+			t.Errorf("%s: %+v does not fit %+v (%d bytes)", c.name, got, c.lim, got.Smem(c.d))
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package attention
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/launch"
+)
+
+// BenchmarkSage times Sage attention (quantisation included) at S=4096,
+// H=24, D=128 in f32 and bf16 storage: the launch ChooseSage picks (the
+// tensor-core one through Dawn on NVIDIA), the portable kernel, and the
+// dense flash kernel's planner choice beside them, reporting TFLOP/s
+// counted as 4*S*S*D*H. On a CPU driver it runs S=256, H=2 instead. It
+// runs under GOOS=js too (node + Dawn, bench/device.sh w8a8):
+//
+//	GOOS=js GOARCH=wasm go test -c -o bin/attention_js.test ./ops/attention
+//	web/testrunner/go_js_wasm_exec bin/attention_js.test -test.run '^$' -test.bench BenchmarkSage -test.benchtime 1x
+func BenchmarkSage(b *testing.B) {
+	d := testDevice(b)
+	S, H := 4096, 24
+	if d.Info.Class == gpu.ClassCPU {
+		S, H = 256, 2
+	}
+	const D = 128
+	chosen, ok := launch.ChooseSage(d.Features, d.Limits, D)
+	if !ok {
+		b.Skipf("no Sage launch fits %v", d)
+	}
+	f := d.Features
+	f.SubgroupMatrixI8 = nil
+	portable, _ := launch.ChooseSage(f, d.Limits, D)
+	b.Logf("i8 subgroup-matrix configs %v; chosen %+v; portable %+v", d.Features.SubgroupMatrixI8, chosen, portable)
+	flops := 4 * float64(S) * float64(S) * D * float64(H)
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		q, k, v := benchInputs(b, d, dt, S, H, D)
+		runs := []struct {
+			name string
+			run  func() (*gpu.Tensor, error)
+		}{
+			{"chosen", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &chosen) }},
+			{"portable", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &portable) }},
+			{"dense", func() (*gpu.Tensor, error) { return Dense(q, k, v, Options{}) }},
+		}
+		for _, r := range runs {
+			if r.name == "portable" && !chosen.Matrix {
+				continue // the same launch as chosen
+			}
+			name := fmt.Sprintf("%v/S%d_H%d_D%d/%s", dt, S, H, D, r.name)
+			b.Run(name, func(b *testing.B) {
+				var outs []*gpu.Tensor
+				dur, gpuTimed, err := d.Measure(3, 3, func() error {
+					o, err := r.run()
+					outs = append(outs, o)
+					return err
+				})
+				release(outs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tflops := flops / dur.Seconds() / 1e12
+				b.ReportMetric(tflops, "TFLOP/s")
+				b.ReportMetric(float64(dur.Microseconds())/1000, "ms/op")
+				fmt.Printf("sage %s on %v: %v, %.2f TFLOP/s (gpu timestamps %v)\n", name, d, dur, tflops, gpuTimed)
+			})
+		}
+		release([]*gpu.Tensor{q, k, v})
+	}
+}
