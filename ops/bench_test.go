@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -34,9 +35,14 @@ func benchShape(d *gpu.Device) []int {
 	return []int{8, 4096, 3072}
 }
 
+// bestCopy is the fastest copy measureBW has timed in this process (GB/s).
+var bestCopy float64
+
 // measureBW times run (b.N calls per trial, GPU timestamps where the
 // device has them) and reports GB/s of the bytes it moves and the ratio
-// to a copy of x timed just before, so that idle clocks show as a slow copy.
+// to a copy of x timed just before, so that idle clocks show as a slow copy;
+// a trial whose copy is below 0.9 of the best copy seen ran at lowered
+// clocks and runs again, at most three more times (the CLI harness's rule).
 func measureBW(b *testing.B, d *gpu.Device, x *gpu.Tensor, bytes float64, run func() (*gpu.Tensor, error)) {
 	call := func(f func() (*gpu.Tensor, error)) func() error {
 		return func() error {
@@ -47,16 +53,23 @@ func measureBW(b *testing.B, d *gpu.Device, x *gpu.Tensor, bytes float64, run fu
 			return err
 		}
 	}
-	cp, _, err := d.Measure(5, max(1, b.N), call(func() (*gpu.Tensor, error) { return Copy(x) }))
-	if err != nil {
-		b.Fatal(err)
+	var tm time.Duration
+	var bw, copyBW float64
+	for try := 0; ; try++ {
+		cp, _, err := d.Measure(5, max(1, b.N), call(func() (*gpu.Tensor, error) { return Copy(x) }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if tm, _, err = d.Measure(5, max(1, b.N), call(run)); err != nil {
+			b.Fatal(err)
+		}
+		copyBW = 2 * float64(x.ByteSize()) / cp.Seconds() / 1e9
+		bw = bytes / tm.Seconds() / 1e9
+		bestCopy = max(bestCopy, copyBW)
+		if copyBW >= 0.9*bestCopy || try == 3 {
+			break
+		}
 	}
-	tm, _, err := d.Measure(5, max(1, b.N), call(run))
-	if err != nil {
-		b.Fatal(err)
-	}
-	copyBW := 2 * float64(x.ByteSize()) / cp.Seconds() / 1e9
-	bw := bytes / tm.Seconds() / 1e9
 	b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
 	b.ReportMetric(bw, "GB/s")
 	b.ReportMetric(copyBW, "copy-GB/s")
