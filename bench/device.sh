@@ -21,6 +21,7 @@
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
 #                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
+#   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -59,6 +60,11 @@ for step in "$@"; do
       ./bin/webfuser verify testdata/golden >"$OUT/verify_gpu.txt" 2>&1; tail -3 "$OUT/verify_gpu.txt"
       grep FAIL "$OUT/verify_gpu.txt" | head -20
     fi
+    ;;
+  verify)
+    # Every golden case in the tree through the native path (wgpu-native).
+    ./bin/webfuser verify testdata/golden >"$OUT/verify_native.txt" 2>&1; tail -2 "$OUT/verify_native.txt"
+    grep FAIL "$OUT/verify_native.txt" | head -20
     ;;
   bench)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
