@@ -128,7 +128,7 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 	qmax := fp8Max(format)
 	up := 4 / x.DType.Size() // packs of four per 16-byte unit
 	cu := k / (4 * up)
-	want := launch.RowUnitsPerInvocation
+	want := launch.QuantizeUnitsPerInvocation
 	if v.want != 0 {
 		want = v.want
 	}

@@ -152,7 +152,7 @@ func (s *normSpec) kernel() (*kernel.Kernel, error) {
 	dev := s.x.Device()
 	vec, units := launch.Packing(s.d, s.x.DType)
 	du := s.d / (vec * units)
-	rpw := launch.NormRowsPerWorkgroup(s.outDT)
+	rpw := launch.NormRowsPerWorkgroup(s.mod != nil)
 	if s.variant.rpw != 0 {
 		rpw = s.variant.rpw
 	}

@@ -133,15 +133,16 @@ func (v unitsVariant) name() string {
 	return strings.Join(parts, "/")
 }
 
-// fastOut is the variant's fast path for a y of dt in packs of vec, units per unit, on d.
-func (v unitsVariant) fastOut(d *gpu.Device, dt dtype.DType, vec, units int) fastOut {
+// fastOut is the variant's fast path for a y of dt in packs of vec, units per unit, on d,
+// for a gated unit (two halves of x per output) or not.
+func (v unitsVariant) fastOut(d *gpu.Device, dt dtype.DType, vec, units int, gated bool) fastOut {
 	f := newFastOut(dt, vec, v.rounding(d))
 	f.units = units
 	f.storeMode = launch.BF16StoreRounding(d)
 	if v.setStore {
 		f.storeMode = v.store
 	}
-	f.erfc = launch.GELUErfc
+	f.erfc = launch.GELUErfc(gated)
 	if v.erf != "" {
 		f.erfc = v.erf == "erfc"
 	}
@@ -185,7 +186,7 @@ func (s *unitsSpec) kernel() *kernel.Kernel {
 		units = s.v.units
 	}
 	per := vec * units
-	f := s.v.fastOut(d, dt, vec, units)
+	f := s.v.fastOut(d, dt, vec, units, s.row && s.xcols > s.cols)
 	k := &kernel.Kernel{Name: s.name, Vec: vec, Units: units, Files: []string{"act", "units"}}
 	f.declare(k)
 	var wg, nu int

@@ -61,14 +61,20 @@ func Row(d *gpu.Device, n, want int) (wg, np int) {
 // bytes): enough loads in flight, few invocations per barrier.
 func NormUnitsPerInvocation(vec int, dt dtype.DType) int { return max(1, 48/(vec*dt.Size())) }
 
-// NormRowsPerWorkgroup is the rows one RMSNorm (and RMSNorm+modulate)
-// workgroup takes for an output of dt, where the operands allow two
-// (ops' normSpec.pairRows): 2 loads and decodes the weight, scale and
-// shift units once for both rows, which in bf16 saves about a tenth of
-// the fused norm+modulate's operations per value, at half the
-// workgroups and units per invocation. Shipped: 1 until the H200 run
-// (BenchmarkMemoryBound's rms_norm+modulate/rpw=2 rows).
-func NormRowsPerWorkgroup(dt dtype.DType) int { return 1 }
+// NormRowsPerWorkgroup is the rows one RMSNorm workgroup takes, where
+// the operands allow two (ops' normSpec.pairRows): 2 loads and decodes
+// the weight, scale and shift units once for both rows, at half the
+// workgroups and units per invocation. On the H200 (2026-11-29,
+// results/2026-11-29-h200-membound.txt) two rows lift the fused
+// norm+modulate from 0.741x to 0.788x of a copy in bf16 and from 0.948x
+// to 0.965x in f32, and slow the plain norm (0.989x -> 0.886x in bf16),
+// so only modulated norms take them.
+func NormRowsPerWorkgroup(modulated bool) int {
+	if modulated {
+		return 2
+	}
+	return 1
+}
 
 // MaxRegisterPacks bounds the packs of a row one norm invocation keeps
 // in registers; longer rows are refused.
@@ -418,11 +424,13 @@ func BF16Rounding(d *gpu.Device) Rounding {
 // float one. Shipped: RoundInt until the H200 run.
 func BF16StoreRounding(d *gpu.Device) Rounding { return RoundInt }
 
-// GELUErfc picks the exact GELU of the units kernels: false, act_gelu's
-// two polynomials (each value evaluates both, branch-free); true,
-// act_gelu_erfc's single erfc form (wgsl/act.wgsl), about ten fewer
-// operations per value. BenchmarkMemoryBound's erf=erfc rows time it.
-const GELUErfc = false
+// GELUErfc picks the exact GELU of the units kernels: act_gelu's two
+// polynomials (each value evaluates both, branch-free) or act_gelu_erfc's
+// single erfc form (wgsl/act.wgsl), about ten fewer operations per
+// value. On the H200 (2026-11-29) erfc lifts the bf16 activation from
+// 0.70x to 0.79x of a copy (f32 unchanged at 0.96x) but slows the gated
+// unit (geglu 0.76x -> 0.68x), so only the ungated activation takes it.
+func GELUErfc(gated bool) bool { return !gated }
 
 // StreamWorkgroup and StreamUnits shape the flat elementwise kernel
 // (activations): 256 invocations, each with four 16-byte units in
@@ -440,6 +448,12 @@ func StreamGrid(d *gpu.Device, n, wg, nu int) gpu.Grid { return d.Groups((n + wg
 // of the row kernels that read two or more units per output unit
 // (gated units, half-split rotary): fewer, since each brings two loads.
 const GatedUnitsPerInvocation = 2
+
+// QuantizeUnitsPerInvocation is the target units per invocation of the
+// row FP8 quantisation: 2 rather than RowUnitsPerInvocation's 4 took
+// bf16 from 0.31x to 0.42x of a copy on the H200 (2026-11-29; f32 the
+// same at 0.66x).
+const QuantizeUnitsPerInvocation = 2
 
 // RowUnitsPerInvocation is the target units per invocation of the
 // other row kernels (an activation with a bias, interleaved rotary,
