@@ -11,8 +11,9 @@ import (
 
 // BenchmarkSage times Sage attention (quantisation included) at S=4096,
 // H=24, D=128 in f32 and bf16 storage: the launch ChooseSage picks (the
-// tensor-core one through Dawn on NVIDIA), the portable kernel, and the
-// dense flash kernel's planner choice beside them, reporting TFLOP/s
+// tiled kernel on GPUs), the tiled kernel where it was not chosen, the
+// row kernels (tensor-core "matrix" through Dawn on NVIDIA, "portable"),
+// and the dense flash kernel's planner choice beside them, reporting TFLOP/s
 // counted as 4*S*S*D*H. On a CPU driver it runs S=256, H=2 instead. It
 // runs under GOOS=js too (node + Dawn, bench/device.sh w8a8):
 //
@@ -25,14 +26,16 @@ func BenchmarkSage(b *testing.B) {
 		S, H = 256, 2
 	}
 	const D = 128
-	chosen, ok := launch.ChooseSage(d.Features, d.Limits, D)
+	chosen, ok := launch.ChooseSage(d.Features, d.Limits, d.Info.Class, D)
 	if !ok {
 		b.Skipf("no Sage launch fits %v", d)
 	}
 	f := d.Features
 	f.SubgroupMatrixI8 = nil
-	portable, _ := launch.ChooseSage(f, d.Limits, D)
-	b.Logf("i8 subgroup-matrix configs %v; chosen %+v; portable %+v", d.Features.SubgroupMatrixI8, chosen, portable)
+	portable, _ := launch.SageRows(f, d.Limits, D)
+	matrix, _ := launch.SageRows(d.Features, d.Limits, D)
+	tiled, tiledOK := launch.ChooseSage(d.Features, d.Limits, gpu.ClassDiscrete, D)
+	b.Logf("i8 subgroup-matrix configs %v; chosen %+v; portable %+v; matrix %+v; tiled %+v", d.Features.SubgroupMatrixI8, chosen, portable, matrix, tiled)
 	flops := 4 * float64(S) * float64(S) * D * float64(H)
 	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
 		q, k, v := benchInputs(b, d, dt, S, H, D)
@@ -41,12 +44,17 @@ func BenchmarkSage(b *testing.B) {
 			run  func() (*gpu.Tensor, error)
 		}{
 			{"chosen", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &chosen) }},
+			{"tiled", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &tiled) }},
+			{"matrix", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &matrix) }},
 			{"portable", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &portable) }},
 			{"dense", func() (*gpu.Tensor, error) { return Dense(q, k, v, Options{}) }},
 		}
 		for _, r := range runs {
-			if r.name == "portable" && !chosen.Matrix {
-				continue // the same launch as chosen
+			switch {
+			case r.name == "tiled" && (!tiledOK || !tiled.Tiled || tiled == chosen),
+				r.name == "matrix" && (!matrix.Matrix || matrix == chosen),
+				r.name == "portable" && portable == chosen:
+				continue // no such launch, or the same as chosen
 			}
 			name := fmt.Sprintf("%v/S%d_H%d_D%d/%s", dt, S, H, D, r.name)
 			b.Run(name, func(b *testing.B) {
