@@ -2,6 +2,7 @@ package attention
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -14,7 +15,12 @@ import (
 // tiled kernel on GPUs), the tiled kernel where it was not chosen, the
 // row kernels (tensor-core "matrix" through Dawn on NVIDIA, "portable"),
 // and the dense flash kernel's planner choice beside them, reporting TFLOP/s
-// counted as 4*S*S*D*H. On a CPU driver it runs S=256, H=2 instead. It
+// counted as 4*S*S*D*H. With WEBFUSER_BENCH_SAGE=tiles it also times the
+// tiled kernel with every tile of launch.AttentionTiles and
+// AttentionVariants that fits (Late aside, which Sage's variant does not
+// use), each with DC doubled too (a Sage pack holds 16 codes, so DC=32
+// stages all of D=128 at once): rows "tiled/<tile>" (about 2 minutes on
+// an H200). On a CPU driver it runs S=256, H=2 instead. It
 // runs under GOOS=js too (node + Dawn, bench/device.sh w8a8):
 //
 //	GOOS=js GOARCH=wasm go test -c -o bin/attention_js.test ./ops/attention
@@ -49,6 +55,15 @@ func BenchmarkSage(b *testing.B) {
 			{"portable", func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &portable) }},
 			{"dense", func() (*gpu.Tensor, error) { return Dense(q, k, v, Options{}) }},
 		}
+		if os.Getenv("WEBFUSER_BENCH_SAGE") == "tiles" {
+			for _, c := range sageSweepTiles(d, D) {
+				s := launch.SageTiled(c)
+				runs = append(runs, struct {
+					name string
+					run  func() (*gpu.Tensor, error)
+				}{"tiled/" + c.String(), func() (*gpu.Tensor, error) { return sage(q, k, v, Options{}, &s) }})
+			}
+		}
 		for _, r := range runs {
 			switch {
 			case r.name == "tiled" && (!tiledOK || !tiled.Tiled || tiled == chosen),
@@ -76,4 +91,23 @@ func BenchmarkSage(b *testing.B) {
 		}
 		release([]*gpu.Tensor{q, k, v})
 	}
+}
+
+// sageSweepTiles returns the tiles BenchmarkSage sweeps for head dim dh:
+// those of launch.AttentionTiles and AttentionVariants without Late,
+// each also with DC doubled, that fit d, without repeats.
+func sageSweepTiles(d *gpu.Device, dh int) []launch.AttentionTile {
+	seen := map[launch.AttentionTile]bool{}
+	var out []launch.AttentionTile
+	for _, c := range append(append([]launch.AttentionTile{}, launch.AttentionTiles...), launch.AttentionVariants...) {
+		c.Late = false
+		for _, dc := range []int{c.DC, 2 * c.DC} {
+			c.DC = dc
+			if !seen[c] && launch.SageTiled(c).Fits(d.Limits, dh) {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

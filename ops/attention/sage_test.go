@@ -281,14 +281,7 @@ func TestSageAccuracy(t *testing.T) {
 // under GOOS=js; tiles over this device's limits are compiled too.
 func TestSageTiledCompiles(t *testing.T) {
 	d := testDevice(t)
-	nt := func(dt dtype.DType, s ...int) *gpu.Tensor {
-		x, err := d.NewTensor(dt, s...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(x.Release)
-		return x
-	}
+	nt := tensorMaker(t, d)
 	tiles := append([]launch.AttentionTile{sageSmallTile().Tile}, launch.AttentionTiles...)
 	for _, cfg := range tiles {
 		for _, vc := range []struct {

@@ -76,19 +76,14 @@ fn cvt_v(u: RU) -> SPU { return SPU(u); }
 	}
 	sn["SDECL"] = take()
 
-	w("let qa = base + ty * %du + d4;\n        ", t.RS)
-	w("let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
-	for j := 0; j < t.TN; j++ {
-		w("let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
-	}
-	for i := 0; i < t.TM; i++ {
-		w("let q%d = stage[qa + %du];\n        ", i, i*t.NTY*t.RS)
+	sn["QK"] = tiledQK(t, func(i int) string {
+		var r strings.Builder
 		for j := 0; j < t.TN; j++ {
-			w("a_%d_%d = a_%d_%d + (dot4I8Packed(q%d.x, kv%d.x) + dot4I8Packed(q%d.y, kv%d.y)) + "+
+			fmt.Fprintf(&r, "a_%d_%d = a_%d_%d + (dot4I8Packed(q%d.x, kv%d.x) + dot4I8Packed(q%d.y, kv%d.y)) + "+
 				"(dot4I8Packed(q%d.z, kv%d.z) + dot4I8Packed(q%d.w, kv%d.w));\n        ", i, j, i, j, i, j, i, j, i, j, i, j)
 		}
-	}
-	sn["QK"] = take()
+		return r.String()
+	})
 
 	w("let kx = k0 + tx;\n        let qr = i32(tile * %du + ty) + p.off;\n        ", t.BQ)
 	w("let qsb = (b * p.h + h) * p.nqb;\n        let ksb = (b * p.hk + hk) * p.nkb;\n        ")

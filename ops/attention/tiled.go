@@ -58,20 +58,15 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	sn["STASH"] = take()
 
 	// S += Q Kᵀ for one pack of D: TM rows and TN keys from the stage.
-	w("let qa = base + ty * %du + d4;\n        ", t.RS)
-	w("let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
-	for j := 0; j < t.TN; j++ {
-		w("let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
-	}
-	for i := 0; i < t.TM; i++ {
-		w("let q%d = stage[qa + %du];\n        ", i, i*t.NTY*t.RS)
+	sn["QK"] = tiledQK(t, func(i int) string {
+		var r strings.Builder
 		for _, c := range comps {
 			for j := 0; j < t.TN; j++ {
-				w("s_%d_%d = fma(q%d.%s, kv%d.%s, s_%d_%d);\n        ", i, j, i, c, j, c, i, j)
+				fmt.Fprintf(&r, "s_%d_%d = fma(q%d.%s, kv%d.%s, s_%d_%d);\n        ", i, j, i, c, j, c, i, j)
 			}
 		}
-	}
-	sn["QK"] = take()
+		return r.String()
+	})
 
 	// Scale and mask the scores, then each invocation's row maxima.
 	w("let kx = k0 + tx;\n        let qr = i32(tile * %du + ty) + p.off;\n        ", t.BQ)
@@ -163,6 +158,23 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 			"  o_buf[i >> 1u][c] = x.x;\n  o_buf[i >> 1u][c + 1u] = x.y;\n}"
 	}
 	return sn
+}
+
+// tiledQK returns the QK snippet for layout t: the stage offsets of the
+// invocation's query rows (qa) and keys (ka) at pack d4, its TN key packs
+// kv0.. and, for each of its TM rows i, the row's pack q<i> followed by
+// acc(i), the updates of row i's scores.
+func tiledQK(t launch.AttentionLayout, acc func(i int) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "let qa = base + ty * %du + d4;\n        ", t.RS)
+	fmt.Fprintf(&b, "let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
+	for j := 0; j < t.TN; j++ {
+		fmt.Fprintf(&b, "let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
+	}
+	for i := 0; i < t.TM; i++ {
+		fmt.Fprintf(&b, "let q%d = stage[qa + %du];\n        %s", i, i*t.NTY*t.RS, acc(i))
+	}
+	return b.String()
 }
 
 // tiledLive returns the WGSL condition under which score (i, j) of an
