@@ -17,6 +17,7 @@
 #                                  # (needs .dev from bench/w8a8_pack.sh, carried alone; ~5 min)
 #   bash bench/device.sh sage      # Sage attention through node + Dawn: its tests, golden area 'sage' verified,
 #                                  # BenchmarkSage, SDPA f32/f16/bf16, bench/sage_accuracy.py (same .dev; ~5 min)
+#   bash bench/device.sh sagetiles # BenchmarkSage sweeping the tiled Sage kernel's tiles (same .dev; ~3 min)
 #   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
@@ -127,13 +128,19 @@ for step in "$@"; do
     # BenchmarkSage, then the formula's accuracy and SDPA's timing.
     dawn_setup
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-    timeout 150 $run "$w/attention_js.test" -test.v -test.short -test.run 'TestSage' 2>&1 | grep -v '^=== RUN' | tail -40 | tee "$OUT/sage_tests.txt"
+    timeout 150 $run "$w/attention_js.test" -test.v -test.short -test.run 'TestSage' 2>&1 | grep -v '^=== RUN\|--- PASS: TestSageTiledCompiles/' | tail -40 | tee "$OUT/sage_tests.txt"
+    timeout 60 $run "$w/ops_js.test" -test.short -test.run 'TestSequenceMean|TestQuantizeInt8|TestPerBlockInt8' 2>&1 | tail -5 | tee -a "$OUT/sage_tests.txt"
     timeout 60 python3 testdata/gen_golden.py --out "$OUT/golden" sage 2>&1 | tail -2
     timeout 100 $run "$w/webfuser_js.wasm" verify "$OUT/golden/sage" 2>&1 | tail -20 | tee "$OUT/sage_verify.txt"
     (cd "$OUT" && tar czf golden_sage.tgz golden && rm -rf golden)
     timeout 150 $run "$w/attention_js.test" -test.run '^$' -test.bench BenchmarkSage -test.benchtime 1x -test.v 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/sage_bench.txt"
     timeout 30 python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/sage_bench.txt"
     timeout 60 python3 bench/sage_accuracy.py 2>&1 | tee "$OUT/sage_accuracy.md"
+    ;;
+  sagetiles)
+    # BenchmarkSage with every tile of the tiled Sage kernel (WEBFUSER_BENCH_SAGE=tiles).
+    dawn_setup
+    WEBFUSER_BENCH_SAGE=tiles timeout 400 $run "$w/attention_js.test" -test.run '^$' -test.bench BenchmarkSage -test.benchtime 1x -test.v 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/sage_tiles.txt"
     ;;
   w8a8)
     dawn_setup

@@ -82,21 +82,7 @@ func QuantizeInt8PerBlock(x *gpu.Tensor, o Int8BlockOptions) (q, scale *gpu.Tens
 		value = "return rnd1_x(ld_x(i) - ld_km(kidx)) * p.scale;"
 		// The mean of every (b, h, d) column over the sequence, compensated
 		// (Kahan) so that long sequences keep it to f32 accuracy.
-		mk := elementwise(dev, "quant_int8_mean", 1, B*H*D).Snippet("BODY", `let c = i % p.d;
-  let bh = i / p.d;
-  let base = (bh / p.h) * p.sb + (bh % p.h) * p.sh + c;
-  var s = 0.0;
-  var comp = 0.0;
-  for (var l = 0u; l < p.l; l = l + 1u) {
-    let y = ld_x(base + l * p.sl) - comp;
-    let t = s + y;
-    comp = (t - s) - y;
-    s = t;
-  }
-  st_km(i, rnd1_x(s / f32(p.l)));`)
-		mk.In("x", x).Out("km", dtype.F32, B*H*D)
-		mk.U32("d", D).U32("h", H).U32("l", L).U32("sb", sb).U32("sh", sh).U32("sl", sl)
-		if km, err = mk.RunOne(dev); err != nil {
+		if km, err = sequenceMean(dev, x, B, H, L, D, sb, sh, sl); err != nil {
 			return nil, nil, err
 		}
 		defer km.Release()

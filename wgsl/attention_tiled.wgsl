@@ -39,14 +39,20 @@
 // reduction array: red, or ps itself with Fold), and RAW: the unit type
 // RU of the fetch registers, the loads rlu_q/k/v and the conversions
 // cvt_q/k/v to f32 packs (raw 16-bit words converted when stashed with
-// Late, else ldu_x and no conversion). No subgroups: the
-// kernel runs wherever workgroup memory and invocations allow it.
+// Late, else ldu_x and no conversion), the stage's pack type SW with
+// SPU (H of them) and stage_v(i), pack i of a value stage in f32:
+// vec4<f32> and PU here, while Sage's variant (ops/attention,
+// sage_tiled.go) stages its int8 code words as vec4<u32>, QP packs of 16
+// codes to a query or key row, and keeps i32 dots beside its scores. No
+// subgroups: the kernel runs wherever workgroup memory and invocations
+// allow it.
 //
-// Specialised on: DP, BQ, BK, NTX, NTY, WG, DCP, RS, UPC, NC, KC, NV, VS,
-// UPV, PS, STG, NBUF, REDP, CAUSAL, H (16-byte units when 2), the
-// snippets and every buffer's dtype. Strides are in packs of 4.
+// Specialised on: DP, QP (packs of a staged q or k row), BQ, BK, NTX,
+// NTY, WG, DCP, RS, UPC, NC, KC, NV, VS, UPV, PS, STG, NBUF, REDP,
+// CAUSAL, H (16-byte units when 2), the snippets and every buffer's
+// dtype. Strides are in packs of 4.
 
-var<workgroup> stage: array<vec4<f32>, NBUF * STG>;
+var<workgroup> stage: array<SW, NBUF * STG>;
 var<workgroup> ps: array<vec4<f32>, BQ * PS>;
 {{REDDECL}}
 
@@ -75,7 +81,7 @@ fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> RU {
     if (e < BQ * UPC) {
       let r = e / UPC;
       let pk = c * DCP + (e % UPC) * H;
-      if (pk < DP) {
+      if (pk < QP) {
         let qrow = min(g_tile * BQ + r, p.sq - 1u);
         u = rlu_q((qhead + qtok_of(qrow) * p.q_ss + pk) / H);
       }
@@ -83,7 +89,7 @@ fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> RU {
       let e2 = e - BQ * UPC;
       let key = k0 + e2 / UPC;
       let pk = c * DCP + (e2 % UPC) * H;
-      if (pk < DP && key < s1) {
+      if (pk < QP && key < s1) {
         u = rlu_k((khead + ktok_of(key) * p.k_ss + pk) / H);
       }
     }
@@ -102,7 +108,7 @@ fn fetch(kind: u32, e: u32, c: u32, k0: u32, s1: u32) -> RU {
 fn stash(kind: u32, buf: u32, e: u32, r: RU) {
   if (kind == KQK) {
     if (e < (BQ + BK) * UPC) {
-      var u: PU;
+      var u: SPU;
       if (e < BQ * UPC) { u = cvt_q(r); } else { u = cvt_k(r); }
       let i = buf * STG + (e / UPC) * RS + (e % UPC) * H;
       stage[i] = u[0];

@@ -151,6 +151,7 @@ func (c AttentionTile) Valid() error {
 type AttentionLayout struct {
 	AttentionTile
 	DP, H    int // packs of D; packs per 16-byte unit (2 for D % 8 == 0)
+	QP       int // packs of a staged query or key row: DP, or D/16 for Sage's int8 codes
 	NTX, NTY int // invocations along keys (and D) and along rows
 	WG       int
 	DCP, RS  int // packs of D per query/key stage; padded row stride
@@ -167,16 +168,28 @@ type AttentionLayout struct {
 
 // Layout resolves c for head dimension d.
 func (c AttentionTile) Layout(d int) AttentionLayout {
-	t := AttentionLayout{AttentionTile: c, DP: d / 4, H: 1}
+	h := 1
 	if d%8 == 0 {
-		t.H = 2
+		h = 2
 	}
+	return c.layout(d/4, d/4, h)
+}
+
+// SageLayout resolves c for the Sage variant at head dimension d (a
+// multiple of 16): the query and key stages hold packs of 16 int8 codes
+// (four u32 words), D/16 to a row, and every unit is one pack (H = 1).
+func (c AttentionTile) SageLayout(d int) AttentionLayout { return c.layout(d/16, d/4, 1) }
+
+// layout resolves c for staged query and key rows of qp packs, value and
+// output rows of dp packs and units of h packs.
+func (c AttentionTile) layout(qp, dp, h int) AttentionLayout {
+	t := AttentionLayout{AttentionTile: c, DP: dp, QP: qp, H: h}
 	t.NTX, t.NTY = c.BK/c.TN, c.BQ/c.TM
 	t.WG = t.NTX * t.NTY
-	t.DCP = min(c.DC/4, ceilDiv(t.DP, t.H)*t.H)
+	t.DCP = min(c.DC/4, ceilDiv(t.QP, t.H)*t.H)
 	t.RS = t.DCP | 1 // odd: rows of neighbouring lanes in different banks
 	t.UPC = t.DCP / t.H
-	t.NC = ceilDiv(t.DP, t.DCP)
+	t.NC = ceilDiv(t.QP, t.DCP)
 	t.DJ = ceilDiv(t.DP, t.NTX)
 	t.VS = t.NTX * t.DJ
 	t.UPV = t.DP / t.H

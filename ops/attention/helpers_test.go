@@ -21,6 +21,19 @@ func randTensor(rng *rand.Rand, dt dtype.DType, shape []int, std float64) *ref.T
 
 func upload(t testing.TB, d *gpu.Device, r *ref.Tensor) *gpu.Tensor { return gputest.Upload(t, d, r) }
 
+// tensorMaker returns a function that makes tensors of d (contents
+// unset) released when t ends, for kernels that are only compiled.
+func tensorMaker(t testing.TB, d *gpu.Device) func(dt dtype.DType, s ...int) *gpu.Tensor {
+	return func(dt dtype.DType, s ...int) *gpu.Tensor {
+		x, err := d.NewTensor(dt, s...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(x.Release)
+		return x
+	}
+}
+
 // tolFor is the spec's tolerance for ops with softmax and products.
 func tolFor(dt dtype.DType) (float64, float64) {
 	tl := gputest.For(dt, true)

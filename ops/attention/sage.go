@@ -29,9 +29,12 @@ const (
 // with exp2 in f32 and PV in f32 from v in its storage dtype (TeleFuser's
 // 2_8_8 does PV in fp8 and 2_8_16 in f16; here all three are f32).
 // Shapes, layouts, grouped heads and causal masking as in Dense, D a
-// multiple of 4 (four codes to a word) and Sk at least 1. QKᵀ runs on
-// i8 subgroup matrices where launch.ChooseSage finds them (Dawn on
-// NVIDIA), on dot4I8Packed elsewhere, with the same results.
+// multiple of 4 (four codes to a word) and Sk at least 1. On GPUs and D
+// a multiple of 16 the register-blocked flash kernel runs it (QKᵀ on
+// dot4I8Packed, scores and accumulators in registers); otherwise a kernel
+// with one softmax invocation per row, QKᵀ on i8 subgroup matrices where
+// launch.SageRows finds them (Dawn on NVIDIA) and on dot4I8Packed
+// elsewhere; all with the same results up to f32 summation order.
 func Sage(q, k, v *gpu.Tensor, opt Options) (*gpu.Tensor, error) {
 	return sage(q, k, v, opt, nil)
 }
@@ -50,7 +53,7 @@ func sage(q, k, v *gpu.Tensor, opt Options, force *launch.Sage) (*gpu.Tensor, er
 	if l.sq == 0 || l.b == 0 || l.h == 0 {
 		return dev.NewOutput(l.q.DType, l.outShape()...)
 	}
-	s, ok := launch.ChooseSage(dev.Features, dev.Limits, l.d)
+	s, ok := launch.ChooseSage(dev.Features, dev.Limits, dev.Info.Class, l.d)
 	if force != nil {
 		s, ok = *force, force.Fits(dev.Limits, l.d)
 	}
@@ -79,7 +82,13 @@ func sage(q, k, v *gpu.Tensor, opt Options, force *launch.Sage) (*gpu.Tensor, er
 		return nil, err
 	}
 	defer release([]*gpu.Tensor{kc, ks})
-	outs, err := runTiles(dev, l.sageKernel(s, qc, qs, kc, ks), s.BQ*l.sk*l.d*l.b*l.h)
+	var kern *kernel.Kernel
+	if s.Tiled {
+		kern = l.sageTiledKernel(s.Tile, qc, qs, kc, ks)
+	} else {
+		kern = l.sageKernel(s, qc, qs, kc, ks)
+	}
+	outs, err := runTiles(dev, kern, s.BQ*l.sk*l.d*l.b*l.h)
 	if err != nil {
 		return nil, err
 	}

@@ -35,20 +35,38 @@ func sageCases() []attnCase {
 }
 
 // sageVariants returns the Sage launches to test on d: the portable
-// kernel as ChooseSage picks it without subgroup matrices, a narrow
-// portable tile, and the tensor-core launch where the device has one.
-func sageVariants(d *gpu.Device, dHead int) map[string]*launch.Sage {
+// row kernel as SageRows picks it without subgroup matrices, a narrow
+// portable tile, the tensor-core launch where the device has one, and,
+// with tiled and head dims of whole 16-code packs, the tiled kernel as
+// ChooseSage picks it for a GPU with d's limits (but for a register
+// block too heavy for Dawn's CPU driver) and the smallest tile (Fold,
+// one stage buffer).
+func sageVariants(d *gpu.Device, dHead int, tiled bool) map[string]*launch.Sage {
 	f := d.Features
 	f.SubgroupMatrixI8 = nil
 	vs := map[string]*launch.Sage{}
-	if s, ok := launch.ChooseSage(f, d.Limits, dHead); ok {
+	if s, ok := launch.SageRows(f, d.Limits, dHead); ok {
 		vs["portable"] = &s
 	}
 	vs["portable-8x8"] = &launch.Sage{BQ: 8, BK: 8, WG: 32}
-	if s, ok := launch.ChooseSage(d.Features, d.Limits, dHead); ok && s.Matrix {
+	if s, ok := launch.SageRows(d.Features, d.Limits, dHead); ok && s.Matrix {
 		vs["matrix"] = &s
 	}
+	if !tiled {
+		return vs
+	}
+	if s, ok := launch.ChooseSage(d.Features, d.Limits, gpu.ClassDiscrete, dHead); ok && s.Tiled && !heavyBuild(d, s.Tile) {
+		vs["tiled"] = &s
+	}
+	if small := sageSmallTile(); small.Fits(d.Limits, dHead) {
+		vs["tiled-32x32"] = &small
+	}
 	return vs
+}
+
+// sageSmallTile is the tiled launch of the smallest configuration.
+func sageSmallTile() launch.Sage {
+	return launch.SageTiled(launch.AttentionTile{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true, Late: true, Fold: true})
 }
 
 // sageInputs returns q, k, v with a per-channel offset on k, as real
@@ -114,7 +132,8 @@ func sageCodesRef(t *testing.T, q, k *gpu.Tensor, v *ref.Tensor, c attnCase) *re
 }
 
 // TestSageMatchesReference checks every Sage launch against the float64
-// reference on the same codes, into guarded outputs.
+// reference on the same codes, into guarded outputs. On Dawn's CPU
+// driver with -short (slowBuild) the tiled kernels run on one case only.
 func TestSageMatchesReference(t *testing.T) {
 	d := testDevice(t)
 	for ci, c := range sageCases() {
@@ -122,7 +141,7 @@ func TestSageMatchesReference(t *testing.T) {
 		q, k, v := sageInputs(c, rng)
 		qg, kg, vg := upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in))
 		want := toLayout(sageCodesRef(t, qg, kg, v, c), c.out)
-		for name, s := range sageVariants(d, c.d) {
+		for name, s := range sageVariants(d, c.d, !slowBuild() || d.Info.Class != gpu.ClassCPU || ci == 4) {
 			t.Run(fmt.Sprintf("%v/%s", c, name), func(t *testing.T) {
 				gputest.Guard(t, d)
 				opt := Options{Causal: c.causal, Scale: c.scale, InputLayout: c.in, OutputLayout: c.out}
@@ -158,6 +177,7 @@ func TestSageRejects(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	mk := func(dt dtype.DType, shape ...int) *gpu.Tensor { return upload(t, d, randTensor(rng, dt, shape, 1)) }
 	q, k := mk(dtype.F32, 1, 8, 2, 16), mk(dtype.F32, 1, 8, 2, 16)
+	small := sageSmallTile()
 	for _, c := range []struct {
 		name     string
 		q, k, v  *gpu.Tensor
@@ -175,6 +195,7 @@ func TestSageRejects(t *testing.T) {
 		{"causal Sq > Sk", mk(dtype.F32, 1, 9, 2, 16), k, k, Options{Causal: true}, nil, "q", ops.ErrInvalid},
 		{"negative scale", q, k, k, Options{Scale: -1}, nil, "scale", ops.ErrInvalid},
 		{"tile too big", q, k, k, Options{}, &launch.Sage{BQ: 16, BK: 1 << 16, WG: 128}, "q", gpu.ErrLimit},
+		{"tiled D20", mk(dtype.F32, 1, 8, 2, 20), mk(dtype.F32, 1, 8, 2, 20), mk(dtype.F32, 1, 8, 2, 20), Options{}, &small, "q", gpu.ErrLimit},
 	} {
 		o, err := sage(c.q, c.k, c.v, c.opt, c.force)
 		var e *Error
@@ -249,6 +270,38 @@ func TestSageAccuracy(t *testing.T) {
 		t.Logf("%v: cos %.6f, max error / row max %.4f", dt, cos, worst)
 		if cos < 0.9998 || worst > 0.05 {
 			t.Errorf("%v: cos %.6f (want >= 0.9998), max error / row max %.4f (want <= 0.05)", dt, cos, worst)
+		}
+	}
+}
+
+// TestSageTiledCompiles hands the tiled Sage kernel of every tile of
+// launch.AttentionTiles (and the small one) in its variants (storage
+// dtypes, head dims of 4 to 16 packs of codes, causal, layouts) to the
+// WGSL compiler: naga and the driver's pipeline build natively, Tint
+// under GOOS=js; tiles over this device's limits are compiled too.
+func TestSageTiledCompiles(t *testing.T) {
+	d := testDevice(t)
+	nt := tensorMaker(t, d)
+	tiles := append([]launch.AttentionTile{sageSmallTile().Tile}, launch.AttentionTiles...)
+	for _, cfg := range tiles {
+		for _, vc := range []struct {
+			dt     dtype.DType
+			hd     int
+			causal bool
+			in     Layout
+		}{{dtype.F32, 128, false, BSND}, {dtype.BF16, 64, true, BNSD}, {dtype.F16, 48, true, BSND}, {dtype.BF16, 256, false, BSND}} {
+			t.Run(fmt.Sprintf("%v/%v/D%d/causal=%v/%v", cfg, vc.dt, vc.hd, vc.causal, vc.in), func(t *testing.T) {
+				x := nt(vc.dt, 1, 256, 2, vc.hd)
+				l := &call{op: "SageAttention", q: x, k: x, v: x, causal: vc.causal, in: vc.in, out: vc.in}
+				if err := l.validate(); err != nil {
+					t.Fatal(err)
+				}
+				codes := nt(dtype.U8, 1, 256, 2, vc.hd)
+				k := l.sageTiledKernel(cfg, codes, nt(dtype.F32, 1, 2, 2), codes, nt(dtype.F32, 1, 2, 4))
+				if err := compileOnly(d, k); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 	}
 }

@@ -58,30 +58,21 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	sn["STASH"] = take()
 
 	// S += Q Kᵀ for one pack of D: TM rows and TN keys from the stage.
-	w("let qa = base + ty * %du + d4;\n        ", t.RS)
-	w("let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
-	for j := 0; j < t.TN; j++ {
-		w("let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
-	}
-	for i := 0; i < t.TM; i++ {
-		w("let q%d = stage[qa + %du];\n        ", i, i*t.NTY*t.RS)
+	sn["QK"] = tiledQK(t, func(i int) string {
+		var r strings.Builder
 		for _, c := range comps {
 			for j := 0; j < t.TN; j++ {
-				w("s_%d_%d = fma(q%d.%s, kv%d.%s, s_%d_%d);\n        ", i, j, i, c, j, c, i, j)
+				fmt.Fprintf(&r, "s_%d_%d = fma(q%d.%s, kv%d.%s, s_%d_%d);\n        ", i, j, i, c, j, c, i, j)
 			}
 		}
-	}
-	sn["QK"] = take()
+		return r.String()
+	})
 
 	// Scale and mask the scores, then each invocation's row maxima.
 	w("let kx = k0 + tx;\n        let qr = i32(tile * %du + ty) + p.off;\n        ", t.BQ)
 	for i := 0; i < t.TM; i++ {
 		for j := 0; j < t.TN; j++ {
-			ok := fmt.Sprintf("kx + %du < s1", j*t.NTX)
-			if causal {
-				ok += fmt.Sprintf(" && i32(kx + %du) <= qr + %d", j*t.NTX, i*t.NTY)
-			}
-			w("s_%d_%d = select(-1e30, s_%d_%d * p.scale, %s);\n        ", i, j, i, j, ok)
+			w("s_%d_%d = select(-1e30, s_%d_%d * p.scale, %s);\n        ", i, j, i, j, tiledLive(t, causal, i, j))
 		}
 		w("%s[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", red, i*t.NTY, t.NTX/4, maxOf(i, t.TN))
 	}
@@ -125,7 +116,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	w("let va = base + 4u * k4 * %du + tx;\n        ", t.VS)
 	for q, c := range comps {
 		for j := 0; j < t.DJ; j++ {
-			w("let v%d_%d = stage[va + %du];\n        ", q, j, q*t.VS+j*t.NTX)
+			w("let v%d_%d = stage_v(va + %du);\n        ", q, j, q*t.VS+j*t.NTX)
 		}
 		for i := 0; i < t.TM; i++ {
 			for j := 0; j < t.DJ; j++ {
@@ -169,6 +160,34 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	return sn
 }
 
+// tiledQK returns the QK snippet for layout t: the stage offsets of the
+// invocation's query rows (qa) and keys (ka) at pack d4, its TN key packs
+// kv0.. and, for each of its TM rows i, the row's pack q<i> followed by
+// acc(i), the updates of row i's scores.
+func tiledQK(t launch.AttentionLayout, acc func(i int) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "let qa = base + ty * %du + d4;\n        ", t.RS)
+	fmt.Fprintf(&b, "let ka = base + (%du + tx) * %du + d4;\n        ", t.BQ, t.RS)
+	for j := 0; j < t.TN; j++ {
+		fmt.Fprintf(&b, "let kv%d = stage[ka + %du];\n        ", j, j*t.NTX*t.RS)
+	}
+	for i := 0; i < t.TM; i++ {
+		fmt.Fprintf(&b, "let q%d = stage[qa + %du];\n        %s", i, i*t.NTY*t.RS, acc(i))
+	}
+	return b.String()
+}
+
+// tiledLive returns the WGSL condition under which score (i, j) of an
+// invocation is live: its key below s1 and, causal, at most its row's
+// limit (kx and qr as SOFTMAX1 declares them).
+func tiledLive(t launch.AttentionLayout, causal bool, i, j int) string {
+	ok := fmt.Sprintf("kx + %du < s1", j*t.NTX)
+	if causal {
+		ok += fmt.Sprintf(" && i32(kx + %du) <= qr + %d", j*t.NTX, i*t.NTY)
+	}
+	return ok
+}
+
 // rawUnits returns the RAW snippet: with Late and 16-bit q, k and v, the
 // fetch registers hold raw words (vec4<u32> for 16-byte units, vec2<u32>
 // for 8-byte ones) and stash converts them; otherwise the units are the
@@ -179,6 +198,7 @@ func rawUnits(t launch.AttentionLayout, in [3]dtype.DType) string {
 		late = late && dt.Size() == 2
 	}
 	var b strings.Builder
+	b.WriteString("alias SW = vec4<f32>;\nalias SPU = PU;\nfn stage_v(i: u32) -> vec4<f32> { return stage[i]; }\n")
 	if !late {
 		b.WriteString("alias RU = PU;\n")
 		for _, n := range []string{"q", "k", "v"} {
@@ -224,11 +244,7 @@ func maxOf(i, n int) string {
 // the launch has them.
 func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tensor) *kernel.Kernel {
 	k := &kernel.Kernel{Name: "attention_tiled", Vec: 4, Units: t.H, Files: []string{"attention_tiled"}}
-	k.Uint("DP", t.DP).Uint("BQ", t.BQ).Uint("BK", t.BK).Uint("NTX", t.NTX).Uint("NTY", t.NTY).Uint("WG", t.WG).
-		Uint("DCP", t.DCP).Uint("RS", t.RS).Uint("UPC", t.UPC).Uint("NC", t.NC).
-		Uint("KC", t.KC).Uint("NV", t.NV).Uint("VS", t.VS).Uint("UPV", t.UPV).
-		Uint("PS", t.PS).Uint("STG", t.STG).Uint("NBUF", t.NBuf).Uint("REDP", t.RedP).
-		Bool("CAUSAL", l.causal)
+	tiledConsts(k, t, l.causal)
 	l.bindOperands(k, rowptr, cols, tok)
 	osb, osh, oss := strides(l.out, l.sq, l.h, t.DP)
 	k.U32("o_sb", osb).U32("o_sh", osh).U32("o_ss", oss).U32("nqt", ceilDiv(l.sq, t.BQ))
@@ -237,9 +253,23 @@ func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tens
 		k.Words()
 	}
 	sn := tiledSnippets(t, l.causal, l.q.DType, [3]dtype.DType{l.q.DType, l.k.DType, l.v.DType})
-	for _, name := range []string{"REDDECL", "RED", "RAW", "ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"} {
+	for _, name := range tiledSnippetNames {
 		k.Snippet(name, sn[name])
 	}
 	k.Grid = gpu.Grid{uint32(ceilDiv(l.sq, t.BQ)), uint32(l.b * l.h), 1}
 	return k
+}
+
+// tiledSnippetNames are the snippets of wgsl/attention_tiled.wgsl that
+// tiledSnippets generates.
+var tiledSnippetNames = []string{"REDDECL", "RED", "RAW", "ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"}
+
+// tiledConsts declares the constants of wgsl/attention_tiled.wgsl for
+// layout t.
+func tiledConsts(k *kernel.Kernel, t launch.AttentionLayout, causal bool) {
+	k.Uint("DP", t.DP).Uint("QP", t.QP).Uint("BQ", t.BQ).Uint("BK", t.BK).Uint("NTX", t.NTX).Uint("NTY", t.NTY).Uint("WG", t.WG).
+		Uint("DCP", t.DCP).Uint("RS", t.RS).Uint("UPC", t.UPC).Uint("NC", t.NC).
+		Uint("KC", t.KC).Uint("NV", t.NV).Uint("VS", t.VS).Uint("UPV", t.UPV).
+		Uint("PS", t.PS).Uint("STG", t.STG).Uint("NBUF", t.NBuf).Uint("REDP", t.RedP).
+		Bool("CAUSAL", causal)
 }

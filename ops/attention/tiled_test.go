@@ -221,14 +221,7 @@ func TestTiledCandidatesBlockSparse(t *testing.T) {
 // short of a pipeline (Tint) may a limit show up.
 func TestTiledCandidatesCompile(t *testing.T) {
 	d := testDevice(t)
-	nt := func(dt dtype.DType, s ...int) *gpu.Tensor {
-		x, err := d.NewTensor(dt, s...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(x.Release)
-		return x
-	}
+	nt := tensorMaker(t, d)
 	mask, err := NewBlockMask([]int{2, 2}, 128, 128, []uint8{1, 0, 1, 1})
 	if err != nil {
 		t.Fatal(err)
