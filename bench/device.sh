@@ -18,7 +18,7 @@
 #   bash bench/device.sh sage      # Sage attention through node + Dawn: its tests, golden area 'sage' verified,
 #                                  # BenchmarkSage, SDPA f32/f16/bf16, bench/sage_accuracy.py (same .dev; ~5 min)
 #   bash bench/device.sh sagetiles # BenchmarkSage sweeping the tiled Sage kernel's tiles (same .dev; ~3 min)
-#   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both
+#   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both, then its PyTorch twin
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
 #                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
@@ -43,10 +43,10 @@ dawn_setup() {
   unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
   cp "$dev"/webgpu/* "$pkg/"
   unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
-  unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
+  [ -f "$dev/gpu_js.test.xz" ] && unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
   unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
   unxz_to "$dev/attention_js.test.xz" "$w/attention_js.test"
-  unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
+  [ -f "$dev/webfuser_js.wasm.xz" ] && unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
   [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
   export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
   run=web/testrunner/go_js_wasm_exec
@@ -163,6 +163,8 @@ for step in "$@"; do
     dawn_setup
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     timeout 540 $run "$w/dit_js.test" -test.run '^$' -test.bench BenchmarkDiTBlockVariants -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_block.txt"
+    # The PyTorch twin of the same block (D=3072 H=24 S=4096) in the same call.
+    timeout 240 python3 bench/dit_block_torch.py --size dit --json "$OUT/w8a8_block_torch.json" 2>&1 | tee -a "$OUT/w8a8_block.txt"
     ;;
   limitsjs)
     # The f32 matmul limit probes compiled by naga (native) and by Tint
