@@ -18,6 +18,7 @@
 #   bash bench/device.sh sage      # Sage attention through node + Dawn: its tests, golden area 'sage' verified,
 #                                  # BenchmarkSage, SDPA f32/f16/bf16, bench/sage_accuracy.py (same .dev; ~5 min)
 #   bash bench/device.sh sagetiles # BenchmarkSage sweeping the tiled Sage kernel's tiles (same .dev; ~3 min)
+#   bash bench/device.sh goldensjs # the w8a8 and sage golden areas through node + Dawn (needs .dev's js webfuser)
 #   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both, then its PyTorch twin
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
@@ -42,11 +43,10 @@ dawn_setup() {
   unxz_to "$dev/node.xz" "$w/node" && chmod +x "$w/node"
   unxz_to "$dev/dawn.node.xz" "$pkg/dist/linux-x64/dawn.node"
   cp "$dev"/webgpu/* "$pkg/"
-  unxz_to "$dev/ops_js.test.xz" "$w/ops_js.test"
-  [ -f "$dev/gpu_js.test.xz" ] && unxz_to "$dev/gpu_js.test.xz" "$w/gpu_js.test"
-  unxz_to "$dev/dit_js.test.xz" "$w/dit_js.test"
-  unxz_to "$dev/attention_js.test.xz" "$w/attention_js.test"
-  [ -f "$dev/webfuser_js.wasm.xz" ] && unxz_to "$dev/webfuser_js.wasm.xz" "$w/webfuser_js.wasm"
+  # The GOOS=js binaries .dev holds (a call near the carry limit may pack only some).
+  for f in "$dev"/*_js.test.xz "$dev"/webfuser_js.wasm.xz; do
+    [ -f "$f" ] && unxz_to "$f" "$w/$(basename "$f" .xz)"
+  done
   [ -f "$dev/libvulkan.so.1" ] && export LD_LIBRARY_PATH=$dev:$LD_LIBRARY_PATH
   export PATH=$w:$PATH WEBGPU_MODULE=$pkg/index.js GOROOT=$dev/goroot
   run=web/testrunner/go_js_wasm_exec
@@ -158,6 +158,14 @@ for step in "$@"; do
     fi
     timeout 270 $run "$w/ops_js.test" -test.run '^$' -test.bench BenchmarkW8A8 -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/w8a8_bench.txt"
     timeout 90 python3 bench/int8_torch.py 2>&1 | tee -a "$OUT/w8a8_bench.txt"
+    ;;
+  goldensjs)
+    # The tensor-core golden areas (w8a8, sage) through node + Dawn with the js webfuser alone.
+    dawn_setup
+    for a in w8a8 sage; do
+      timeout 120 $run "$w/webfuser_js.wasm" verify testdata/golden/$a >"$OUT/verify_dawn_$a.txt" 2>&1; head -1 "$OUT/verify_dawn_$a.txt"; tail -1 "$OUT/verify_dawn_$a.txt"
+      grep FAIL "$OUT/verify_dawn_$a.txt" | head -10
+    done
     ;;
   w8a8block)
     dawn_setup
