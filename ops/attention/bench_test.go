@@ -230,24 +230,11 @@ func BenchmarkAttentionSweep(b *testing.B) {
 		for _, r := range runs {
 			name := fmt.Sprintf("%v/%s/S%d/H%d_Hk%d/%s", c.dt, c.name, c.s, c.h, c.hk, r.name)
 			b.Run(name, func(b *testing.B) {
-				var outs []*gpu.Tensor
-				dur, gpuTimed, err := d.Measure(3, 3, func() error {
+				reportAttention(b, d, "sweep "+name, flops, func() (*gpu.Tensor, error) {
 					l := &call{op: "Attention", q: q, k: k, v: v, causal: c.causal}
 					r.set(l)
-					o, err := l.run()
-					outs = append(outs, o)
-					return err
+					return l.run()
 				})
-				for _, o := range outs {
-					o.Release()
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				tflops := flops / dur.Seconds() / 1e12
-				b.ReportMetric(tflops, "TFLOP/s")
-				b.ReportMetric(float64(dur.Microseconds())/1000, "ms/op")
-				fmt.Printf("sweep %s on %v: %v, %.2f TFLOP/s (gpu timestamps %v)\n", name, d, dur, tflops, gpuTimed)
 			})
 		}
 		for hk, t := range held {
@@ -257,4 +244,24 @@ func BenchmarkAttentionSweep(b *testing.B) {
 			}
 		}
 	}
+}
+
+// reportAttention times run (three warm-up calls, three timed ones),
+// releases its outputs and reports TFLOP/s of flops and ms per call, with
+// a line naming what and whether GPU timestamps timed it.
+func reportAttention(b *testing.B, d *gpu.Device, what string, flops float64, run func() (*gpu.Tensor, error)) {
+	var outs []*gpu.Tensor
+	dur, gpuTimed, err := d.Measure(3, 3, func() error {
+		o, err := run()
+		outs = append(outs, o)
+		return err
+	})
+	release(outs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tflops := flops / dur.Seconds() / 1e12
+	b.ReportMetric(tflops, "TFLOP/s")
+	b.ReportMetric(float64(dur.Microseconds())/1000, "ms/op")
+	fmt.Printf("%s on %v: %v, %.2f TFLOP/s (gpu timestamps %v)\n", what, d, dur, tflops, gpuTimed)
 }

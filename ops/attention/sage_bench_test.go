@@ -72,22 +72,7 @@ func BenchmarkSage(b *testing.B) {
 				continue // no such launch, or the same as chosen
 			}
 			name := fmt.Sprintf("%v/S%d_H%d_D%d/%s", dt, S, H, D, r.name)
-			b.Run(name, func(b *testing.B) {
-				var outs []*gpu.Tensor
-				dur, gpuTimed, err := d.Measure(3, 3, func() error {
-					o, err := r.run()
-					outs = append(outs, o)
-					return err
-				})
-				release(outs)
-				if err != nil {
-					b.Fatal(err)
-				}
-				tflops := flops / dur.Seconds() / 1e12
-				b.ReportMetric(tflops, "TFLOP/s")
-				b.ReportMetric(float64(dur.Microseconds())/1000, "ms/op")
-				fmt.Printf("sage %s on %v: %v, %.2f TFLOP/s (gpu timestamps %v)\n", name, d, dur, tflops, gpuTimed)
-			})
+			b.Run(name, func(b *testing.B) { reportAttention(b, d, "sage "+name, flops, r.run) })
 		}
 		release([]*gpu.Tensor{q, k, v})
 	}
