@@ -160,7 +160,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 			if err := sp.validate(); err != nil {
 				b.Fatal(err)
 			}
-			auto := launch.MatmulTile(d, s.m, s.n, s.k, dt.Size())
+			auto := launch.MatmulTile(d, s.m, s.n, s.k)
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 			run := append([]launch.Tile{auto}, tiles...)
 			if t := auto; t.Kind == launch.Blocked {
@@ -170,7 +170,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 			if dt.Size() == 2 {
 				// 16-byte units against 8-byte packs of 16-bit storage.
 				for _, t := range tiles {
-					if t.Kind == launch.Blocked && t.TN == 8 {
+					if t.Kind == launch.Blocked {
 						t.Narrow = true
 						run = append(run, t)
 					}
@@ -228,7 +228,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 				if err := sp.validate(); err != nil {
 					b.Fatal(err)
 				}
-				auto := launch.MatmulTile(d, m, kn, kn, xdt.Size())
+				auto := launch.MatmulTile(d, m, kn, kn)
 				for i, tile := range append([]launch.Tile{auto}, tiles...) {
 					name := tile.String()
 					if i == 0 {

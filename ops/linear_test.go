@@ -353,7 +353,7 @@ func TestMatmulTileChoice(t *testing.T) {
 			eb int
 		}{{mnk{1, 4096, 4096}, 4}, {mnk{8, 3072, 3072}, 2}, {mnk{16, 64, 8192}, 4}, {mnk{17, 3072, 3072}, 2}, {mnk{77, 33, 19}, 4}, {mnk{512, 3072, 3072}, 2}, {mnk{4096, 4096, 4096}, 4}, {mnk{4096, 4096, 4096}, 2}, {mnk{32760, 3072, 12288}, 4}} {
 			s := sz.s
-			tile := launch.MatmulTile(d, s.m, s.n, s.k, sz.eb)
+			tile := launch.MatmulTile(d, s.m, s.n, s.k)
 			if !tile.Fits(d) {
 				t.Errorf("%v on %+v: %v does not fit", s, d.Limits, tile)
 			}

@@ -128,7 +128,7 @@ func probeKernel(sp *matmulSpec, t launch.Tile, p limitProbe) *kernel.Kernel {
 // launch policy picks for s (the shipped default where it picks another
 // kind) and the 64x64 8x8 tile of environment.md's register-blocked probe.
 func limitTiles(d *gpu.Device, s mnk) []launch.Tile {
-	auto := launch.MatmulTile(d, s.m, s.n, s.k, 4)
+	auto := launch.MatmulTile(d, s.m, s.n, s.k)
 	if auto.Kind != launch.Blocked {
 		auto = f16Tiles[0]
 	}

@@ -197,7 +197,7 @@ func GroupedExpertForward(x, indices, weights, w1, w2, w3 *gpu.Tensor, act Activ
 	if err != nil {
 		return nil, err
 	}
-	if gu, dn, ok := moeTiles(x); ok {
+	if gu, dn, ok := moeTiles(x, sh); ok {
 		return groupedForward(x, indices, weights, sh, gu.BM, func(g *expertGroups) (*gpu.Tensor, error) {
 			return tiledExperts(x, w1, w2, w3, act, g, gu, dn)
 		})

@@ -103,7 +103,7 @@ func GroupedExpertForwardFP8(x, indices, weights *gpu.Tensor, e ExpertsFP8, act 
 			return nil, err
 		}
 	}
-	if gu, dn, ok := moeTiles(x); ok {
+	if gu, dn, ok := moeTiles(x, sh); ok {
 		return groupedForward(x, indices, weights, sh, gu.BM, func(g *expertGroups) (*gpu.Tensor, error) {
 			return tiledExpertsFP8(x, e, act, g, gu, dn)
 		})

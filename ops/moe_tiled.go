@@ -14,14 +14,15 @@ import (
 // Tests and BenchmarkParity replace it to run each path.
 var moeTileChoice = launch.MoETiles
 
-// moeTiles returns the tiles of x's expert GEMMs on matmul_tiled.wgsl
-// and whether that path runs (else moe_gemm.wgsl's, MoETile).
-func moeTiles(x *gpu.Tensor) (gateUp, down launch.Tile, ok bool) {
+// moeTiles returns the tiles of x's expert GEMMs of shape sh on
+// matmul_tiled.wgsl and whether that path runs (else moe_gemm.wgsl's,
+// MoETile).
+func moeTiles(x *gpu.Tensor, sh expertShape) (gateUp, down launch.Tile, ok bool) {
 	eb := 4
 	if isHalf(x.DType) {
 		eb = 2
 	}
-	gateUp, down, ok = moeTileChoice(x.Device(), eb)
+	gateUp, down, ok = moeTileChoice(x.Device(), eb, sh.T*sh.K/max(sh.E, 1))
 	return gateUp, down, ok && gateUp.TN == 8 && gateUp.BM == down.BM
 }
 
@@ -47,18 +48,27 @@ func (g *expertGroups) tiledGEMM(name string, t launch.Tile, dual bool, aName st
 	kn.Uint("GROUP", max(t.Group, 1)).Bool("DUAL", dual)
 	kn.In("perm", g.perm).Ints().In("tiles", g.tiles).Ints().In(aName, a).In("w", w)
 	rowA, ub, mb := "gm", "let row = moe_wrow(gn);\n  ", ""
+	wu := unitLoad("w", "row", w.DType, 1, units, "1.0")
 	if dual {
+		// One loader serves w and w3: raw words when they share a dtype,
+		// else each decoded at fetch.
 		kn.In("w3", w3)
 		rowA = "moe_tok(gm)"
-		ub += "if (moe_up(gn)) {\n    " + unitLoad("w3", "row", w3.DType, 1, units, "1.0") + "\n  }\n  "
+		w3u := unitLoad("w3", "row", w3.DType, 1, units, "1.0")
+		if w3.DType != w.DType {
+			wu, w3u = wu.decoded(), w3u.decoded()
+		}
+		ub += "if (moe_up(gn)) {\n    " + w3u.Fetch + "\n  }\n  "
 		mb = "if (moe_up(gn)) { return ld_w3(row * p.k + gk); }\n  "
 	}
-	ub += unitLoad("w", "row", w.DType, 1, units, "1.0")
+	wu.Fetch = ub + wu.Fetch
 	mb += "return ld_w(row * p.k + gk);"
 	kn.U32("m", sh.T*sh.K).U32("n", n).U32("k", k).U32("ni", ni).U32("topk", sh.K)
 	kn.Snippet("ORIGIN", "let m0 = moe_origin(mt, lid);\n  if (m0 == NONE) { return; }")
-	kn.Snippet("LOAD_A", fmt.Sprintf("ld_%s(%s * p.k + gk)", aName, rowA)).Snippet("UNIT_A", unitLoad(aName, rowA, a.DType, 1, units, "1.0"))
-	kn.Snippet("LOAD_B", "moe_b(gn, gk)").Snippet("UNIT_B", ub).Snippet("MOE_B", mb).Snippet("STORE8", "")
+	kn.Snippet("LOAD_A", fmt.Sprintf("ld_%s(%s * p.k + gk)", aName, rowA))
+	setUnit(kn, "A", unitLoad(aName, rowA, a.DType, 1, units, "1.0"))
+	setUnit(kn, "B", wu)
+	kn.Snippet("LOAD_B", "moe_b(gn, gk)").Snippet("MOE_B", mb).Snippet("STORE8", "")
 	for _, sn := range blockedSnippets(t, 1, false) {
 		if !dual || sn.Name != "WRITE" {
 			kn.Snippet(sn.Name, sn.WGSL)

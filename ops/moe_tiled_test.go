@@ -45,7 +45,7 @@ func withMoETiles(t *testing.T, c struct {
 // down (ok false: moe_gemm.wgsl) and returns what restores the choice.
 func forceMoETiles(gateUp, down launch.Tile, ok bool) (restore func()) {
 	old := moeTileChoice
-	moeTileChoice = func(*gpu.Device, int) (launch.Tile, launch.Tile, bool) { return gateUp, down, ok }
+	moeTileChoice = func(*gpu.Device, int, int) (launch.Tile, launch.Tile, bool) { return gateUp, down, ok }
 	return func() { moeTileChoice = old }
 }
 
@@ -131,5 +131,38 @@ func TestGroupedExpertTilesMatchReference(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestGroupedExpertMixedWeightDTypes runs the tiled grouped forward with
+// gate and up weights of different dtypes (bf16 w1, f32 w3, f16 w2 and
+// x), where one loader serves both and decodes each at fetch, on the unit
+// path (D and I multiples of 8) and the element path, into guarded
+// outputs.
+func TestGroupedExpertMixedWeightDTypes(t *testing.T) {
+	d := testDevice(t)
+	for _, c := range []struct{ t, d, i, e, k int }{{37, 64, 48, 3, 2}, {21, 30, 26, 2, 1}} {
+		t.Run(fmt.Sprintf("T=%d/D=%d/I=%d", c.t, c.d, c.i), func(t *testing.T) {
+			gputest.Guard(t, d)
+			rng := rand.New(rand.NewSource(7))
+			x := randTensor(rng, dtype.F16, []int{c.t, c.d}, 1, 0)
+			w1 := randTensor(rng, dtype.BF16, []int{c.e, c.i, c.d}, 0.4, 0)
+			w3 := randTensor(rng, dtype.F32, []int{c.e, c.i, c.d}, 0.4, 0)
+			w2 := randTensor(rng, dtype.F16, []int{c.e, c.d, c.i}, 0.4, 0)
+			used := make([]int, c.e)
+			for i := range used {
+				used[i] = i
+			}
+			idx, wts := moeIndices(rng, c.t, c.k, used)
+			want, err := ref.GroupedExpertForward(x, idx, wts, w1, w2, w3, ActSiLU.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := GroupedExpertForward(upload(t, d, x), upload(t, d, idx), upload(t, d, wts), upload(t, d, w1), upload(t, d, w2), upload(t, d, w3), ActSiLU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, y, want, matmulTol(dtype.BF16))
+		})
 	}
 }

@@ -12,8 +12,9 @@
 // does TM*TN/4 vec4 FMAs with them.
 //  - UNITS (K a multiple of the unit, packs of 4): each invocation
 //    moves whole units of KU = 4*H consecutive K elements, one 16-byte
-//    global access each (UNIT_A/UNIT_B: ldv_ for f32, ldu_ for 16-bit
-//    storage, decoded to f32 here, once per element and workgroup).
+//    global access each (UNIT_A/UNIT_B; 16-bit storage stays raw words
+//    until the staging step decodes it to f32 (DEC_A/DEC_B), once per
+//    element and workgroup).
 //    Rows past M or N are clamped to the last row (their results are
 //    never stored), units past K are zero: no other bounds tests. The
 //    units of step t+1 are fetched into registers before step t's
@@ -47,7 +48,7 @@
 // the sum over K in f32. With f32 products SS is f32 and CHUNK is empty.
 //
 // Specialised on: BM, BN, BK, TM, TN, DOUBLE, UNITS, GROUP (tile rows
-// per raster group; 1 keeps the grid's own order), SS, the snippets and
+// per raster group; 1 keeps the grid's own order), SS, RAW_A, RAW_B, the snippets and
 // the dtypes, pack width and units of every buffer.
 
 const TX: u32 = BN / TN;
@@ -67,35 +68,51 @@ const LANES8X4: bool = TX % 8u == 0u && TY % 4u == 0u;
 
 alias UV = array<vec4<f32>, H>;
 alias SS = {{SS}};
+// What a prefetch register holds between FETCH and STASH: UV for f32
+// and FP8 storage, the raw words of 16-bit storage (vec2<u32> or
+// vec4<u32>), decoded in the staging step (dec_a, dec_b) so that the
+// products between fetch and stash never wait on the load.
+alias RA = {{RAW_A}};
+alias RB = {{RAW_B}};
 
 var<workgroup> As: array<vec4<SS>, NBUF * ATILE>;
 var<workgroup> Bs: array<vec4<SS>, NBUF * BTILE>;
 
-// One unit of row gm (gn) at K offset gk: in bounds and unit-aligned.
-fn unit_a(gm: u32, gk: u32) -> UV {
+// One unit of row gm (gn) at K offset gk, as fetched: in bounds and
+// unit-aligned.
+fn unit_a(gm: u32, gk: u32) -> RA {
   {{UNIT_A}}
 }
-fn unit_b(gn: u32, gk: u32) -> UV {
+fn unit_b(gn: u32, gk: u32) -> RB {
   {{UNIT_B}}
 }
 
+// A fetched unit decoded to f32 (zero words decode to zeros).
+fn dec_a(r: RA) -> UV {
+  {{DEC_A}}
+}
+fn dec_b(r: RB) -> UV {
+  {{DEC_B}}
+}
+
 // Unit e of the A tile at K offset k0: zero past K or past the tile's units.
-fn fetch_a(m0: u32, k0: u32, e: u32) -> UV {
+fn fetch_a(m0: u32, k0: u32, e: u32) -> RA {
   let r = e / UPR;
   let gk = k0 + (e - r * UPR) * KU;
-  if (e >= NA || gk >= p.k) { return UV(); }
+  if (e >= NA || gk >= p.k) { return RA(); }
   return unit_a(min(m0 + r, p.m - 1u), gk);
 }
-fn fetch_b(n0: u32, k0: u32, e: u32) -> UV {
+fn fetch_b(n0: u32, k0: u32, e: u32) -> RB {
   let r = e / UPR;
   let gk = k0 + (e - r * UPR) * KU;
-  if (e >= NB || gk >= p.k) { return UV(); }
+  if (e >= NB || gk >= p.k) { return RB(); }
   return unit_b(min(n0 + r, p.n - 1u), gk);
 }
 
-// Stores unit e transposed into buffer buf.
-fn stash_a(buf: u32, e: u32, u: UV) {
+// Decodes fetched unit e and stores it transposed into buffer buf.
+fn stash_a(buf: u32, e: u32, raw: RA) {
   if (e >= NA) { return; }
+  let u = dec_a(raw);
   let r = e / UPR;
   let c = (e - r * UPR) * KU;
   let i = buf * ATILE + c * ASV + (r >> 2u);
@@ -111,8 +128,9 @@ fn stash_a(buf: u32, e: u32, u: UV) {
     As[i + 7u * ASV][q] = SS(u[H - 1u].w);
   }
 }
-fn stash_b(buf: u32, e: u32, u: UV) {
+fn stash_b(buf: u32, e: u32, raw: RB) {
   if (e >= NB) { return; }
+  let u = dec_b(raw);
   let r = e / UPR;
   let c = (e - r * UPR) * KU;
   let i = buf * BTILE + c * BSV + (r >> 2u);

@@ -254,17 +254,15 @@ const GEMVMaxAccumulators = 64
 // chunk of partial sums, one per value and invocation.
 const GEMVScratch = 2048
 
-// matmulDefault returns the shipped tile for operands of elemBytes
-// bytes, set from BenchmarkMatmulSweep on the H200 (2026-11-28,
-// bench/results/2026-11-28-h200-matmul-sweep.txt): for f32,
-// 128x64x16 with 8x4 registers, double-buffered, 35.6-36.1 TFLOP/s on
-// the block's shapes (the 128x128x8/8x8 tile gave 25.5); for 16-bit
-// storage, 128x128x16 with 8x8 registers in 8-byte packs, 33.8-34.9
-// (the f32 tile gave 26.9-29.0 there).
-func matmulDefault(elemBytes int) Tile {
-	if elemBytes == 2 {
-		return Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
-	}
+// matmulDefault returns the shipped tile, 128x64x16 with 8x4 registers,
+// double-buffered, for every storage dtype: on the H200 (2026-11-29,
+// bench/results/2026-11-29-h200-matmul-bf16.txt, one call) 36.7 TFLOP/s
+// at 4096³ in f32 and 37.0 in bf16, 36.9 and 37.6 at 4096x12288x3072.
+// 16-bit storage had its own tile (128x128x16/8x8, 8-byte packs) while
+// the kernel decoded units at fetch, which held this tile at 28.5 in
+// bf16; decoding in the staging step (wgsl/matmul_tiled.wgsl's dec_a,
+// dec_b) removed that stall.
+func matmulDefault() Tile {
 	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: MatmulGroup}
 }
 
@@ -343,17 +341,16 @@ func GEMVCandidates() []Tile {
 	return ts
 }
 
-// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d whose x
-// is stored in elemBytes-byte elements: the GEMV up to GEMVMaxRows rows,
-// the default for products that fill it, then the first of matmulOrder
-// that fits.
-func MatmulTile(d *gpu.Device, m, n, k, elemBytes int) Tile {
+// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d: the
+// GEMV up to GEMVMaxRows rows, the default for products that fill it,
+// then the first of matmulOrder that fits.
+func MatmulTile(d *gpu.Device, m, n, k int) Tile {
 	if m <= GEMVMaxRows {
 		if t := gemvDefault(m); t.Fits(d) {
 			return t
 		}
 	}
-	if t := matmulDefault(elemBytes); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
+	if t := matmulDefault(); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
 		return t
 	}
 	for _, r := range matmulOrder {
@@ -522,19 +519,35 @@ func NF4GEMV(m int) (wg, nr int) {
 var MoETile = Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}
 
 // MoETiles returns the Blocked tiles of the grouped expert GEMMs on
-// wgsl/matmul_tiled.wgsl for operands of elemBytes bytes: gateUp for the
-// gated product (TN 8: each invocation pairs 4 gate with 4 up columns)
-// and down, both 128 rows high (the sort cuts each expert's rows into
-// tiles of that height). They are the dense matmul's best tiles on the
-// H200 (bench/results/2026-11-28-h200-matmul-sweep.txt: f32 gated
-// 128x128x16/8x8 at 32.2 TFLOP/s, down the f32 default 128x64x16/8x4 at
-// 35.6; 16-bit storage the default 128x128x16/8x8 at 32.6), else the
-// 128x128x8/8x8 tile within WebGPU's core limits; ok is false when
-// neither fits, and the caller keeps MoETile's kernel.
-func MoETiles(d *gpu.Device, elemBytes int) (gateUp, down Tile, ok bool) {
+// wgsl/matmul_tiled.wgsl for operands of elemBytes bytes and rows
+// (token, expert) pairs per expert on average: gateUp for the gated
+// product (TN 8: each invocation pairs 4 gate with 4 up columns) and
+// down, of one row height (the sort cuts each expert's rows into tiles
+// of that height): 128x128x16/8x8 gated and the dense default
+// 128x64x16/8x4 down, or 128x128x16/8x8 down for 16-bit storage (on the
+// H200 at 4096 tokens, top-2 of 8 experts, 3072 -> 8192: f32 39.98 ms;
+// bf16 40.69 ms, where the 8x4 down tile took 43.7 ms;
+// bench/results/2026-11-29-h200-moe-tiles.txt), else the 128x128x8/8x8
+// tile within WebGPU's core limits. Up to MoESmallRows
+// rows per expert, where 128-row tiles are mostly padding, 64-row tiles
+// (64x64x8/8x8 gated, 64x64x16/4x4 down): at 16 rows per expert on the
+// H200 they took 3.72 ms in f32 against 5.04 for the 128-row pair
+// (bench/results/2026-11-29-h200-moe-tiles.txt). ok is false when no
+// pair fits, and the caller keeps MoETile's kernel.
+func MoETiles(d *gpu.Device, elemBytes, rows int) (gateUp, down Tile, ok bool) {
+	if rows <= MoESmallRows {
+		gateUp = Tile{Kind: Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true, Group: MatmulGroup}
+		down = Tile{Kind: Blocked, BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, Double: true, Group: MatmulGroup}
+		if gateUp.Fits(d) && down.Fits(d) {
+			return gateUp, down, true
+		}
+	}
 	core := Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
 	gateUp = Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
-	down = matmulDefault(elemBytes)
+	down = matmulDefault()
+	if elemBytes == 2 {
+		down = gateUp
+	}
 	if !gateUp.Fits(d) {
 		gateUp = core
 	}
@@ -543,6 +556,10 @@ func MoETiles(d *gpu.Device, elemBytes int) (gateUp, down Tile, ok bool) {
 	}
 	return gateUp, down, gateUp.Fits(d) && down.Fits(d)
 }
+
+// MoESmallRows is the average rows per expert up to which MoETiles
+// takes 64-row tiles.
+const MoESmallRows = 64
 
 // NF4Tile is the tile of the NF4 matmul, which decodes its weight while
 // staging it on wgsl/matmul.wgsl: the first Simple tile of matmulOrder

@@ -50,8 +50,8 @@ func TestSageRows(t *testing.T) {
 }
 
 // TestChooseSage pins the choice between the tiled kernel and the row
-// kernels: the tiled kernel with the first tile of AttentionTiles that
-// fits, on GPUs with or without i8 subgroup matrices, for D a multiple
+// kernels: the tiled kernel with SageTile, else the first tile of
+// AttentionTiles that fits, on GPUs with or without i8 subgroup matrices, for D a multiple
 // of 16; the row kernels on CPU drivers, for other D and where no tile
 // fits.
 func TestChooseSage(t *testing.T) {
@@ -72,8 +72,10 @@ func TestChooseSage(t *testing.T) {
 		ok    bool
 	}{
 		// 128x64/8x4/d16/sb/fold/late: 15 KiB of stages, 32 KiB of P.
-		{"H200 D128", dawnNV, h200, gpu.ClassDiscrete, 128, SageTiled(first), true},
-		{"no matrices D64", gpu.Features{}, h200, gpu.ClassIntegrated, 64, SageTiled(first), true},
+		{"H200 D128", dawnNV, h200, gpu.ClassDiscrete, 128, SageTiled(SageTile), true},
+		{"no matrices D64", gpu.Features{}, h200, gpu.ClassIntegrated, 64, SageTiled(SageTile), true},
+		// SageTile's 512 invocations exceed a 256-invocation device with 48 KiB.
+		{"256 invocations D128", gpu.Features{}, gpu.Limits{MaxWorkgroupMemory: 49152, MaxInvocations: 256, MaxWorkgroupSizeX: 256}, gpu.ClassDiscrete, 128, SageTiled(first), true},
 		// P of 64 rows unpadded by Fold is what 32 KiB leaves room for: 64x32/8x2/d16/db.
 		{"32 KiB D128", gpu.Features{}, l32, gpu.ClassDiscrete, 128, SageTiled(AttentionTiles[6]), true},
 		{"core limits D128", gpu.Features{}, core, gpu.ClassOther, 128, SageTiled(AttentionTiles[len(AttentionTiles)-1]), true},
