@@ -1,0 +1,317 @@
+package attention
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webfuser/webfuser/gpu"
+	"github.com/webfuser/webfuser/internal/dtype"
+	"github.com/webfuser/webfuser/internal/gputest"
+	"github.com/webfuser/webfuser/internal/kernel"
+	"github.com/webfuser/webfuser/internal/launch"
+	"github.com/webfuser/webfuser/ops/ref"
+)
+
+// A limit probe is the shipped register-blocked flash kernel
+// (wgsl/attention_tiled.wgsl, tiledKernel) with parts of its work taken
+// out by replacing generated snippets, so that the difference between
+// probes shows what each part costs (as ops' BenchmarkMatmulLimits does
+// for the matmul). Every probe keeps the tile, the workgroup size, the
+// grid, the loops over query/key and value stages with their FETCH,
+// STASH and barriers (unless noload) and STORE, which writes every
+// accumulator of every row, normalised by the row sums: whatever a
+// probe keeps flows into the output, so no compiler can delete it.
+// Benchmark-only. A probe is a set of cuts:
+//
+//	noqk       no S = Q Kᵀ: the QK snippet (its FMAs and its reads of
+//	           the staged Q and K packs) is gone and each score starts
+//	           as a value made in registers from lid, its place in the
+//	           block and the tile's first key (synthScores); Q and K are
+//	           still fetched and staged, the d4 loop runs empty
+//	nosoftmax  P = S: no scale, mask, row maxima (red and its barrier
+//	           with Fold), exp2 or rescale of l and O; the scores go
+//	           into P's workgroup array as they are and add to l
+//	nopv       no O += P V: the PV snippet (its FMAs and its reads of P
+//	           and of the staged V packs) is gone; V is still fetched
+//	           and staged, the k4 loop runs empty, and each row's l is
+//	           added to its first accumulator once per key tile, so that
+//	           the scores (and softmax) stay live
+//	noload     no global loads: rlu_q/k/v return units made in registers
+//	           from their index (fetch keeps its bounds and indexing),
+//	           so the staging is register -> workgroup memory only
+//
+// The probes:
+//
+//	shipped         the kernel as it runs
+//	nosoftmax       the two GEMMs, staging and barriers
+//	qk              Q Kᵀ and softmax (nopv)
+//	pv              softmax and P V on register-made scores (noqk)
+//	qk-nosoftmax    Q Kᵀ, staging and barriers only
+//	pv-nosoftmax    P V, staging and barriers only
+//	staging         neither GEMM nor softmax: fetch, stash and barriers
+//	noload          the kernel as it runs, units made in registers
+//
+// so that shipped - nosoftmax is what softmax costs, shipped - pv what
+// Q Kᵀ costs, shipped - qk what P V costs and shipped - noload what the
+// global loads cost beyond what the stage stream hides.
+type attnProbe struct {
+	name                          string
+	noqk, nosoftmax, nopv, noload bool
+}
+
+var attnProbes = []attnProbe{
+	{name: "shipped"},
+	{name: "nosoftmax", nosoftmax: true},
+	{name: "qk", nopv: true},
+	{name: "pv", noqk: true},
+	{name: "qk-nosoftmax", nopv: true, nosoftmax: true},
+	{name: "pv-nosoftmax", noqk: true, nosoftmax: true},
+	{name: "staging", noqk: true, nosoftmax: true, nopv: true},
+	{name: "noload", noload: true},
+}
+
+// attnProbeKernel declares probe p of l's tiled kernel for layout t (l
+// validated, dense).
+func attnProbeKernel(l *call, t launch.AttentionLayout, p attnProbe) *kernel.Kernel {
+	k := l.tiledKernel(t, nil, nil, nil)
+	sn := map[string]*string{}
+	for i := range k.Snippets {
+		sn[k.Snippets[i].Name] = &k.Snippets[i].WGSL
+	}
+	if p.noqk {
+		*sn["QK"] = ""
+		*sn["SDECL"] = synthScores(t)
+	}
+	if p.nosoftmax {
+		*sn["SOFTMAX1"] = ""
+		*sn["SOFTMAX2"] = rawP(t)
+	}
+	if p.nopv {
+		*sn["PV"] = ""
+		for i := 0; i < t.TM; i++ {
+			*sn["SOFTMAX2"] += fmt.Sprintf("o_%d_0 = o_%d_0 + vec4<f32>(l_%d);\n    ", i, i, i)
+		}
+	}
+	if p.noload {
+		*sn["RAW"] = synthUnits(*sn["RAW"])
+	}
+	return k
+}
+
+// synthScores is the SDECL snippet of the noqk cut: score (i, j) is
+// made from lid, i, j and the tile's first key k0, a multiple of 1/8 in
+// [0, 1), so that no two tiles' scores are the same constant.
+func synthScores(t launch.AttentionLayout) string {
+	var b strings.Builder
+	for i := 0; i < t.TM; i++ {
+		for j := 0; j < t.TN; j++ {
+			fmt.Fprintf(&b, "var s_%d_%d = f32((k0 / 4u + lid + %du) & 7u) * 0.125;\n    ", i, j, i*t.TN+j)
+		}
+	}
+	return b.String()
+}
+
+// rawP is the SOFTMAX2 snippet of the nosoftmax cut: P = S into P's
+// workgroup array (where SOFTMAX2 puts it) and each score added to its
+// row's partial sum l.
+func rawP(t launch.AttentionLayout) string {
+	var b strings.Builder
+	for i := 0; i < t.TM; i++ {
+		var sum []string
+		for j := 0; j < t.TN; j++ {
+			fmt.Fprintf(&b, "ps[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n    ", i*t.NTY, t.PS, j*t.NTX/4, i, j)
+			sum = append(sum, fmt.Sprintf("s_%d_%d", i, j))
+		}
+		fmt.Fprintf(&b, "l_%d = l_%d + %s;\n    ", i, i, strings.Join(sum, " + "))
+	}
+	return b.String()
+}
+
+var rluDecl = regexp.MustCompile(`fn rlu_([qkv])\(i: u32\) -> RU \{ (return [^}]*;) \}`)
+
+// synthUnits rewrites the RAW snippet for the noload cut: rlu_q/k/v
+// return units made from their index i, f32 units (RU = PU) of
+// ((i * 7) mod 16) / 16, raw 16-bit words (Late) near 1.0 in bf16. The
+// load stays behind a test no index passes (i = 2³²-1), so that q, k
+// and v remain bound and used.
+func synthUnits(raw string) string {
+	body := "return splat(f32((i * 7u) & 15u) * 0.0625);"
+	if !strings.Contains(raw, "alias RU = PU;") {
+		body = "return RU(0x3f803f80u ^ ((i & 7u) * 0x00010001u));"
+	}
+	if n := len(rluDecl.FindAllString(raw, -1)); n != 3 {
+		panic(fmt.Sprintf("noload probe: %d of rlu_q/k/v found in RAW:\n%s", n, raw))
+	}
+	return rluDecl.ReplaceAllString(raw, "fn rlu_${1}(i: u32) -> RU {\n  if (i == 0xffffffffu) { ${2} }\n  "+body+"\n}")
+}
+
+// runProbe runs probe kernel k over its ntiles query tiles (runTiles
+// leaves the grid at its last chunk) and returns the output.
+func runProbe(d *gpu.Device, k *kernel.Kernel, ntiles, work int) (*gpu.Tensor, error) {
+	k.Grid[0] = uint32(ntiles)
+	outs, err := runTiles(d, k, work)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+
+// BenchmarkAttentionLimits bounds dense f32 (and bf16) flash attention
+// from above: for the tile the planner picks at S=4096, H=24, D=128
+// (S=256, H=2 on a CPU driver) it times each attnProbe and reports
+// TFLOP/s of the full attention, 4·S²·H·D, whatever the probe leaves
+// out, and ms per call, so that the rates of the probes compare as
+// times do.
+//
+//	./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttentionLimits' -test.benchtime 1x
+func BenchmarkAttentionLimits(b *testing.B) {
+	d := testDevice(b)
+	S, H, D := 4096, 24, 128
+	dts := []dtype.DType{dtype.F32, dtype.BF16}
+	if d.Info.Class == gpu.ClassCPU {
+		S, H, dts = 256, 2, dts[:1]
+	}
+	tile, ok := launch.ChooseAttentionTile(d.Limits, D, 0)
+	if !ok {
+		b.Skip("no tiled configuration fits the device")
+	}
+	flops := 4 * float64(S) * float64(S) * float64(H) * float64(D)
+	for _, dt := range dts {
+		q, k, v := benchInputs(b, d, dt, S, H, D)
+		l := &call{op: "Attention", q: q, k: k, v: v, tile: &tile}
+		if err := l.validate(); err != nil {
+			b.Fatal(err)
+		}
+		lay := l.plan(false).Layout
+		ntiles, work := ceilDiv(S, lay.BQ), lay.BQ*S*D*H
+		for _, p := range attnProbes {
+			kern := attnProbeKernel(l, lay, p)
+			name := fmt.Sprintf("%v/S%d_H%d_D%d/%v/%s", dt, S, H, D, tile, p.name)
+			b.Run(name, func(b *testing.B) {
+				run := func() (*gpu.Tensor, error) { return runProbe(d, kern, ntiles, work) }
+				// Clocks up after the compile: 300 ms of the probe.
+				for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+					o, err := run()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := d.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					o.Release()
+				}
+				reportAttention(b, d, "limits "+name, flops, run)
+			})
+		}
+		q.Release()
+		k.Release()
+		v.Release()
+	}
+}
+
+// TestAttentionLimitProbes compiles every probe of the tile the planner
+// picks on the H200 (launch.AttentionTiles[0]) at D=128 in f32 and bf16
+// (Tint under GOOS=js, naga natively), then runs every probe of the tile
+// it picks on this device into guarded outputs at an odd shape (keys
+// past the range, a partial query tile): outputs must be finite and not
+// all zero, and nosoftmax, on positive q and k, must give
+// O = (S V) / rowsum(S) with S = Q Kᵀ (float64 on the host).
+func TestAttentionLimitProbes(t *testing.T) {
+	d := testDevice(t)
+	nt := tensorMaker(t, d)
+	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+		cfg := launch.AttentionTiles[0]
+		x := nt(dt, 1, 256, 2, 128)
+		l := &call{op: "Attention", q: x, k: x, v: x, tile: &cfg}
+		if err := l.validate(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range attnProbes {
+			t.Run(fmt.Sprintf("compile/%v/%v/%s", dt, cfg, p.name), func(t *testing.T) {
+				if err := compileOnly(d, attnProbeKernel(l, cfg.Layout(128), p)); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+
+	const S, H, D = 100, 2, 64
+	tile, ok := launch.ChooseAttentionTile(d.Limits, D, 0)
+	if !ok {
+		t.Skip("no tiled configuration fits the device")
+	}
+	if heavyBuild(d, tile) {
+		tile = launch.AttentionTiles[len(launch.AttentionTiles)-1]
+	}
+	rng := rand.New(rand.NewSource(7))
+	rq := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 0.1, 0.5)
+	rk := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 0.1, 0.5)
+	rv := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 1, 0)
+	l := &call{op: "Attention", q: upload(t, d, rq), k: upload(t, d, rk), v: upload(t, d, rv), tile: &tile}
+	if err := l.validate(); err != nil {
+		t.Fatal(err)
+	}
+	lay := l.plan(false).Layout
+	for _, p := range attnProbes {
+		t.Run(fmt.Sprintf("run/%v/%s", tile, p.name), func(t *testing.T) {
+			gputest.Guard(t, d)
+			o, err := runProbe(d, attnProbeKernel(l, lay, p), ceilDiv(S, lay.BQ), lay.BQ*S*D*H)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Release()
+			y, err := o.Float32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonzero := false
+			for i, v := range y {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("o[%d] = %v", i, v)
+				}
+				nonzero = nonzero || v != 0
+			}
+			if !nonzero {
+				t.Fatal("every output is zero")
+			}
+			if p.name == "nosoftmax" {
+				checkRawP(t, y, rq, rk, rv)
+			}
+		})
+	}
+}
+
+// checkRawP checks y, [1,S,H,D], against O = (S V) / rowsum(S), S = Q Kᵀ
+// per head, in float64.
+func checkRawP(t *testing.T, y []float32, q, k, v *ref.Tensor) {
+	t.Helper()
+	S, H, D := q.Shape[1], q.Shape[2], q.Shape[3]
+	at := func(r *ref.Tensor, s, h, e int) float64 { return r.Data[(s*H+h)*D+e] }
+	for h := 0; h < H; h++ {
+		for i := 0; i < S; i++ {
+			w := make([]float64, D)
+			sum := 0.0
+			for j := 0; j < S; j++ {
+				s := 0.0
+				for e := 0; e < D; e++ {
+					s += at(q, i, h, e) * at(k, j, h, e)
+				}
+				sum += s
+				for e := 0; e < D; e++ {
+					w[e] += s * at(v, j, h, e)
+				}
+			}
+			for e := 0; e < D; e++ {
+				want := w[e] / sum
+				if got := float64(y[(i*H+h)*D+e]); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+					t.Fatalf("o[%d,%d,%d] = %v, want %v", i, h, e, got, want)
+				}
+			}
+		}
+	}
+}
