@@ -44,6 +44,13 @@ import (
 //	noload     no global loads: rlu_q/k/v return units made in registers
 //	           from their index (fetch keeps its bounds and indexing),
 //	           so the staging is register -> workgroup memory only
+//	noread     no workgroup-memory reads in the products: QK's Q and K
+//	           packs and PV's P and V packs are registers (TM + TN + TM
+//	           + DJ vec4, declared with O, each V pack's four keys four
+//	           swizzles of one register), rotated after every d4 and k4
+//	           so that no step repeats the last; the FMAs, the staging
+//	           and the barriers as shipped (one pack of the stage read
+//	           per key tile into l keeps its stores live)
 //
 // The probes:
 //
@@ -55,13 +62,15 @@ import (
 //	pv-nosoftmax    P V, staging and barriers only
 //	staging         neither GEMM nor softmax: fetch, stash and barriers
 //	noload          the kernel as it runs, units made in registers
+//	noread          the kernel as it runs, the products on registers
 //
 // so that shipped - nosoftmax is what softmax costs, shipped - pv what
-// Q Kᵀ costs, shipped - qk what P V costs and shipped - noload what the
-// global loads cost beyond what the stage stream hides.
+// Q Kᵀ costs, shipped - qk what P V costs, shipped - noload what the
+// global loads cost beyond what the stage stream hides and shipped -
+// noread what the products' workgroup-memory reads cost.
 type attnProbe struct {
-	name                          string
-	noqk, nosoftmax, nopv, noload bool
+	name                                  string
+	noqk, nosoftmax, nopv, noload, noread bool
 }
 
 var attnProbes = []attnProbe{
@@ -73,6 +82,7 @@ var attnProbes = []attnProbe{
 	{name: "pv-nosoftmax", noqk: true, nosoftmax: true},
 	{name: "staging", noqk: true, nosoftmax: true, nopv: true},
 	{name: "noload", noload: true},
+	{name: "noread", noread: true},
 }
 
 // attnProbeKernel declares probe p of l's tiled kernel for layout t (l
@@ -100,7 +110,71 @@ func attnProbeKernel(l *call, t launch.AttentionLayout, p attnProbe) *kernel.Ker
 	if p.noload {
 		*sn["RAW"] = synthUnits(*sn["RAW"])
 	}
+	if p.noread {
+		regOperands(t, sn["ODECL"], sn["QK"], sn["PV"])
+		// One read of the stage per key tile, so that its stores (and
+		// the loads before them) are not dead code.
+		*sn["SOFTMAX2"] += "l_0 = l_0 + abs(stage[lid].x);\n    "
+	}
 	return k
+}
+
+// Operand reads of the QK and PV snippets, by the register they fill.
+var (
+	qkRead = regexp.MustCompile(`let (q|kv)(\d+) = stage\[[^\]]*\];`)
+	pvRead = regexp.MustCompile(`let p(\d+) = ps\[[^\]]*\];|let v(\d)_(\d+) = stage_v\([^)]*\);`)
+)
+
+// regOperands rewrites ODECL, QK and PV for the noread cut: QK's
+// operands come from registers rq<i> and rk<j>, PV's from rp<i> and
+// rv<j> (lanes swizzled by key: v<c>_<j> is rv<j> rotated by c), all
+// declared with O from lid and their index and rotated after each step.
+func regOperands(t launch.AttentionLayout, odecl, qk, pv *string) {
+	swz := []string{"xyzw", "yzwx", "zwxy", "wxyz"}
+	var decl, rotQK, rotPV strings.Builder
+	reg := func(name string, i int, a, b string) {
+		fmt.Fprintf(&decl, "var %s%d = vec4<f32>(f32(lid & 7u), %s, %s, f32(%d)) * 0.01;\n  ", name, i, a, b, i)
+	}
+	for i := 0; i < t.TM; i++ {
+		reg("rq", i, "1.0", "0.5")
+		reg("rp", i, "0.25", "2.0")
+		fmt.Fprintf(&rotQK, "rq%[1]d = rq%[1]d.yzwx;\n        ", i)
+		fmt.Fprintf(&rotPV, "rp%[1]d = rp%[1]d.yzwx;\n        ", i)
+	}
+	for j := 0; j < t.TN; j++ {
+		reg("rk", j, "0.5", "1.0")
+		fmt.Fprintf(&rotQK, "rk%[1]d = rk%[1]d.wxyz;\n        ", j)
+	}
+	for j := 0; j < t.DJ; j++ {
+		reg("rv", j, "2.0", "0.25")
+		fmt.Fprintf(&rotPV, "rv%[1]d = rv%[1]d.wxyz;\n        ", j)
+	}
+	*odecl = decl.String() + *odecl
+	n := 0
+	*qk = qkRead.ReplaceAllStringFunc(*qk, func(m string) string {
+		n++
+		g := qkRead.FindStringSubmatch(m)
+		r := "rq"
+		if g[1] == "kv" {
+			r = "rk"
+		}
+		return fmt.Sprintf("let %s%s = %s%s;", g[1], g[2], r, g[2])
+	}) + rotQK.String()
+	*pv = pvRead.ReplaceAllStringFunc(*pv, func(m string) string {
+		n++
+		g := pvRead.FindStringSubmatch(m)
+		if g[1] != "" {
+			return fmt.Sprintf("let p%s = rp%s;", g[1], g[1])
+		}
+		c := int(g[2][0] - '0')
+		return fmt.Sprintf("let v%s_%s = rv%s.%s;", g[2], g[3], g[3], swz[c])
+	}) + rotPV.String()
+	if want := t.TM + t.TN + t.TM + 4*t.DJ; n != want {
+		panic(fmt.Sprintf("noread probe: %d operand reads replaced, want %d", n, want))
+	}
+	if strings.Contains(*qk, "stage[") || strings.Contains(*pv, "ps[") || strings.Contains(*pv, "stage_v(") {
+		panic("noread probe: a product still reads workgroup memory:\n" + *qk + *pv)
+	}
 }
 
 // synthScores is the SDECL snippet of the noqk cut: score (i, j) is
