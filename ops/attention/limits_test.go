@@ -122,7 +122,7 @@ func attnProbeKernel(l *call, t launch.AttentionLayout, p attnProbe) *kernel.Ker
 // Operand reads of the QK and PV snippets, by the register they fill.
 var (
 	qkRead = regexp.MustCompile(`let (q|kv)(\d+) = stage\[[^\]]*\];`)
-	pvRead = regexp.MustCompile(`let p(\d+) = ps\[[^\]]*\];|let v(\d)_(\d+) = stage_v\([^)]*\);`)
+	pvRead = regexp.MustCompile(`let p(\d+) = (?:ps|stage)\[[^\]]*\];|let v(\d)_(\d+) = stage_v\([^)]*\);`)
 )
 
 // regOperands rewrites ODECL, QK and PV for the noread cut: QK's
@@ -172,7 +172,7 @@ func regOperands(t launch.AttentionLayout, odecl, qk, pv *string) {
 	if want := t.TM + t.TN + t.TM + 4*t.DJ; n != want {
 		panic(fmt.Sprintf("noread probe: %d operand reads replaced, want %d", n, want))
 	}
-	if strings.Contains(*qk, "stage[") || strings.Contains(*pv, "ps[") || strings.Contains(*pv, "stage_v(") {
+	if strings.Contains(*qk, "stage[") || strings.Contains(*pv, "ps[") || strings.Contains(*pv, "stage[") || strings.Contains(*pv, "stage_v(") {
 		panic("noread probe: a product still reads workgroup memory:\n" + *qk + *pv)
 	}
 }
@@ -198,7 +198,7 @@ func rawP(t launch.AttentionLayout) string {
 	for i := 0; i < t.TM; i++ {
 		var sum []string
 		for j := 0; j < t.TN; j++ {
-			fmt.Fprintf(&b, "ps[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n    ", i*t.NTY, t.PS, j*t.NTX/4, i, j)
+			fmt.Fprintf(&b, "%s[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n    ", pArray(t), i*t.NTY, t.PS, j*t.NTX/4, i, j)
 			sum = append(sum, fmt.Sprintf("s_%d_%d", i, j))
 		}
 		fmt.Fprintf(&b, "l_%d = l_%d + %s;\n    ", i, i, strings.Join(sum, " + "))
