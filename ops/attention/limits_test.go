@@ -224,6 +224,24 @@ func synthUnits(raw string) string {
 	return rluDecl.ReplaceAllString(raw, "fn rlu_${1}(i: u32) -> RU {\n  if (i == 0xffffffffu) { ${2} }\n  "+body+"\n}")
 }
 
+// limitTiles returns the tiles the probes run for head dimension dh on
+// d: the planner's and the first Union variant that fits (the shipped
+// tile with DC = 32 on the H200), which differ in their stages and
+// barriers.
+func limitTiles(d *gpu.Device, dh int) []launch.AttentionTile {
+	tile, ok := launch.ChooseAttentionTile(d.Limits, dh, 0)
+	if !ok {
+		return nil
+	}
+	tiles := []launch.AttentionTile{tile}
+	for _, c := range launch.AttentionVariants {
+		if c.Union && c.Fits(d.Limits, dh) {
+			return append(tiles, c)
+		}
+	}
+	return tiles
+}
+
 // runProbe runs probe kernel k over its ntiles query tiles (runTiles
 // leaves the grid at its last chunk) and returns the output.
 func runProbe(d *gpu.Device, k *kernel.Kernel, ntiles, work int) (*gpu.Tensor, error) {
@@ -237,7 +255,8 @@ func runProbe(d *gpu.Device, k *kernel.Kernel, ntiles, work int) (*gpu.Tensor, e
 
 // BenchmarkAttentionLimits bounds dense f32 (and bf16) flash attention
 // from above: for the tile the planner picks at S=4096, H=24, D=128
-// (S=256, H=2 on a CPU driver) it times each attnProbe and reports
+// (S=256, H=2 and f32 only on a CPU driver), and the first Union
+// variant that fits (limitTiles), it times each attnProbe and reports
 // TFLOP/s of the full attention, 4·S²·H·D, whatever the probe leaves
 // out, and ms per call, so that the rates of the probes compare as
 // times do.
@@ -250,37 +269,22 @@ func BenchmarkAttentionLimits(b *testing.B) {
 	if d.Info.Class == gpu.ClassCPU {
 		S, H, dts = 256, 2, dts[:1]
 	}
-	tile, ok := launch.ChooseAttentionTile(d.Limits, D, 0)
-	if !ok {
+	tiles := limitTiles(d, D)
+	if len(tiles) == 0 {
 		b.Skip("no tiled configuration fits the device")
 	}
 	flops := 4 * float64(S) * float64(S) * float64(H) * float64(D)
 	for _, dt := range dts {
 		q, k, v := benchInputs(b, d, dt, S, H, D)
-		l := &call{op: "Attention", q: q, k: k, v: v, tile: &tile}
-		if err := l.validate(); err != nil {
-			b.Fatal(err)
-		}
-		lay := l.plan(false).Layout
-		ntiles, work := ceilDiv(S, lay.BQ), lay.BQ*S*D*H
-		for _, p := range attnProbes {
-			kern := attnProbeKernel(l, lay, p)
-			name := fmt.Sprintf("%v/S%d_H%d_D%d/%v/%s", dt, S, H, D, tile, p.name)
-			b.Run(name, func(b *testing.B) {
-				run := func() (*gpu.Tensor, error) { return runProbe(d, kern, ntiles, work) }
-				// Clocks up after the compile: 300 ms of the probe.
-				for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
-					o, err := run()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := d.Sync(); err != nil {
-						b.Fatal(err)
-					}
-					o.Release()
-				}
-				reportAttention(b, d, "limits "+name, flops, run)
-			})
+		for _, tile := range tiles {
+			l := &call{op: "Attention", q: q, k: k, v: v, tile: &tile}
+			if err := l.validate(); err != nil {
+				b.Fatal(err)
+			}
+			lay := l.plan(false).Layout
+			for _, p := range attnProbes {
+				benchProbe(b, d, fmt.Sprintf("%v/S%d_H%d_D%d/%v/%s", dt, S, H, D, tile, p.name), flops, attnProbeKernel(l, lay, p), ceilDiv(S, lay.BQ), lay.BQ*S*D*H)
+			}
 		}
 		q.Release()
 		k.Release()
@@ -288,79 +292,118 @@ func BenchmarkAttentionLimits(b *testing.B) {
 	}
 }
 
-// TestAttentionLimitProbes compiles every probe of the tile the planner
-// picks on the H200 (launch.AttentionTiles[0]) at D=128 in f32 and bf16
-// (Tint under GOOS=js, naga natively), then runs every probe of the tile
-// it picks on this device into guarded outputs at an odd shape (keys
-// past the range, a partial query tile): outputs must be finite and not
-// all zero, and nosoftmax, on positive q and k, must give
-// O = (S V) / rowsum(S) with S = Q Kᵀ (float64 on the host). Under
-// GOOS=js with -short, nosoftmax and noload only run.
+// benchProbe times probe kernel k (ntiles query tiles of about work
+// multiply-adds each) as the sub-benchmark name, after 300 ms of it (the
+// clocks drop during the compile), reporting TFLOP/s of flops.
+func benchProbe(b *testing.B, d *gpu.Device, name string, flops float64, kern *kernel.Kernel, ntiles, work int) {
+	b.Run(name, func(b *testing.B) {
+		run := func() (*gpu.Tensor, error) { return runProbe(d, kern, ntiles, work) }
+		// The compile (the first run), then 300 ms of the probe.
+		for i, start := 0, time.Now(); i == 0 || time.Since(start) < 300*time.Millisecond; i++ {
+			o, err := run()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			o.Release()
+			if i == 0 {
+				start = time.Now()
+			}
+		}
+		reportAttention(b, d, "limits "+name, flops, run)
+	})
+}
+
+// TestAttentionLimitProbes compiles every probe of the tiles
+// BenchmarkAttentionLimits probes on the H200 (launch.AttentionTiles[0]
+// and the first Union variant) at D=128 in f32 and bf16 (Tint under
+// GOOS=js, naga natively), then runs every probe of this device's
+// limitTiles into guarded outputs at an odd shape (keys past the range,
+// a partial query tile): outputs must be finite and not all zero, and
+// nosoftmax, on positive q and k, must give O = (S V) / rowsum(S) with
+// S = Q Kᵀ (float64 on the host). Under GOOS=js with -short, the
+// planner's tile's nosoftmax and noload only run.
 func TestAttentionLimitProbes(t *testing.T) {
 	d := testDevice(t)
 	nt := tensorMaker(t, d)
-	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
-		cfg := launch.AttentionTiles[0]
-		x := nt(dt, 1, 256, 2, 128)
-		l := &call{op: "Attention", q: x, k: x, v: x, tile: &cfg}
-		if err := l.validate(); err != nil {
-			t.Fatal(err)
+	h200 := []launch.AttentionTile{launch.AttentionTiles[0]}
+	for _, c := range launch.AttentionVariants {
+		if c.Union {
+			h200 = append(h200, c)
+			break
 		}
-		for _, p := range attnProbes {
-			t.Run(fmt.Sprintf("compile/%v/%v/%s", dt, cfg, p.name), func(t *testing.T) {
-				if err := compileOnly(d, attnProbeKernel(l, cfg.Layout(128), p)); err != nil {
-					t.Fatal(err)
-				}
-			})
+	}
+	for _, cfg := range h200 {
+		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
+			x := nt(dt, 1, 256, 2, 128)
+			l := &call{op: "Attention", q: x, k: x, v: x, tile: &cfg}
+			if err := l.validate(); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range attnProbes {
+				t.Run(fmt.Sprintf("compile/%v/%v/%s", dt, cfg, p.name), func(t *testing.T) {
+					if err := compileOnly(d, attnProbeKernel(l, cfg.Layout(128), p)); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
 		}
 	}
 
 	const S, H, D = 100, 2, 64
-	tile, ok := launch.ChooseAttentionTile(d.Limits, D, 0)
-	if !ok {
+	tiles := limitTiles(d, D)
+	if len(tiles) == 0 {
 		t.Skip("no tiled configuration fits the device")
 	}
-	if heavyBuild(d, tile) {
-		tile = launch.AttentionTiles[len(launch.AttentionTiles)-1]
+	if slowBuild() || heavyBuild(d, tiles[0]) {
+		tiles = tiles[:1]
+		if heavyBuild(d, tiles[0]) {
+			tiles[0] = launch.AttentionTiles[len(launch.AttentionTiles)-1]
+		}
 	}
 	rng := rand.New(rand.NewSource(7))
 	rq := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 0.1, 0.5)
 	rk := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 0.1, 0.5)
 	rv := gputest.Rand(rng, dtype.F32, []int{1, S, H, D}, 1, 0)
-	l := &call{op: "Attention", q: upload(t, d, rq), k: upload(t, d, rk), v: upload(t, d, rv), tile: &tile}
-	if err := l.validate(); err != nil {
-		t.Fatal(err)
-	}
-	lay := l.plan(false).Layout
-	for _, p := range attnProbes {
-		if slowBuild() && p.name != "nosoftmax" && p.name != "noload" {
-			continue // SwiftShader builds each in about 10 s; Tint compiled them above
+	gq, gk, gv := upload(t, d, rq), upload(t, d, rk), upload(t, d, rv)
+	for _, tile := range tiles {
+		l := &call{op: "Attention", q: gq, k: gk, v: gv, tile: &tile}
+		if err := l.validate(); err != nil {
+			t.Fatal(err)
 		}
-		t.Run(fmt.Sprintf("run/%v/%s", tile, p.name), func(t *testing.T) {
-			gputest.Guard(t, d)
-			o, err := runProbe(d, attnProbeKernel(l, lay, p), ceilDiv(S, lay.BQ), lay.BQ*S*D*H)
-			if err != nil {
-				t.Fatal(err)
+		lay := l.plan(false).Layout
+		for _, p := range attnProbes {
+			if slowBuild() && p.name != "nosoftmax" && p.name != "noload" {
+				continue // SwiftShader builds each in about 10 s; Tint compiled them above
 			}
-			defer o.Release()
-			y, err := o.Float32()
-			if err != nil {
-				t.Fatal(err)
-			}
-			nonzero := false
-			for i, v := range y {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					t.Fatalf("o[%d] = %v", i, v)
+			t.Run(fmt.Sprintf("run/%v/%s", tile, p.name), func(t *testing.T) {
+				gputest.Guard(t, d)
+				o, err := runProbe(d, attnProbeKernel(l, lay, p), ceilDiv(S, lay.BQ), lay.BQ*S*D*H)
+				if err != nil {
+					t.Fatal(err)
 				}
-				nonzero = nonzero || v != 0
-			}
-			if !nonzero {
-				t.Fatal("every output is zero")
-			}
-			if p.name == "nosoftmax" {
-				checkRawP(t, y, rq, rk, rv)
-			}
-		})
+				defer o.Release()
+				y, err := o.Float32()
+				if err != nil {
+					t.Fatal(err)
+				}
+				nonzero := false
+				for i, v := range y {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("o[%d] = %v", i, v)
+					}
+					nonzero = nonzero || v != 0
+				}
+				if !nonzero {
+					t.Fatal("every output is zero")
+				}
+				if p.name == "nosoftmax" {
+					checkRawP(t, y, rq, rk, rv)
+				}
+			})
+		}
 	}
 }
 
