@@ -23,7 +23,7 @@ import (
 // probes shows what each part costs (as ops' BenchmarkMatmulLimits does
 // for the matmul). Every probe keeps the tile, the workgroup size, the
 // grid, the loops over query/key and value stages with their FETCH,
-// STASH and barriers (unless noload) and STORE, which writes every
+// STASH and barriers (noload's FETCH loads nothing) and STORE, which writes every
 // accumulator of every row, normalised by the row sums: whatever a
 // probe keeps flows into the output, so no compiler can delete it.
 // Benchmark-only. A probe is a set of cuts:
@@ -50,7 +50,10 @@ import (
 //	           swizzles of one register), rotated after every d4 and k4
 //	           so that no step repeats the last; the FMAs, the staging
 //	           and the barriers as shipped (one pack of the stage read
-//	           per key tile into l keeps its stores live)
+//	           per key tile into l keeps its stores live); its 4·(2TM +
+//	           TN + DJ) registers more than shipped may cost occupancy
+//	           or spill, so a noread below shipped says registers, not
+//	           workgroup memory, bound the products
 //
 // The probes:
 //
