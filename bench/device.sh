@@ -21,6 +21,9 @@
 #   bash bench/device.sh goldensjs # the w8a8 and sage golden areas through node + Dawn (needs .dev's js webfuser)
 #   bash bench/device.sh w8a8block # BenchmarkDiTBlockVariants through node + Dawn: the DiT block exact / W8A8 / Sage / both, then its PyTorch twin
 #                                  # (same .dev; its own call, a few minutes)
+#   bash bench/device.sh attnlimits # the flash attention limit probes (BenchmarkAttentionLimits, f32 and bf16, S=4096 H=24 D=128)
+#                                  # and their test, compiled by naga (native), then by Tint (node + Dawn) when .dev is there
+#                                  # (needs bin/attention.test, and .dev from bench/w8a8_pack.sh for Tint; ~2 min + ~3 min)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
 #                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
@@ -183,6 +186,18 @@ for step in "$@"; do
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed 's/^/naga: /' | tee "$OUT/limitsjs.txt"
     dawn_setup
     timeout 300 $run "$w/ops_js.test" -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/limitsjs.txt"
+    ;;
+  attnlimits)
+    # What limits dense flash attention: the shipped tile with QKᵀ,
+    # softmax, PV or the global loads taken out (ops/attention/limits_test.go),
+    # TFLOP/s of the full 4·S²·H·D and ms, naga then (with .dev) Tint.
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/attnlimits.txt"
+    ./bin/attention.test -test.run 'TestAttentionLimitProbes' 2>&1 | tail -3 | sed 's/^/naga test: /' | tee -a "$OUT/attnlimits.txt"
+    ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttentionLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu\|^Benchmark' | sed 's/^/naga: /' | tee -a "$OUT/attnlimits.txt"
+    if [ -d .dev ]; then
+      dawn_setup
+      timeout 400 $run "$w/attention_js.test" -test.run '^$' -test.bench 'BenchmarkAttentionLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu\|^Benchmark' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/attnlimits.txt"
+    fi
     ;;
   parity)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader

@@ -35,8 +35,10 @@
 //
 // The register blocks are unrolled in generated snippets (ops/attention,
 // tiled.go): ODECL, SDECL, FREGS, FETCH, STASH, QK, SOFTMAX1, SOFTMAX2,
-// PV and STORE, OFN, the output's pack store, REDDECL and RED (the
-// reduction array: red, or ps itself with Fold), and RAW: the unit type
+// PV and STORE, OFN, the output's pack store, PSDECL (P's array ps,
+// none with Union, where P is the stage's first BQ * PS packs), REDDECL
+// and RED (the reduction array: red, ps itself with Fold, the stage from
+// pack REDB with Union), and RAW: the unit type
 // RU of the fetch registers, the loads rlu_q/k/v and the conversions
 // cvt_q/k/v to f32 packs (raw 16-bit words converted when stashed with
 // Late, else ldu_x and no conversion), the stage's pack type SW with
@@ -49,11 +51,12 @@
 //
 // Specialised on: DP, QP (packs of a staged q or k row), BQ, BK, NTX,
 // NTY, WG, DCP, RS, UPC, NC, KC, NV, VS, UPV, PS, STG, NBUF, REDP,
-// CAUSAL, H (16-byte units when 2), the snippets and every buffer's
+// STAGEP (packs of the stage array), REDB and VB (where the reduction
+// and the value stages start in their arrays: 0 but with Union), CAUSAL, H (16-byte units when 2), the snippets and every buffer's
 // dtype. Strides are in packs of 4.
 
-var<workgroup> stage: array<SW, NBUF * STG>;
-var<workgroup> ps: array<vec4<f32>, BQ * PS>;
+var<workgroup> stage: array<SW, STAGEP>;
+{{PSDECL}}
 {{REDDECL}}
 
 // What a workgroup reads, set once per invocation.
@@ -117,7 +120,7 @@ fn stash(kind: u32, buf: u32, e: u32, r: RU) {
   } else if (kind == KV) {
     if (e < KC * UPV) {
       let u = cvt_v(r);
-      let i = buf * STG + (e / UPV) * VS + (e % UPV) * H;
+      let i = VB + buf * STG + (e / UPV) * VS + (e % UPV) * H;
       stage[i] = u[0];
       if (H == 2u) { stage[i + 1u] = u[H - 1u]; }
     }
@@ -127,7 +130,7 @@ fn stash(kind: u32, buf: u32, e: u32, r: RU) {
 fn red_max(row: u32) -> f32 {
   var m = -1e30;
   for (var x = 0u; x < NTX / 4u; x = x + 1u) {
-    let v = {{RED}}[row * (NTX / 4u) + x];
+    let v = {{RED}}[REDB + row * (NTX / 4u) + x];
     m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
   }
   return m;
@@ -136,7 +139,7 @@ fn red_max(row: u32) -> f32 {
 fn red_sum(row: u32) -> f32 {
   var s = 0.0;
   for (var x = 0u; x < NTX / 4u; x = x + 1u) {
-    let v = {{RED}}[row * (NTX / 4u) + x];
+    let v = {{RED}}[REDB + row * (NTX / 4u) + x];
     s = s + (v.x + v.y) + (v.z + v.w);
   }
   return s;
@@ -248,7 +251,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         fs1 = ns1;
       }
       {{FETCH}}
-      let base = cur * STG;
+      let base = VB + cur * STG;
       for (var k4 = 0u; k4 < KC / 4u; k4 = k4 + 1u) {
         {{PV}}
       }

@@ -5,6 +5,7 @@
 package gputest
 
 import (
+	"math"
 	"math/rand"
 	"os"
 	"testing"
@@ -104,4 +105,21 @@ func Guard(t testing.TB, d *gpu.Device) {
 			t.Error(err)
 		}
 	})
+}
+
+// Live fails t unless every value of y is finite and some value is not
+// zero: what a benchmark-only probe kernel must give to show that the
+// work it keeps reached its output.
+func Live(t testing.TB, y []float32) {
+	t.Helper()
+	nonzero := false
+	for i, v := range y {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("output %d = %v", i, v)
+		}
+		nonzero = nonzero || v != 0
+	}
+	if !nonzero {
+		t.Fatal("every output is zero")
+	}
 }

@@ -23,7 +23,12 @@ import (
 // workgroup memory (half the fetch registers live across the
 // arithmetic; f32 storage is unchanged); Fold keeps the row-maximum
 // reduction inside P's array and its rows unpadded (one more barrier
-// per key tile, less workgroup memory, so BQ = 128 fits 48 KiB).
+// per key tile, less workgroup memory, so BQ = 128 fits 48 KiB). Union
+// (with Fold, single buffer) lays the query/key stage over P's array,
+// which it only holds between the softmax and the last value stage: the
+// stage may then be as large as P (DC = 32 at BQ = 128 within 48 KiB,
+// half the query/key stages and barriers), with the reduction and the
+// value stage beside them.
 type AttentionTile struct {
 	BQ, BK int
 	TM, TN int
@@ -31,6 +36,7 @@ type AttentionTile struct {
 	Double bool
 	Late   bool
 	Fold   bool
+	Union  bool
 }
 
 // String names the configuration as sub-benchmarks and subtests do:
@@ -46,6 +52,9 @@ func (c AttentionTile) String() string {
 	}
 	if c.Late {
 		s += "/late"
+	}
+	if c.Union {
+		s += "/union"
 	}
 	return s
 }
@@ -114,7 +123,16 @@ var AttentionTiles = []AttentionTile{
 //	128x64/4x4/d8/sb/fold/late   512  41 KiB  16+4     97           8, 10.7
 //	64x128/8x8/d16/sb/fold/late  128  47 KiB  8+8     481          16, 16
 //	64x32/8x2/d16/db/fold/late   128  23 KiB  8+4     292           6.4, 16
+//	128x64/8x4/d32/sb/fold/late/union  256  43 KiB  4+4  455      10.7, 16
+//	64x32/8x2/d32/sb/fold/late/union   128  20 KiB  4+8  157       6.4, 16
 //	32x32/4x4/d8/db/fold/late     64  10 KiB  16+8    157           8, 12.8
+//
+// The first Union row is the shipped tile with the query/key stage laid
+// over P so that it holds DC = 32: half the query/key stages, 18
+// barriers per key tile instead of 26 (the Sage kernel, whose int8 stages
+// are a quarter as large, runs the same tile with 2+4 stages at 37.8
+// TFLOP/s against 28.1); the second fits lavapipe's 32 KiB, so that the
+// tests check Union there.
 var AttentionVariants = []AttentionTile{
 	{BQ: 64, BK: 64, TM: 4, TN: 4, DC: 16, Double: true, Late: true},
 	{BQ: 64, BK: 64, TM: 8, TN: 4, DC: 16, Double: true, Late: true},
@@ -127,6 +145,8 @@ var AttentionVariants = []AttentionTile{
 	{BQ: 128, BK: 64, TM: 4, TN: 4, DC: 8, Late: true, Fold: true},
 	{BQ: 64, BK: 128, TM: 8, TN: 8, DC: 16, Late: true, Fold: true},
 	{BQ: 64, BK: 32, TM: 8, TN: 2, DC: 16, Double: true, Late: true, Fold: true},
+	{BQ: 128, BK: 64, TM: 8, TN: 4, DC: 32, Late: true, Fold: true, Union: true},
+	{BQ: 64, BK: 32, TM: 8, TN: 2, DC: 32, Late: true, Fold: true, Union: true},
 	{BQ: 32, BK: 32, TM: 4, TN: 4, DC: 8, Double: true, Late: true, Fold: true},
 }
 
@@ -142,6 +162,8 @@ func (c AttentionTile) Valid() error {
 		return fmt.Errorf("tile %v: DC must be a positive multiple of 8", c)
 	case c.Invocations() > 1024:
 		return fmt.Errorf("tile %v: %d invocations", c, c.Invocations())
+	case c.Union && (!c.Fold || c.Double):
+		return fmt.Errorf("tile %v: Union needs Fold and one stage buffer", c)
 	}
 	return nil
 }
@@ -164,6 +186,10 @@ type AttentionLayout struct {
 	NBuf     int
 	RedP     int // packs of the reduction array
 	NR       int // fetched units per invocation and stage
+	// Union only (else 0, and the stage, P and the reduction are
+	// separate arrays): the reduction's and the value stage's pack
+	// offsets in the one workgroup array, and its packs.
+	RedB, VB, UnionP int
 }
 
 // Layout resolves c for head dimension d.
@@ -178,7 +204,12 @@ func (c AttentionTile) Layout(d int) AttentionLayout {
 // SageLayout resolves c for the Sage variant at head dimension d (a
 // multiple of 16): the query and key stages hold packs of 16 int8 codes
 // (four u32 words), D/16 to a row, and every unit is one pack (H = 1).
-func (c AttentionTile) SageLayout(d int) AttentionLayout { return c.layout(d/16, d/4, 1) }
+// Its stage holds u32 words, so Union (P's f32 packs in the stage)
+// does not apply and is dropped.
+func (c AttentionTile) SageLayout(d int) AttentionLayout {
+	c.Union = false
+	return c.layout(d/16, d/4, 1)
+}
 
 // layout resolves c for staged query and key rows of qp packs, value and
 // output rows of dp packs and units of h packs.
@@ -210,6 +241,22 @@ func (c AttentionTile) layout(qp, dp, h int) AttentionLayout {
 		// The reduction (BQ * NTX/4 packs, NTX <= BK) lives in ps.
 		t.PS, t.RedP = c.BK/4, 0
 	}
+	if c.Union {
+		// P from pack 0, the query/key stage over it, the reduction
+		// after the stage (its maxima are written while the last query
+		// stage is read, and read before P is written), the value stage
+		// after both (filled while the stage and the reduction are in
+		// use), at most a quarter of P.
+		t.RedP = c.BQ * t.NTX / 4
+		t.RedB = qk
+		t.VB = max(c.BQ*t.PS, t.RedB+t.RedP)
+		t.KC = 4
+		for t.KC*2 <= c.BK && t.KC*2*t.VS <= c.BQ*t.PS/4 {
+			t.KC *= 2
+		}
+		t.NV = c.BK / t.KC
+		t.UnionP = t.VB + t.KC*t.VS
+	}
 	t.NR = max(ceilDiv((c.BQ+c.BK)*t.UPC, t.WG), ceilDiv(t.KC*t.UPV, t.WG))
 	return t
 }
@@ -224,7 +271,12 @@ func (t AttentionLayout) Barriers() int {
 }
 
 // Smem returns the workgroup memory the kernel declares, in bytes.
-func (t AttentionLayout) Smem() int { return 16 * (t.NBuf*t.STG + t.BQ*t.PS + t.RedP) }
+func (t AttentionLayout) Smem() int {
+	if t.Union {
+		return 16 * t.UnionP
+	}
+	return 16 * (t.NBuf*t.STG + t.BQ*t.PS + t.RedP)
+}
 
 // defaultLimits reads zero limits as WebGPU's defaults (16 KiB of
 // workgroup memory, 256 invocations).

@@ -443,8 +443,14 @@ func TestTileChooser(t *testing.T) {
 			t.Error(err)
 		}
 		lay := c.Layout(128)
-		if c.Fold && lay.Smem() != 16*(lay.NBuf*lay.STG+c.BQ*c.BK/4) {
+		if c.Fold && !c.Union && lay.Smem() != 16*(lay.NBuf*lay.STG+c.BQ*c.BK/4) {
 			t.Errorf("%v: %d bytes, want the stages and an unpadded P only", c, lay.Smem())
+		}
+		// Union: P and the query/key stage from pack 0, the reduction
+		// after the stage, the value stage after P and the reduction.
+		if qk := (c.BQ + c.BK) * lay.RS; c.Union && (lay.RedB < qk || lay.VB < c.BQ*lay.PS || lay.VB < lay.RedB+lay.RedP ||
+			lay.Smem() != 16*(lay.VB+lay.KC*lay.VS) || lay.NBuf != 1) {
+			t.Errorf("%v: regions overlap: stage %d, P %d, reduction %d+%d, value stage %d+%d", c, qk, c.BQ*lay.PS, lay.RedB, lay.RedP, lay.VB, lay.KC*lay.VS)
 		}
 		if !c.Fits(nvidia, 128) {
 			t.Errorf("%v does not fit NVIDIA's 48 KiB at D=128", c)

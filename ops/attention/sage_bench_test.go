@@ -79,13 +79,14 @@ func BenchmarkSage(b *testing.B) {
 }
 
 // sageSweepTiles returns the tiles BenchmarkSage sweeps for head dim dh:
-// those of launch.AttentionTiles and AttentionVariants without Late,
-// each also with DC doubled, that fit d, without repeats.
+// those of launch.AttentionTiles and AttentionVariants without Late
+// and Union (neither applies to Sage's variant), each also with DC
+// doubled, that fit d, without repeats.
 func sageSweepTiles(d *gpu.Device, dh int) []launch.AttentionTile {
 	seen := map[launch.AttentionTile]bool{}
 	var out []launch.AttentionTile
 	for _, c := range append(append([]launch.AttentionTile{}, launch.AttentionTiles...), launch.AttentionVariants...) {
-		c.Late = false
+		c.Late, c.Union = false, false
 		for _, dc := range []int{c.DC, 2 * c.DC} {
 			c.DC = dc
 			if !seen[c] && launch.SageTiled(c).Fits(d.Limits, dh) {

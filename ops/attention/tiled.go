@@ -21,10 +21,14 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	take := func() string { s := b.String(); b.Reset(); return s }
 	comps := []string{"x", "y", "z", "w"}
 	sn := map[string]string{}
-	red := "red"
+	red, parr := "red", pArray(t)
 	sn["REDDECL"] = "var<workgroup> red: array<vec4<f32>, REDP>;"
+	sn["PSDECL"] = "var<workgroup> ps: array<vec4<f32>, BQ * PS>;"
 	if t.Fold {
-		red, sn["REDDECL"] = "ps", ""
+		red, sn["REDDECL"] = parr, ""
+	}
+	if t.Union {
+		sn["PSDECL"] = ""
 	}
 	sn["RED"] = red
 	sn["RAW"] = rawUnits(t, in)
@@ -74,7 +78,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 		for j := 0; j < t.TN; j++ {
 			w("s_%d_%d = select(-1e30, s_%d_%d * p.scale, %s);\n        ", i, j, i, j, tiledLive(t, causal, i, j))
 		}
-		w("%s[(ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", red, i*t.NTY, t.NTX/4, maxOf(i, t.TN))
+		w("%s[REDB + (ty + %du) * %du + tx / 4u][tx %% 4u] = %s;\n        ", red, i*t.NTY, t.NTX/4, maxOf(i, t.TN))
 	}
 	sn["SOFTMAX1"] = take()
 
@@ -101,7 +105,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 		var sum []string
 		for j := 0; j < t.TN; j++ {
 			w("      s_%d_%d = select(0.0, exp2(s_%d_%d - mn), s_%d_%d > -5e29);\n", i, j, i, j, i, j)
-			w("      ps[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n", i*t.NTY, t.PS, j*t.NTX/4, i, j)
+			w("      %s[(ty + %du) * %du + tx / 4u + %du][tx %% 4u] = s_%d_%d;\n", parr, i*t.NTY, t.PS, j*t.NTX/4, i, j)
 			sum = append(sum, fmt.Sprintf("s_%d_%d", i, j))
 		}
 		w("      l_%d = l_%d + %s;\n    }\n    ", i, i, strings.Join(sum, " + "))
@@ -111,7 +115,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 	// O += P V for four keys of the value stage.
 	w("let pa = ty * %du + c * %du + k4;\n        ", t.PS, t.KC/4)
 	for i := 0; i < t.TM; i++ {
-		w("let p%d = ps[pa + %du];\n        ", i, i*t.NTY*t.PS)
+		w("let p%d = %s[pa + %du];\n        ", i, parr, i*t.NTY*t.PS)
 	}
 	w("let va = base + 4u * k4 * %du + tx;\n        ", t.VS)
 	for q, c := range comps {
@@ -128,7 +132,7 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 
 	// Row sums, normalisation and the store of the rows below Sq.
 	for i := 0; i < t.TM; i++ {
-		w("%s[(ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", red, i*t.NTY, t.NTX/4, i)
+		w("%s[REDB + (ty + %du) * %du + tx / 4u][tx %% 4u] = l_%d;\n  ", red, i*t.NTY, t.NTX/4, i)
 	}
 	w("workgroupBarrier();\n  ")
 	for i := 0; i < t.TM; i++ {
@@ -158,6 +162,15 @@ func tiledSnippets(t launch.AttentionLayout, causal bool, out dtype.DType, in [3
 			"  o_buf[i >> 1u][c] = x.x;\n  o_buf[i >> 1u][c + 1u] = x.y;\n}"
 	}
 	return sn
+}
+
+// pArray names the workgroup array that holds P from pack 0: ps, or the
+// stage with Union.
+func pArray(t launch.AttentionLayout) string {
+	if t.Union {
+		return "stage"
+	}
+	return "ps"
 }
 
 // tiledQK returns the QK snippet for layout t: the stage offsets of the
@@ -262,7 +275,16 @@ func (l *call) tiledKernel(t launch.AttentionLayout, rowptr, cols, tok *gpu.Tens
 
 // tiledSnippetNames are the snippets of wgsl/attention_tiled.wgsl that
 // tiledSnippets generates.
-var tiledSnippetNames = []string{"REDDECL", "RED", "RAW", "ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"}
+var tiledSnippetNames = []string{"PSDECL", "REDDECL", "RED", "RAW", "ODECL", "SDECL", "FREGS", "FETCH", "STASH", "QK", "SOFTMAX1", "SOFTMAX2", "PV", "STORE", "OFN"}
+
+// stagePacks returns the packs of the stage array: the stage buffers, or
+// with Union P, the reduction and the value stage too.
+func stagePacks(t launch.AttentionLayout) int {
+	if t.Union {
+		return t.UnionP
+	}
+	return t.NBuf * t.STG
+}
 
 // tiledConsts declares the constants of wgsl/attention_tiled.wgsl for
 // layout t.
@@ -271,5 +293,6 @@ func tiledConsts(k *kernel.Kernel, t launch.AttentionLayout, causal bool) {
 		Uint("DCP", t.DCP).Uint("RS", t.RS).Uint("UPC", t.UPC).Uint("NC", t.NC).
 		Uint("KC", t.KC).Uint("NV", t.NV).Uint("VS", t.VS).Uint("UPV", t.UPV).
 		Uint("PS", t.PS).Uint("STG", t.STG).Uint("NBUF", t.NBuf).Uint("REDP", t.RedP).
+		Uint("STAGEP", stagePacks(t)).Uint("REDB", t.RedB).Uint("VB", t.VB).
 		Bool("CAUSAL", causal)
 }
