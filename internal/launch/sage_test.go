@@ -61,7 +61,7 @@ func TestChooseSage(t *testing.T) {
 	l32 := gpu.Limits{MaxWorkgroupMemory: 32768, MaxInvocations: 1024, MaxWorkgroupSizeX: 1024}
 	core := gpu.Limits{MaxWorkgroupMemory: 16384, MaxInvocations: 256, MaxWorkgroupSizeX: 256}
 	tiny := gpu.Limits{MaxWorkgroupMemory: 2048, MaxInvocations: 64, MaxWorkgroupSizeX: 64}
-	first := AttentionTiles[0]
+	first := AttentionTiles[1] // 128x64/8x4/d16/sb/fold/late
 	for _, c := range []struct {
 		name  string
 		f     gpu.Features
@@ -77,7 +77,7 @@ func TestChooseSage(t *testing.T) {
 		// SageTile's 512 invocations exceed a 256-invocation device with 48 KiB.
 		{"256 invocations D128", gpu.Features{}, gpu.Limits{MaxWorkgroupMemory: 49152, MaxInvocations: 256, MaxWorkgroupSizeX: 256}, gpu.ClassDiscrete, 128, SageTiled(first), true},
 		// P of 64 rows unpadded by Fold is what 32 KiB leaves room for: 64x32/8x2/d16/db.
-		{"32 KiB D128", gpu.Features{}, l32, gpu.ClassDiscrete, 128, SageTiled(AttentionTiles[6]), true},
+		{"32 KiB D128", gpu.Features{}, l32, gpu.ClassDiscrete, 128, SageTiled(AttentionTiles[7]), true},
 		{"core limits D128", gpu.Features{}, core, gpu.ClassOther, 128, SageTiled(AttentionTiles[len(AttentionTiles)-1]), true},
 		{"D72 not whole packs", dawnNV, h200, gpu.ClassDiscrete, 72, Sage{BQ: 16, BK: 64, WG: 128}, true},
 		{"CPU driver", gpu.Features{}, l32, gpu.ClassCPU, 128, Sage{BQ: 16, BK: 32, WG: 128}, true},

@@ -56,6 +56,19 @@ func fitting(t *testing.T, d *gpu.Device, hd int) []launch.AttentionTile {
 	return fittingOf(t, d, hd, launch.AttentionTiles)
 }
 
+// withUnion returns launch.AttentionTiles and the Union variants, so
+// that a device whose memory the planner's Union tile exceeds (lavapipe's
+// 32 KiB) still checks the Union layout.
+func withUnion() []launch.AttentionTile {
+	all := append([]launch.AttentionTile{}, launch.AttentionTiles...)
+	for _, c := range launch.AttentionVariants {
+		if c.Union {
+			all = append(all, c)
+		}
+	}
+	return all
+}
+
 // fittingOf is fitting over the configurations all.
 func fittingOf(t *testing.T, d *gpu.Device, hd int, all []launch.AttentionTile) []launch.AttentionTile {
 	var cs []launch.AttentionTile
@@ -169,7 +182,7 @@ func TestTiledCandidatesBlockSparse(t *testing.T) {
 			t.Fatal(err)
 		}
 		gq, gk, gv := upload(t, d, toLayout(q, c.in)), upload(t, d, toLayout(k, c.in)), upload(t, d, toLayout(v, c.in))
-		for _, cfg := range fitting(t, d, c.d) {
+		for _, cfg := range fittingOf(t, d, c.d, withUnion()) {
 			t.Run(fmt.Sprintf("%v/%v", cfg, c.attnCase), func(t *testing.T) {
 				gputest.Guard(t, d)
 				l := &call{op: "BlockSparseAttention", q: gq, k: gk, v: gv, in: c.in, causal: c.causal, mask: m, tile: &cfg}
