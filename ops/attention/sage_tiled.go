@@ -36,7 +36,7 @@ func (l *call) sageTiledKernel(c launch.AttentionTile, qc, qs, kc, ks *gpu.Tenso
 	k.Out("o", l.q.DType, l.outShape()...)
 	k.Snippet("RANGES", "").Snippet("BLOCK", "").Snippet("QTOK", "qrow").Snippet("KTOK", "key")
 	sn := tiledSnippets(t, l.causal, l.q.DType, [3]dtype.DType{l.q.DType, l.k.DType, l.v.DType})
-	for name, src := range sageTiledSnippets(t, l.causal, sn["RED"]) {
+	for name, src := range sageTiledSnippets(t, l.causal, sn["RED"], l.v.DType) {
 		sn[name] = src
 	}
 	for _, name := range tiledSnippetNames {
@@ -48,12 +48,15 @@ func (l *call) sageTiledKernel(c launch.AttentionTile, qc, qs, kc, ks *gpu.Tenso
 
 // sageTiledSnippets returns the snippets in which the Sage variant
 // differs from tiledSnippets' (for layout t, H = 1): RAW (the stage
-// holds vec4<u32> words, codes as they are, values as f32 bits), SDECL
+// holds vec4<u32> words, codes as they are, values as f32 bits; 16-bit
+// values of dtype vdt stay raw words in the fetch registers and are
+// decoded in the stash, so the products between never wait on the
+// load), SDECL
 // (i32 dots a_i_j beside the f32 logits s_i_j), QK (four dot4I8Packed a
 // staged pack of 16 codes) and SOFTMAX1 (the logits
 // (f32(a) * qscale[row / QBLK]) * kscale[key / KBLK], masked as the dense
 // kernel masks, their row maxima into red).
-func sageTiledSnippets(t launch.AttentionLayout, causal bool, red string) map[string]string {
+func sageTiledSnippets(t launch.AttentionLayout, causal bool, red string, vdt dtype.DType) map[string]string {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	take := func() string { s := b.String(); b.Reset(); return s }
@@ -66,9 +69,7 @@ fn rlu_q(i: u32) -> RU { return q_buf[i]; }
 fn cvt_q(u: RU) -> SPU { return SPU(u); }
 fn rlu_k(i: u32) -> RU { return k_buf[i]; }
 fn cvt_k(u: RU) -> SPU { return SPU(u); }
-fn rlu_v(i: u32) -> RU { return bitcast<vec4<u32>>(ldu_v(i)[0]); }
-fn cvt_v(u: RU) -> SPU { return SPU(u); }
-`
+` + sageValueUnits(vdt)
 	for i := 0; i < t.TM; i++ {
 		for j := 0; j < t.TN; j++ {
 			w("var a_%d_%d = 0i;\n    var s_%d_%d = 0.0;\n    ", i, j, i, j)
@@ -99,4 +100,16 @@ fn cvt_v(u: RU) -> SPU { return SPU(u); }
 	}
 	sn["SOFTMAX1"] = take()
 	return sn
+}
+
+// sageValueUnits returns the Sage variant's value loader and converter
+// for values of dtype vdt (units of one pack of 4): f32 packs as their
+// bits; 16-bit packs as their two raw words in .xy, decoded to f32 bits
+// by cvt_v in the stash.
+func sageValueUnits(vdt dtype.DType) string {
+	dec := map[dtype.DType]string{dtype.BF16: "bf16x4_to_f32", dtype.F16: "f16x4_to_f32"}[vdt]
+	if dec == "" {
+		return "fn rlu_v(i: u32) -> RU { return bitcast<vec4<u32>>(ldu_v(i)[0]); }\nfn cvt_v(u: RU) -> SPU { return SPU(u); }\n"
+	}
+	return fmt.Sprintf("fn rlu_v(i: u32) -> RU { return vec4<u32>(v_buf[i], 0u, 0u); }\nfn cvt_v(u: RU) -> SPU { return SPU(bitcast<vec4<u32>>(%s(u.xy))); }\n", dec)
 }
