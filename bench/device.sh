@@ -23,6 +23,8 @@
 #                                  # (same .dev; its own call, a few minutes)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
 #                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
+#   bash bench/device.sh sweepjs   # BenchmarkMatmulSweep at 4096^3 f32, every candidate tile, native (naga) then node + Dawn
+#                                  # (Tint; robustness as WEBFUSER_DAWN_FLAGS leaves it): the browser tile (same needs; ~3 min)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
@@ -183,6 +185,16 @@ for step in "$@"; do
     ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed 's/^/naga: /' | tee "$OUT/limitsjs.txt"
     dawn_setup
     timeout 300 $run "$w/ops_js.test" -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/limitsjs.txt"
+    ;;
+  sweepjs)
+    # Every candidate tile of the f32 matmul at 4096^3 compiled by naga and
+    # by Tint, robustness on unless WEBFUSER_DAWN_FLAGS turns it off: the
+    # tile to pick for browsers. Needs bin/ops.test and .dev (bench/w8a8_pack.sh).
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    f='BenchmarkMatmulSweep/^4096x4096x4096$/^f32$'
+    ./bin/ops.test -test.run '^$' -test.bench "$f" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed 's/^/naga: /' | tee "$OUT/sweepjs.txt"
+    dawn_setup
+    timeout 400 $run "$w/ops_js.test" -test.run '^$' -test.bench "$f" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/sweepjs.txt"
     ;;
   parity)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
