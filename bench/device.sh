@@ -26,6 +26,10 @@
 #                                  # (needs bin/attention.test, and .dev from bench/w8a8_pack.sh for Tint; ~2 min + ~3 min)
 #   bash bench/device.sh limitsjs  # the matmul limit probes compiled by naga (native) and by Tint (node + Dawn), same call
 #                                  # (needs bin/ops.test and .dev from bench/w8a8_pack.sh)
+#   bash bench/device.sh sweepjs   # BenchmarkMatmulSweep at 4096^3 f32, every candidate tile, native (naga) then node + Dawn
+#                                  # (Tint; robustness as WEBFUSER_DAWN_FLAGS leaves it): the browser tile (same needs; ~3 min)
+#   bash bench/device.sh dumpjs    # the SPIR-V Tint emits for the shipped f32 Blocked matmul on this GPU and its clamps
+#                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
@@ -198,6 +202,32 @@ for step in "$@"; do
       dawn_setup
       timeout 400 $run "$w/attention_js.test" -test.run '^$' -test.bench 'BenchmarkAttentionLimits' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu\|^Benchmark' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/attnlimits.txt"
     fi
+    ;;
+  sweepjs)
+    # Every candidate tile of the f32 matmul at 4096^3 compiled by naga and
+    # by Tint, robustness on unless WEBFUSER_DAWN_FLAGS turns it off: the
+    # tile to pick for browsers. Needs bin/ops.test and .dev (bench/w8a8_pack.sh).
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    f='BenchmarkMatmulSweep/^4096x4096x4096$/^f32$'
+    ./bin/ops.test -test.run '^$' -test.bench "$f" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed 's/^/naga: /' | tee "$OUT/sweepjs.txt"
+    dawn_setup
+    timeout 400 $run "$w/ops_js.test" -test.run '^$' -test.bench "$f" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | sed "s/^/tint${WEBFUSER_DAWN_FLAGS:+[$WEBFUSER_DAWN_FLAGS]}: /" | tee -a "$OUT/sweepjs.txt"
+    ;;
+  dumpjs)
+    # The shipped tile's kernel through node + Dawn with dump_shaders: what
+    # Dawn's robustness leaves in it on this driver (OpArrayLength: storage
+    # clamped by Tint, not by robustBufferAccess2). Needs .dev.
+    # Dawn keeps the last enable-dawn-features flag: add the dump toggles to
+    # the caller's, or to the test runner's defaults.
+    dawn_setup
+    dump=dump_shaders,disable_symbol_renaming f=${WEBFUSER_DAWN_FLAGS:-}
+    case $f in
+    *enable-dawn-features=*) f=${f/enable-dawn-features=/enable-dawn-features=$dump,} ;;
+    *) f="enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,$dump $f" ;;
+    esac
+    WEBFUSER_DAWN_FLAGS=$f timeout 120 $run "$w/ops_js.test" -test.short -test.v -test.run 'TestMatmulLimitProbes/.*/.*/.*/.*/^shipped$' >"$OUT/dumpjs.txt" 2>&1
+    grep -E '^(---|ok|PASS|FAIL)' "$OUT/dumpjs.txt" | head -5
+    python3 bench/tint_clamps.py "$OUT/dumpjs.txt" | tee "$OUT/dumpjs_clamps.txt"
     ;;
   parity)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader

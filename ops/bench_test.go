@@ -144,6 +144,9 @@ func sweepShapes(d *gpu.Device) []mnk {
 // in internal/launch. About two minutes on an H200:
 //
 //	go test -c -o .vk/ops.test ./ops && ./.vk/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulSweep' -test.benchtime 1x
+//
+// One shape and dtype (what bench/device.sh sweepjs runs through node +
+// Dawn, to pick a tile for browsers): -test.bench 'BenchmarkMatmulSweep/^4096x4096x4096$/^f32$'.
 func BenchmarkMatmulSweep(b *testing.B) {
 	d := testDevice(b)
 	var tiles []launch.Tile
@@ -154,11 +157,20 @@ func BenchmarkMatmulSweep(b *testing.B) {
 	}
 	for _, s := range sweepShapes(d) {
 		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
-			x := randomDevice(b, d, dt, s.m, s.k)
-			w := randomDevice(b, d, dt, s.n, s.k)
-			sp := &matmulSpec{op: "Linear", x: x, w: w}
-			if err := sp.validate(); err != nil {
-				b.Fatal(err)
+			// The operands are made when the first sub-benchmark of the
+			// shape and dtype runs, so that a -test.bench filter (one
+			// shape and dtype through node + Dawn) skips the others' uploads.
+			var sp *matmulSpec
+			operands := func(b *testing.B) *matmulSpec {
+				if sp == nil {
+					x := randomDevice(b, d, dt, s.m, s.k)
+					w := randomDevice(b, d, dt, s.n, s.k)
+					sp = &matmulSpec{op: "Linear", x: x, w: w}
+					if err := sp.validate(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return sp
 			}
 			auto := launch.MatmulTile(d, s.m, s.n, s.k)
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
@@ -182,7 +194,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 					name = "auto=" + name
 				}
 				b.Run(fmt.Sprintf("%v/%v/%s", s, dt, name), func(b *testing.B) {
-					tm, _, err := d.Measure(3, 3, matmulRun(sp, tile))
+					tm, _, err := d.Measure(3, 3, matmulRun(operands(b), tile))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -190,8 +202,10 @@ func BenchmarkMatmulSweep(b *testing.B) {
 					b.ReportMetric(flops/tm.Seconds()/1e12, "TFLOP/s")
 				})
 			}
-			x.Release()
-			w.Release()
+			if sp != nil {
+				sp.x.Release()
+				sp.w.Release()
+			}
 		}
 	}
 }

@@ -40,6 +40,17 @@
 // (STORE4: stv_y) or units of 8 (STORE8: stu_y, 16-bit storage with H = 2),
 // or element by element with bounds tests when N is not a multiple of 4.
 //
+// Browser robustness. Tint (Dawn: Chrome, node) clamps each dynamic
+// index into a workgroup array or vector with min() unless its integer
+// range analysis proves the index in range; the analysis knows
+// constants, local_invocation_index, for-loop counters with constant
+// bounds, lets, + - * / % << >> and min/max, but not vars assigned
+// later, select, & or ^, nor the parameters of helper functions. So
+// every workgroup index here is such an expression: tx and ty one
+// expression of lid, buffers t % NBUF, helper parameters capped by min
+// or taken modulo before they index. Tint then emits no clamp in the
+// inner loop or the staging (bench/results/2026-11-29-tint-robustness.md).
+//
 // f16 products (an opt-in precision, ops/linear.go's halfMath): SS, the
 // scalar type of the staged tiles, is f16 instead of f32 (operands are
 // rounded to f16 once, in the staging step), MMA accumulates each BK step
@@ -63,8 +74,12 @@ const BSV: u32 = BN / 4u + 1u;
 const NBUF: u32 = select(1u, 2u, DOUBLE);
 const ATILE: u32 = BK * ASV;
 const BTILE: u32 = BK * BSV;
-// 8 x 4 invocations per group of 32 where the grid allows it.
+// 8 x 4 invocations per group of 32 where the grid allows it: groups
+// of LG invocations, LX of them across, GX groups across the tile.
 const LANES8X4: bool = TX % 8u == 0u && TY % 4u == 0u;
+const LG: u32 = select(WG, 32u, LANES8X4);
+const LX: u32 = select(TX, 8u, LANES8X4);
+const GX: u32 = select(1u, TX / 8u, LANES8X4);
 
 alias UV = array<vec4<f32>, H>;
 alias SS = {{SS}};
@@ -109,63 +124,76 @@ fn fetch_b(n0: u32, k0: u32, e: u32) -> RB {
   return unit_b(min(n0 + r, p.n - 1u), gk);
 }
 
-// Decodes fetched unit e and stores it transposed into buffer buf.
-fn stash_a(buf: u32, e: u32, raw: RA) {
-  if (e >= NA) { return; }
+// Decodes fetched unit e0 and stores it transposed into buffer buf. The
+// indices are written so that Tint's robustness transform (integer range
+// analysis) can prove them in range and leaves them unclamped: e capped
+// by min (the test above already returned past the tile), buf taken
+// modulo NBUF, % and / by constants rather than & and >>, the upper half
+// of a unit of 8 offset by KU - 4 (0 with H = 1, where it is never run).
+fn stash_a(buf: u32, e0: u32, raw: RA) {
+  if (e0 >= NA) { return; }
+  let e = min(e0, NA - 1u);
   let u = dec_a(raw);
   let r = e / UPR;
-  let c = (e - r * UPR) * KU;
-  let i = buf * ATILE + c * ASV + (r >> 2u);
-  let q = r & 3u;
+  let c = (e % UPR) * KU;
+  let i = (buf % NBUF) * ATILE + c * ASV + r / 4u;
+  let q = r % 4u;
   As[i][q] = SS(u[0].x);
   As[i + ASV][q] = SS(u[0].y);
   As[i + 2u * ASV][q] = SS(u[0].z);
   As[i + 3u * ASV][q] = SS(u[0].w);
   if (H == 2u) {
-    As[i + 4u * ASV][q] = SS(u[H - 1u].x);
-    As[i + 5u * ASV][q] = SS(u[H - 1u].y);
-    As[i + 6u * ASV][q] = SS(u[H - 1u].z);
-    As[i + 7u * ASV][q] = SS(u[H - 1u].w);
+    let i2 = i + (KU - 4u) * ASV;
+    As[i2][q] = SS(u[H - 1u].x);
+    As[i2 + ASV][q] = SS(u[H - 1u].y);
+    As[i2 + 2u * ASV][q] = SS(u[H - 1u].z);
+    As[i2 + 3u * ASV][q] = SS(u[H - 1u].w);
   }
 }
-fn stash_b(buf: u32, e: u32, raw: RB) {
-  if (e >= NB) { return; }
+fn stash_b(buf: u32, e0: u32, raw: RB) {
+  if (e0 >= NB) { return; }
+  let e = min(e0, NB - 1u);
   let u = dec_b(raw);
   let r = e / UPR;
-  let c = (e - r * UPR) * KU;
-  let i = buf * BTILE + c * BSV + (r >> 2u);
-  let q = r & 3u;
+  let c = (e % UPR) * KU;
+  let i = (buf % NBUF) * BTILE + c * BSV + r / 4u;
+  let q = r % 4u;
   Bs[i][q] = SS(u[0].x);
   Bs[i + BSV][q] = SS(u[0].y);
   Bs[i + 2u * BSV][q] = SS(u[0].z);
   Bs[i + 3u * BSV][q] = SS(u[0].w);
   if (H == 2u) {
-    Bs[i + 4u * BSV][q] = SS(u[H - 1u].x);
-    Bs[i + 5u * BSV][q] = SS(u[H - 1u].y);
-    Bs[i + 6u * BSV][q] = SS(u[H - 1u].z);
-    Bs[i + 7u * BSV][q] = SS(u[H - 1u].w);
+    let i2 = i + (KU - 4u) * BSV;
+    Bs[i2][q] = SS(u[H - 1u].x);
+    Bs[i2 + BSV][q] = SS(u[H - 1u].y);
+    Bs[i2 + 2u * BSV][q] = SS(u[H - 1u].z);
+    Bs[i2 + 3u * BSV][q] = SS(u[H - 1u].w);
   }
 }
 
 // The element path: step k0 into buffer buf, each element bounds-tested.
+// Element e = lid + i * WG, capped at the tile's last (a repeat of it
+// is skipped), so that its staged index is provably in range.
 fn stage_elements(buf: u32, m0: u32, n0: u32, k0: u32, lid: u32) {
-  for (var e = lid; e < BM * BK; e = e + WG) {
+  for (var i = 0u; i < (BM * BK + WG - 1u) / WG; i = i + 1u) {
+    let e = min(lid + i * WG, BM * BK - 1u);
     let r = e / BK;
-    let c = e - r * BK;
+    let c = e % BK;
     let gm = m0 + r;
     let gk = k0 + c;
     var v = 0.0;
     if (gm < p.m && gk < p.k) { v = {{LOAD_A}}; }
-    As[buf * ATILE + c * ASV + (r >> 2u)][r & 3u] = SS(v);
+    if (lid + i * WG < BM * BK) { As[(buf % NBUF) * ATILE + c * ASV + r / 4u][r % 4u] = SS(v); }
   }
-  for (var e = lid; e < BN * BK; e = e + WG) {
+  for (var i = 0u; i < (BN * BK + WG - 1u) / WG; i = i + 1u) {
+    let e = min(lid + i * WG, BN * BK - 1u);
     let r = e / BK;
-    let c = e - r * BK;
+    let c = e % BK;
     let gn = n0 + r;
     let gk = k0 + c;
     var v = 0.0;
     if (gn < p.n && gk < p.k) { v = {{LOAD_B}}; }
-    Bs[buf * BTILE + c * BSV + (r >> 2u)][r & 3u] = SS(v);
+    if (lid + i * WG < BN * BK) { Bs[(buf % NBUF) * BTILE + c * BSV + r / 4u][r % 4u] = SS(v); }
   }
 }
 
@@ -187,15 +215,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // ORIGIN sets m0, the first row of tile row mt (mt * BM for a plain
   // product; a grouped product looks it up and may return, uniformly).
   {{ORIGIN}}
-  var tx = lid % TX;
-  var ty = lid / TX;
-  if (LANES8X4) {
-    let g = lid / 32u;
-    let l = lid % 32u;
-    let gx = max(TX / 8u, 1u);
-    tx = (g % gx) * 8u + (l % 8u);
-    ty = (g / gx) * 4u + l / 8u;
-  }
+  // Invocation lid is lane l of group g (LG invocations, LX lanes
+  // wide, GX groups across; one group of all WG without LANES8X4). One
+  // expression of lid for both layouts, so that Tint's range analysis
+  // bounds tx < TX and ty < TY and leaves the inner loop's workgroup
+  // reads unclamped.
+  let g = lid / LG;
+  let l = lid % LG;
+  let tx = (g % GX) * LX + l % LX;
+  let ty = (g / GX) * (LG / LX) + l / LX;
   {{REGS}}
   let nt = (p.k + BK - 1u) / BK;
   var k1 = 0u;
@@ -208,8 +236,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   workgroupBarrier();
   for (var t = 0u; t < nt; t = t + 1u) {
-    let cur = select(0u, t & 1u, DOUBLE);
-    nb = select(0u, cur ^ 1u, DOUBLE);
+    let cur = t % NBUF;
+    nb = (t + 1u) % NBUF;
     let more = t + 1u < nt;
     k1 = (t + 1u) * BK;
     if (UNITS && more) {
