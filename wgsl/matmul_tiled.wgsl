@@ -46,10 +46,11 @@
 // constants, local_invocation_index, for-loop counters with constant
 // bounds, lets, + - * / % << >> and min/max, but not vars assigned
 // later, select, & or ^, nor the parameters of helper functions. So
-// every workgroup index here is such an expression: tx and ty one
-// expression of lid, buffers t % NBUF, helper parameters capped by min
-// or taken modulo before they index. Tint then emits no clamp in the
-// inner loop or the staging (bench/results/2026-11-29-tint-robustness.md).
+// the inner loop's workgroup indices are such expressions: tx and ty one
+// expression of lid, buffers t % NBUF. Tint then emits no clamp in the
+// inner loop (bench/results/2026-11-29-tint-robustness.md); on the H200
+// that took the kernel under Dawn's robustness from 19.5 to 22.3 TFLOP/s
+// (bench/results/2026-11-29-h200-matmul-robustness.md).
 //
 // f16 products (an opt-in precision, ops/linear.go's halfMath): SS, the
 // scalar type of the staged tiles, is f16 instead of f32 (operands are
@@ -124,20 +125,19 @@ fn fetch_b(n0: u32, k0: u32, e: u32) -> RB {
   return unit_b(min(n0 + r, p.n - 1u), gk);
 }
 
-// Decodes fetched unit e0 and stores it transposed into buffer buf. The
-// indices are written so that Tint's robustness transform (integer range
-// analysis) can prove them in range and leaves them unclamped: e capped
-// by min (the test above already returned past the tile), buf taken
-// modulo NBUF, % and / by constants rather than & and >>, the upper half
-// of a unit of 8 offset by KU - 4 (0 with H = 1, where it is never run).
-fn stash_a(buf: u32, e0: u32, raw: RA) {
-  if (e0 >= NA) { return; }
-  let e = min(e0, NA - 1u);
+// Decodes fetched unit e and stores it transposed into buffer buf. Tint
+// clamps these indices (a helper's parameters are out of its range
+// analysis' reach): indices it could prove in range (e capped by min, buf
+// modulo NBUF) gave it no speed under robustness on the H200 and cost
+// the kernel 31% without it (33.6 -> 23.1 TFLOP/s) and naga 4%
+// (bench/results/2026-11-29-h200-matmul-robustness.md).
+fn stash_a(buf: u32, e: u32, raw: RA) {
+  if (e >= NA) { return; }
   let u = dec_a(raw);
   let r = e / UPR;
-  let c = (e % UPR) * KU;
-  let i = (buf % NBUF) * ATILE + c * ASV + r / 4u;
-  let q = r % 4u;
+  let c = (e - r * UPR) * KU;
+  let i = buf * ATILE + c * ASV + (r >> 2u);
+  let q = r & 3u;
   As[i][q] = SS(u[0].x);
   As[i + ASV][q] = SS(u[0].y);
   As[i + 2u * ASV][q] = SS(u[0].z);
@@ -150,14 +150,13 @@ fn stash_a(buf: u32, e0: u32, raw: RA) {
     As[i2 + 3u * ASV][q] = SS(u[H - 1u].w);
   }
 }
-fn stash_b(buf: u32, e0: u32, raw: RB) {
-  if (e0 >= NB) { return; }
-  let e = min(e0, NB - 1u);
+fn stash_b(buf: u32, e: u32, raw: RB) {
+  if (e >= NB) { return; }
   let u = dec_b(raw);
   let r = e / UPR;
-  let c = (e % UPR) * KU;
-  let i = (buf % NBUF) * BTILE + c * BSV + r / 4u;
-  let q = r % 4u;
+  let c = (e - r * UPR) * KU;
+  let i = buf * BTILE + c * BSV + (r >> 2u);
+  let q = r & 3u;
   Bs[i][q] = SS(u[0].x);
   Bs[i + BSV][q] = SS(u[0].y);
   Bs[i + 2u * BSV][q] = SS(u[0].z);
