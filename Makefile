@@ -3,7 +3,8 @@
 #               golden cases on it, generate a clip with the trained video
 #               DiT (out/demo/clip.gif) and print a short timing table
 #   make test   vet, then the four suites: native (lavapipe or a GPU),
-#               node + Dawn (SwiftShader), headless Chromium, wasip1 (wazero)
+#               node + Dawn (SwiftShader), headless Chromium, wasip1 (wazero);
+#               the js ops package runs beside the others (two jobs)
 # Missing system packages are installed with apt-get when run as root;
 # otherwise the exact command is printed.
 
@@ -14,7 +15,7 @@ APT_PKGS := mesa-vulkan-drivers libvulkan1
 
 include mk/web.mk
 
-.PHONY: all build demo test test-native test-fuzz deps vet bench clean
+.PHONY: all build demo test test-rest test-native test-fuzz deps vet bench clean
 
 all: build
 
@@ -66,7 +67,16 @@ test-fuzz: deps
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $${n}x $$pkg || exit 1; \
 	done
 
-test: deps vet test-native test-dawn test-wasip1 test-fuzz
+# The js ops package (test-dawn-long) keeps one core busy for most of the
+# run, compiling pipelines one at a time; it runs beside everything else
+# (in sequence) so that the native suite and the rest use the other core
+# and its idle moments. The installs come first: two apt-gets would race.
+test: deps vet web-chromium web-node-deps
+	$(MAKE) --no-print-directory -j2 -Oline test-dawn-long test-rest
+
+# Everything of `make test` but vet and test-dawn-long, one at a time.
+test-rest:
+	$(MAKE) --no-print-directory -j1 test-native test-dawn-rest test-wasip1 test-fuzz
 
 clean:
 	rm -rf bin out web/static/webfuser.wasm web/static/wasm_exec.js
