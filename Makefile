@@ -71,12 +71,19 @@ test-fuzz: deps
 # run, compiling pipelines one at a time; it runs beside everything else
 # (in sequence) so that the native suite and the rest use the other core
 # and its idle moments. The installs come first: two apt-gets would race.
+# No --output-sync: under it, the second job did not start while the
+# recursive one ran.
 test: deps vet web-chromium web-node-deps
-	$(MAKE) --no-print-directory -j2 -Oline test-dawn-long test-rest
+	$(MAKE) --no-print-directory -j2 test-dawn-long test-rest
 
-# Everything of `make test` but vet and test-dawn-long, one at a time.
+# Everything of `make test` but vet and test-dawn-long, one at a time (one
+# sub-make each: a sub-make given -j1 under the jobserver held the other
+# job back, so the two lanes ran one after the other).
 test-rest:
-	$(MAKE) --no-print-directory -j1 test-native test-dawn-rest test-wasip1 test-fuzz
+	$(MAKE) --no-print-directory test-native
+	$(MAKE) --no-print-directory test-dawn-rest
+	$(MAKE) --no-print-directory test-wasip1
+	$(MAKE) --no-print-directory test-fuzz
 
 clean:
 	rm -rf bin out web/static/webfuser.wasm web/static/wasm_exec.js
