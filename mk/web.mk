@@ -2,7 +2,9 @@
 # Makefile includes it:   include mk/web.mk
 #
 #   make wasm          build web/static/webfuser.wasm (+ wasm_exec.js) for `webfuser serve`
-#   make test-dawn     GOOS=js tests and `webfuser verify` in node on Dawn (SwiftShader)
+#   make test-dawn     GOOS=js tests and `webfuser verify` in node on Dawn (SwiftShader):
+#                      test-dawn-long (the ops package), test-dawn-rest (the other
+#                      packages), test-dawn-verify (the golden cases)
 #   make test-browser  the demo page in headless Chromium (chromedp), screenshot in $(WEB_ARTIFACTS)
 #   make test-wasip1   ops/ref, internal/dtype, wgsl as GOOS=wasip1 under wazero (bit-identical check)
 #
@@ -20,11 +22,17 @@ WEB_WAZERO := $(CURDIR)/bin/wazero
 WEB_WAZERO_VERSION := v1.12.0
 # Packages tested as GOOS=js in node, and the golden cases `webfuser verify` runs there.
 WEB_DAWN_PKGS ?= ./gpu/ ./ops/... ./models/... ./web/demo/
+# The longest of them (8 to 11 minutes: it builds well over a thousand
+# pipelines, each a Tint and SwiftShader compile on one core), which
+# `make test` runs beside the native suite.
+WEB_DAWN_LONG ?= ./ops/
+# The others, as import paths (go list; evaluated only where used).
+WEB_DAWN_REST = $(filter-out $(shell $(GO) list $(WEB_DAWN_LONG)),$(shell GOOS=js GOARCH=wasm $(GO) list $(WEB_DAWN_PKGS)))
 WEB_DAWN_FLAGS ?= -short -timeout 25m
 WEB_GOLDEN ?= testdata/golden
 WEB_WASIP1_PKGS ?= ./ops/ref/ ./internal/dtype/ ./wgsl/
 
-.PHONY: wasm test-dawn test-browser test-wasip1 web-chromium web-node-deps
+.PHONY: wasm test-dawn test-dawn-long test-dawn-rest test-dawn-verify test-browser test-wasip1 web-chromium web-node-deps
 
 # The wasm module and its loader, embedded by `webfuser serve`. Build this
 # before the webfuser binary (go:embed picks up what is there).
@@ -51,8 +59,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test-dawn: web-chromium web-node-deps
-	GOOS=js GOARCH=wasm $(GO) test $(WEB_DAWN_FLAGS) -exec "$(WEB_EXEC_JS)" $(WEB_DAWN_PKGS)
+test-dawn: test-dawn-long test-dawn-rest test-dawn-verify
+
+test-dawn-long: web-chromium web-node-deps
+	GOOS=js GOARCH=wasm $(GO) test $(WEB_DAWN_FLAGS) -exec "$(WEB_EXEC_JS)" $(WEB_DAWN_LONG)
+
+test-dawn-rest: web-chromium web-node-deps
+	GOOS=js GOARCH=wasm $(GO) test $(WEB_DAWN_FLAGS) -exec "$(WEB_EXEC_JS)" $(WEB_DAWN_REST)
+
+test-dawn-verify: web-chromium web-node-deps
 	@mkdir -p out
 	GOOS=js GOARCH=wasm $(GO) build -o out/webfuser-js.wasm ./cmd/webfuser
 	"$(WEB_EXEC_JS)" out/webfuser-js.wasm verify $(WEB_GOLDEN)
