@@ -1,6 +1,7 @@
 // Package gputest holds what the GPU tests share: one device per test
 // binary, random reference tensors, uploads and the elementwise tolerance
-// check of the spec. It imports gpu and ops/ref only, so the tests of ops
+// check of the spec, and compile-only builds of a kernel (CompileOnly). It
+// imports gpu, internal/kernel and ops/ref only, so the tests of ops
 // itself can use it.
 package gputest
 

@@ -347,7 +347,7 @@ func TestAttentionLimitProbes(t *testing.T) {
 			}
 			for _, p := range attnProbes {
 				t.Run(fmt.Sprintf("compile/%v/%v/%s", dt, cfg, p.name), func(t *testing.T) {
-					if err := compileOnly(d, attnProbeKernel(l, cfg.Layout(128), p)); err != nil {
+					if err := gputest.CompileOnly(d, attnProbeKernel(l, cfg.Layout(128), p)); err != nil {
 						t.Fatal(err)
 					}
 				})

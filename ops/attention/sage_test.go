@@ -298,7 +298,7 @@ func TestSageTiledCompiles(t *testing.T) {
 				}
 				codes := nt(dtype.U8, 1, 256, 2, vc.hd)
 				k := l.sageTiledKernel(cfg, codes, nt(dtype.F32, 1, 2, 2), codes, nt(dtype.F32, 1, 2, 4))
-				if err := compileOnly(d, k); err != nil {
+				if err := gputest.CompileOnly(d, k); err != nil {
 					t.Fatal(err)
 				}
 			})

@@ -283,7 +283,7 @@ func TestTiledCandidatesCompile(t *testing.T) {
 				if err := l.validate(); err != nil {
 					t.Fatal(err)
 				}
-				if err := compileOnly(d, l.tiledKernel(cfg.Layout(vc.hd), r, c, tk)); err != nil {
+				if err := gputest.CompileOnly(d, l.tiledKernel(cfg.Layout(vc.hd), r, c, tk)); err != nil {
 					t.Fatal(err)
 				}
 			})

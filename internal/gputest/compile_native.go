@@ -1,15 +1,15 @@
 //go:build !js
 
-package attention
+package gputest
 
 import (
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/kernel"
 )
 
-// compileOnly builds the kernel's pipeline through naga (and the
+// CompileOnly builds the kernel's pipeline through naga (and the
 // driver) without dispatching it.
-func compileOnly(d *gpu.Device, k *kernel.Kernel) error {
+func CompileOnly(d *gpu.Device, k *kernel.Kernel) error {
 	src, err := k.Source(d.Features)
 	if err != nil {
 		return err

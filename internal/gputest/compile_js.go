@@ -1,6 +1,6 @@
 //go:build js
 
-package attention
+package gputest
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ import (
 	"github.com/webfuser/webfuser/internal/kernel"
 )
 
-// compileOnly hands the kernel's WGSL to the browser's compiler (Tint)
+// CompileOnly hands the kernel's WGSL to the browser's compiler (Tint)
 // and returns its errors, without building a pipeline: SwiftShader takes
 // from tens of seconds to minutes to build the larger tiled kernels,
 // and those over its limits would be refused there anyway.
-func compileOnly(d *gpu.Device, k *kernel.Kernel) error {
+func CompileOnly(d *gpu.Device, k *kernel.Kernel) error {
 	src, err := k.Source(d.Features)
 	if err != nil {
 		return err
