@@ -14,7 +14,8 @@ import (
 // TestLinearEveryTile runs natively to Tint, without building a
 // pipeline (node + Dawn's SwiftShader takes seconds per pipeline; with
 // -short TestLinearEveryTile runs only shortTileCases there): every
-// candidate tile, the Narrow form and the GEMV tiles, in each float
+// candidate tile, the Narrow form and the GEMV tiles (with and without
+// subgroups), in each float
 // storage dtype on each staging path (element, units of four, units of
 // eight), with the epilogues in turn, and the FP8 operands on the unit
 // path. Tiles the device cannot launch are skipped.
@@ -35,6 +36,12 @@ func TestMatmulTilesCompileTint(t *testing.T) {
 					sp, _ := epilogueProduct(t, dt, s, e)
 					if err := gputest.CompileOnly(d, sp.kernel(tile)); err != nil {
 						t.Fatal(err)
+					}
+					if tile.Kind == launch.GEMV {
+						// The reduction through workgroup memory, for devices without subgroups.
+						if err := gputest.CompileOnly(d, sp.gemvKernel(tile, false)); err != nil {
+							t.Fatal(err)
+						}
 					}
 				})
 			}
