@@ -129,6 +129,13 @@ func checkSize(d *gpu.Device, kernel, name string, t *gpu.Tensor) error {
 	return nil
 }
 
+// Build compiles the kernel's pipeline on d, or finds it in d's cache,
+// without dispatching it.
+func (k *Kernel) Build(d *gpu.Device) error {
+	_, err := k.pipeline(d)
+	return err
+}
+
 // pipeline returns the cached pipeline of the kernel's key, assembling
 // and compiling the source only on a miss.
 func (k *Kernel) pipeline(d *gpu.Device) (*gpu.Pipeline, error) {
