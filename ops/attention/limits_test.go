@@ -228,21 +228,33 @@ func synthUnits(raw string) string {
 }
 
 // limitTiles returns the tiles the probes run for head dimension dh on
-// d: the planner's and the first Union variant that fits (the shipped
-// tile with DC = 32 on the H200), which differ in their stages and
-// barriers.
+// d: the planner's and its counterpart (limitPair) that fits, which
+// differ in their stages and barriers.
 func limitTiles(d *gpu.Device, dh int) []launch.AttentionTile {
 	tile, ok := launch.ChooseAttentionTile(d.Limits, dh, 0)
 	if !ok {
 		return nil
 	}
 	tiles := []launch.AttentionTile{tile}
-	for _, c := range launch.AttentionVariants {
-		if c.Union && c.Fits(d.Limits, dh) {
-			return append(tiles, c)
-		}
+	if c, ok := limitPair(tile, func(c launch.AttentionTile) bool { return c.Fits(d.Limits, dh) }); ok {
+		tiles = append(tiles, c)
 	}
 	return tiles
+}
+
+// limitPair returns the tile the probes compare with first: the first of
+// launch.AttentionTiles and AttentionVariants with the other Union
+// setting for which fits holds. On the H200 the planner's Union tile
+// (AttentionTiles[0]) pairs with the same tile at DC = 16 without Union
+// (AttentionTiles[1]); on lavapipe its 64x32 tile with the 64x32 Union
+// variant.
+func limitPair(first launch.AttentionTile, fits func(launch.AttentionTile) bool) (launch.AttentionTile, bool) {
+	for _, c := range append(append([]launch.AttentionTile{}, launch.AttentionTiles...), launch.AttentionVariants...) {
+		if c.Union != first.Union && fits(c) {
+			return c, true
+		}
+	}
+	return launch.AttentionTile{}, false
 }
 
 // runProbe runs probe kernel k over its ntiles query tiles (runTiles
@@ -258,8 +270,8 @@ func runProbe(d *gpu.Device, k *kernel.Kernel, ntiles, work int) (*gpu.Tensor, e
 
 // BenchmarkAttentionLimits bounds dense f32 (and bf16) flash attention
 // from above: for the tile the planner picks at S=4096, H=24, D=128
-// (S=256, H=2 and f32 only on a CPU driver), and the first Union
-// variant that fits (limitTiles), it times each attnProbe and reports
+// (S=256, H=2 and f32 only on a CPU driver), and its counterpart with
+// the other Union setting (limitTiles), it times each attnProbe and reports
 // TFLOP/s of the full attention, 4·S²·H·D, whatever the probe leaves
 // out, and ms per call, so that the rates of the probes compare as
 // times do.
@@ -321,7 +333,7 @@ func benchProbe(b *testing.B, d *gpu.Device, name string, flops float64, kern *k
 
 // TestAttentionLimitProbes compiles every probe of the tiles
 // BenchmarkAttentionLimits probes on the H200 (launch.AttentionTiles[0]
-// and the first Union variant) at D=128 in f32 and bf16 (Tint under
+// and its limitPair) at D=128 in f32 and bf16 (Tint under
 // GOOS=js, naga natively), then runs every probe of this device's
 // limitTiles into guarded outputs at an odd shape (keys past the range,
 // a partial query tile): outputs must be finite and not all zero, and
@@ -332,11 +344,8 @@ func TestAttentionLimitProbes(t *testing.T) {
 	d := testDevice(t)
 	nt := tensorMaker(t, d)
 	h200 := []launch.AttentionTile{launch.AttentionTiles[0]}
-	for _, c := range launch.AttentionVariants {
-		if c.Union {
-			h200 = append(h200, c)
-			break
-		}
+	if c, ok := limitPair(h200[0], func(launch.AttentionTile) bool { return true }); ok {
+		h200 = append(h200, c)
 	}
 	for _, cfg := range h200 {
 		for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
