@@ -182,7 +182,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 			if dt.Size() == 2 {
 				// 16-byte units against 8-byte packs of 16-bit storage.
 				for _, t := range tiles {
-					if t.Kind == launch.Blocked {
+					if t.Kind == launch.Blocked && t.TN == 8 {
 						t.Narrow = true
 						run = append(run, t)
 					}

@@ -12,8 +12,8 @@ import (
 // BenchmarkMoETiles times the grouped MoE forward (top-2 of 8 experts,
 // gated MLPs 3072 -> 8192 -> 3072) with each pair of expert-GEMM tiles in
 // moeTileSweep, in f32 and bf16 storage (16-bit storage also with the
-// Narrow form of each tile, 8-byte packs of four), at 4096 and 64
-// tokens: the shipped pair (launch.MoETiles) first, moe_gemm.wgsl last.
+// Narrow form of each tile with TN = 8, 8-byte packs of four), at 4096 and 64
+// tokens: the shipped pair (launch.MoETiles) named shipped=, moe_gemm.wgsl last.
 // Rows report ms and TFLOP/s (6*T*topk*D*I). On a CPU driver it runs
 // 64 tokens of 256 -> 512. About a minute on an H200:
 //
@@ -84,22 +84,26 @@ func (p moeTilePair) name(gateUp, down launch.Tile, half bool) string {
 // moeTileSweep lists the tile pairs BenchmarkMoETiles times on d: gated
 // products on 8-column register blocks (128 or 64 rows), down products on
 // the dense matmul's best tiles, with the Narrow form too for 16-bit
-// storage; pairs of equal height that fit, then moe_gemm.wgsl.
+// storage where it differs; pairs of equal height that fit, then moe_gemm.wgsl.
 func moeTileSweep(d *gpu.Device, half bool) []moeTilePair {
 	bl := func(bm, bn, bk, tm, tn int, db bool) launch.Tile {
 		return launch.Tile{Kind: launch.Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: db, Group: launch.MatmulGroup}
 	}
 	gates := []launch.Tile{bl(128, 128, 16, 8, 8, false), bl(128, 128, 8, 8, 8, true), bl(128, 128, 16, 8, 8, true), bl(64, 64, 8, 8, 8, true)}
 	downs := []launch.Tile{bl(128, 64, 16, 8, 4, true), bl(128, 128, 16, 8, 8, false), bl(64, 64, 16, 4, 4, true)}
-	narrow := []bool{false}
-	if half {
-		narrow = append(narrow, true)
+	// Narrow changes only 16-bit operands of tiles with TN = 8 (TN = 4
+	// tiles move 8-byte packs either way).
+	narrow := func(t launch.Tile) []bool {
+		if half && t.TN == 8 {
+			return []bool{false, true}
+		}
+		return []bool{false}
 	}
 	var out []moeTilePair
 	for _, g := range gates {
 		for _, dn := range downs {
-			for _, ng := range narrow {
-				for _, nd := range narrow {
+			for _, ng := range narrow(g) {
+				for _, nd := range narrow(dn) {
 					g, dn := g, dn
 					g.Narrow, dn.Narrow = ng, nd
 					if g.BM == dn.BM && g.Fits(d) && dn.Fits(d) {

@@ -93,17 +93,16 @@ var SageTile = AttentionTile{BQ: 128, BK: 64, TM: 4, TN: 4, DC: 16, Fold: true}
 
 // ChooseSage picks the Sage launch for head dim d on a device of class
 // class with features f and limits lim: on GPUs the tiled kernel, with
-// SageTile, else 128x64/8x4/d16 (AttentionTiles[1]; the first row's
-// Union does not apply to Sage's int8 stages, which its DC of 32 would
-// then overfill), else the first of AttentionTiles that fits, where d
-// is a multiple of 16 (its scores and accumulators in registers: the row-softmax kernels ran
+// SageTile, else the first of AttentionTiles after the first that fits
+// (the first row's Union does not apply to Sage's int8 stages, which its
+// DC of 32 would then overfill), where d is a multiple of 16 (its scores and accumulators in registers: the row-softmax kernels ran
 // at 34.8 ms with tensor cores and 42.7 ms portable on the H200 at
 // S=4096 H=24 D=128 against 7.95 ms for the dense f32 tiled kernel);
 // else, and on CPU drivers (where SwiftShader takes from 20 s to minutes
 // to build a tiled kernel, as PlanAttention notes), SageRows.
 func ChooseSage(f gpu.Features, lim gpu.Limits, class gpu.Class, d int) (Sage, bool) {
 	if class != gpu.ClassCPU {
-		for _, c := range append([]AttentionTile{SageTile, AttentionTiles[1]}, AttentionTiles...) {
+		for _, c := range append([]AttentionTile{SageTile}, AttentionTiles[1:]...) {
 			if s := SageTiled(c); s.Fits(lim, d) {
 				return s, true
 			}
