@@ -31,6 +31,8 @@
 #   bash bench/device.sh dumpjs    # the SPIR-V Tint emits for the shipped f32 Blocked matmul on this GPU and its clamps
 #                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
+#   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
+#                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~3 min)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -233,6 +235,11 @@ for step in "$@"; do
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/parity_go.txt"
     python3 bench/parity_torch.py --go "$OUT/parity_go.txt" 2>&1 | tee "$OUT/parity.md"
+    ;;
+  skinny)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkSkinnyLinear -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/skinny_go.txt"
+    python3 bench/skinny_torch.py --go "$OUT/skinny_go.txt" 2>&1 | tee "$OUT/skinny.md"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

@@ -421,8 +421,9 @@ func TestLinearDispatch(t *testing.T) {
 // decoders (e4m3x4_fast, e5m2x4_fast, for K a multiple of 16) and
 // requires the exact value times the scale. x is [4,16] with x[m,m] = 1,
 // each weight row holds four codes at K = 0..3, so y[m,n] = w[n,m] *
-// scale; the NaN and infinite codes sit alone in rows of their own (they
-// make their whole column NaN or infinite, as the reference's sums do).
+// scale; the NaN and infinite codes sit alone in rows of their own, in
+// each word and byte position of the 16-code unit (they make their whole
+// column NaN or infinite, as the reference's sums do).
 func TestGEMVFP8AllCodes(t *testing.T) {
 	d := testDevice(t)
 	const M, K = 4, 16
@@ -436,7 +437,12 @@ func TestGEMVFP8AllCodes(t *testing.T) {
 		var finite []byte
 		for i, v := range vals {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				rows = append(rows, []byte{byte(i)})
+				// Alone in its row, once in each word and byte of a 16-code unit (K = 0, 5, 10, 15).
+				for _, at := range []int{0, 5, 10, 15} {
+					r := make([]byte, at+1)
+					r[at] = byte(i)
+					rows = append(rows, r)
+				}
 			} else {
 				finite = append(finite, byte(i))
 			}
