@@ -572,6 +572,36 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 		k.Snippet("WSUB", sub("w", s.w.DType, "1.0"))
 	}
 
+	gt := gemvBody(gemvShape{nc: nc, mr: mr, ku: ku, su: su, vs: vs, vc: vc, fp8W: fp8W, fastE4M3: fastE4M3,
+		xScale: s.xScale != nil, subgroups: k.Subgroups, w: s.w.DType})
+	k.Snippet("REGS", gt.regs).Snippet("UNIT_STEP", gt.step).Snippet("ELEMENT_STEP", gt.elem).Snippet("REDUCE", gt.reduce).Snippet("STORE", gt.store)
+	return k
+}
+
+// gemvShape is what the GEMV's generated loops depend on.
+type gemvShape struct {
+	nc, mr, ku, su, vs, vc            int
+	fp8W, fastE4M3, xScale, subgroups bool
+	w                                 dtype.DType
+}
+
+// gemvText is the generated WGSL of the GEMV's loops, reduction and
+// stores for one gemvShape.
+type gemvText struct{ regs, step, elem, reduce, store string }
+
+// gemvBodies memoises gemvBody: every eager call declares its kernel,
+// and generating this text took most of a GEMV call's declaration
+// (BenchmarkEagerHost/declare).
+var gemvBodies sync.Map // gemvShape -> gemvText
+
+// gemvBody returns the REGS, UNIT_STEP, ELEMENT_STEP, REDUCE and STORE
+// snippets of wgsl/matmul_gemv.wgsl for g.
+func gemvBody(g gemvShape) gemvText {
+	if t, ok := gemvBodies.Load(g); ok {
+		return t.(gemvText)
+	}
+	nc, mr, ku, su, vs, vc, fp8W, fastE4M3 := g.nc, g.mr, g.ku, g.su, g.vs, g.vc, g.fp8W, g.fastE4M3
+	nv := nc * mr
 	acc := func(m, c int) string { return fmt.Sprintf("a%d_%d", m, c) }
 	var regs, step, elem, reduce strings.Builder
 	for m := 0; m < mr; m++ {
@@ -602,7 +632,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 		step.WriteString("{\n")
 		for c := 0; c < nc; c++ {
 			if fp8W {
-				dec := fp8Name(s.w.DType) + "x4_fast"
+				dec := fp8Name(g.w) + "x4_fast"
 				fmt.Fprintf(&step, "        let w%d = XS(%s(q%d.%c), %s(q%d.%c));\n", c, dec, c, "xyzw"[2*sb], dec, c, "xyzw"[2*sb+1])
 			} else {
 				fmt.Fprintf(&step, "        let w%d = wsub(col%d * p.k + u * KU + %du);\n", c, c, sb*su)
@@ -625,7 +655,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	// ELEMENT_STEP: element k of each row of x, then of each weight row.
 	for m := 0; m < mr; m++ {
 		fmt.Fprintf(&elem, "let x%d = ld_x(row%d * p.k + k)", m, m)
-		if s.xScale != nil {
+		if g.xScale {
 			fmt.Fprintf(&elem, " * ld_xs(row%d)", m)
 		}
 		elem.WriteString(";\n      ")
@@ -633,7 +663,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	for c := 0; c < nc; c++ {
 		wv := fmt.Sprintf("ld_w(col%d * p.k + k)", c)
 		if fp8W {
-			wv = fmt.Sprintf("%s_decode((w_buf[(col%[2]d * p.k + k) >> 4u][((col%[2]d * p.k + k) >> 2u) & 3u] >> (((col%[2]d * p.k + k) & 3u) * 8u)) & 0xffu)", fp8Name(s.w.DType), c)
+			wv = fmt.Sprintf("%s_decode((w_buf[(col%[2]d * p.k + k) >> 4u][((col%[2]d * p.k + k) >> 2u) & 3u] >> (((col%[2]d * p.k + k) & 3u) * 8u)) & 0xffu)", fp8Name(g.w), c)
 		}
 		fmt.Fprintf(&elem, "{\n        let wv = %s;\n", wv)
 		for m := 0; m < mr; m++ {
@@ -654,7 +684,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 			reduce.WriteString(" }\n  ")
 		}
 	}
-	if k.Subgroups {
+	if g.subgroups {
 		reduce.WriteString("let nslot = (WG + sg_size - 1u) / sg_size;\n  ")
 	} else {
 		reduce.WriteString("let nslot = WG;\n  ")
@@ -662,7 +692,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	for cb := 0; cb < nv; cb += vc {
 		for v := cb; v < cb+vc; v++ {
 			a := acc(v/nc, v%nc)
-			if k.Subgroups {
+			if g.subgroups {
 				fmt.Fprintf(&reduce, "{ let t = subgroupAdd(%s); if (sg_lane == 0u) { red[%du * WG + lid / sg_size] = t; } }\n  ", a, v-cb)
 			} else {
 				fmt.Fprintf(&reduce, "red[%du * WG + lid] = %s;\n  ", v-cb, a)
@@ -671,7 +701,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 		fmt.Fprintf(&reduce, "workgroupBarrier();\n  reduce_chunk(%du, nslot, n0, lid);\n  ", cb)
 	}
 	trim := func(b *strings.Builder) string { return strings.TrimSpace(b.String()) }
-	k.Snippet("REGS", trim(&regs)).Snippet("UNIT_STEP", trim(&step)).Snippet("ELEMENT_STEP", trim(&elem)).Snippet("REDUCE", trim(&reduce))
+	out := gemvText{regs: trim(&regs), step: trim(&step), elem: trim(&elem), reduce: trim(&reduce)}
 
 	// STORE: VS columns of row m from column n, the sums at tot[b ..].
 	lanes := make([]string, vs)
@@ -680,13 +710,14 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	}
 	switch vs {
 	case 8:
-		k.Snippet("STORE", fmt.Sprintf("stu_y((m * p.n + n) / 8u, PU(P(%s), P(%s)));", strings.Join(lanes[:4], ", "), strings.Join(lanes[4:], ", ")))
+		out.store = fmt.Sprintf("stu_y((m * p.n + n) / 8u, PU(P(%s), P(%s)));", strings.Join(lanes[:4], ", "), strings.Join(lanes[4:], ", "))
 	case 4:
-		k.Snippet("STORE", fmt.Sprintf("stv_y((m * p.n + n) / 4u, P(%s));", strings.Join(lanes, ", ")))
+		out.store = fmt.Sprintf("stv_y((m * p.n + n) / 4u, P(%s));", strings.Join(lanes, ", "))
 	default:
-		k.Snippet("STORE", "st_y(m * p.n + n, "+lanes[0]+");")
+		out.store = "st_y(m * p.n + n, " + lanes[0] + ");"
 	}
-	return k
+	gemvBodies.Store(g, out)
+	return out
 }
 
 // matmul validates s and runs it with the tile the launch policy picks.

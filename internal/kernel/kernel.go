@@ -11,8 +11,9 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -200,35 +201,82 @@ func (k *Kernel) Snippet(name, src string) *Kernel {
 func (k *Kernel) vec() int   { return max(k.Vec, 1) }
 func (k *Kernel) units() int { return max(k.Units, 1) }
 
-// describe writes everything the source depends on, apart from the
-// device's features, in a fixed order.
-func (k *Kernel) describe() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s v%dx%d sg=%v f16=%v sm=%v files=%v\n", k.Name, k.vec(), k.units(), k.Subgroups, k.F16, k.SubgroupMatrix, k.Files)
+// Key returns the pipeline cache key: the kernel's name, its bindings'
+// dtypes and a hash of the rest of its declaration (everything the source
+// depends on apart from the device's features). It is computed from the
+// declaration alone, so a warm call assembles no source, and it hashes
+// the declaration's fields as they are, each prefixed by its length, with
+// hash/maphash: every eager call computes it, and formatting the snippets
+// (quoted by fmt) into an FNV hash took half the host time of a GEMV
+// call (BenchmarkEagerHost, 2026-11-29). The hash's seed is made per
+// process, so keys differ between runs.
+func (k *Kernel) Key() string {
+	h := keyHash{}
+	h.h.SetSeed(keySeed)
+	h.str(k.Name)
+	h.num(k.vec(), k.units())
+	h.flags(k.Subgroups, k.F16, k.SubgroupMatrix)
+	h.num(len(k.Files))
+	for _, f := range k.Files {
+		h.str(f)
+	}
+	h.num(len(k.Consts))
 	for _, c := range k.Consts {
-		fmt.Fprintf(&b, "const %s=%s\n", c.Name, c.Value)
+		h.str(c.Name)
+		h.str(c.Value)
 	}
-	for _, x := range k.Bindings {
-		fmt.Fprintf(&b, "buf %s:%v:%v:%v:%v:%v\n", x.Name, x.DType(), x.Write, x.Words, x.Ints, x.Pairs)
+	h.num(len(k.Bindings))
+	dts := make([]string, len(k.Bindings))
+	for i, x := range k.Bindings {
+		dts[i] = x.DType().String()
+		h.str(x.Name)
+		h.str(dts[i])
+		h.flags(x.Write, x.Words, x.Ints, x.Pairs)
 	}
+	h.num(len(k.Uniforms))
 	for _, u := range k.Uniforms {
-		fmt.Fprintf(&b, "uniform %s:%s\n", u.Name, u.Type)
+		h.str(u.Name)
+		h.str(u.Type)
 	}
-	for _, s := range k.Snippets {
-		fmt.Fprintf(&b, "snippet %s=%q\n", s.Name, s.WGSL)
+	h.num(len(k.Snippets))
+	for _, sn := range k.Snippets {
+		h.str(sn.Name)
+		h.str(sn.WGSL)
 	}
-	return b.String()
+	return k.Name + "/" + strings.Join(dts, ",") + "/" + fmt.Sprintf("%016x", h.h.Sum64())
 }
 
-// Key returns the pipeline cache key: the kernel's name, its bindings'
-// dtypes and a hash of the rest of its declaration. It is computed from
-// the declaration alone, so a warm call assembles no source.
-func (k *Kernel) Key() string {
-	h := fnv.New64a()
-	h.Write([]byte(k.describe()))
-	var dts []string
-	for _, x := range k.Bindings {
-		dts = append(dts, x.DType().String())
+// keySeed seeds every Key of this process.
+var keySeed = maphash.MakeSeed()
+
+// keyHash feeds Key's fields to a maphash.Hash.
+type keyHash struct {
+	h   maphash.Hash
+	buf [8]byte
+}
+
+// num hashes each value as eight bytes.
+func (h *keyHash) num(vs ...int) {
+	for _, v := range vs {
+		binary.LittleEndian.PutUint64(h.buf[:], uint64(v))
+		h.h.Write(h.buf[:])
 	}
-	return fmt.Sprintf("%s/%s/%016x", k.Name, strings.Join(dts, ","), h.Sum64())
+}
+
+// str hashes s's length, then its bytes: no two field sequences give
+// the same stream.
+func (h *keyHash) str(s string) {
+	h.num(len(s))
+	h.h.WriteString(s)
+}
+
+// flags hashes the booleans as one byte each.
+func (h *keyHash) flags(bs ...bool) {
+	for _, b := range bs {
+		if b {
+			h.h.WriteByte(1)
+		} else {
+			h.h.WriteByte(0)
+		}
+	}
 }

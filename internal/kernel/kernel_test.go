@@ -98,11 +98,22 @@ func TestKeyNamesTheDeclaration(t *testing.T) {
 		"const":   base().Uint("WG", 64),
 		"vec":     func() *Kernel { k := base(); k.Vec = 4; return k }(),
 		"f16":     func() *Kernel { k := base(); k.F16 = true; return k }(),
+		"units":   func() *Kernel { k := base(); k.Units = 2; return k }(),
+		"sg":      func() *Kernel { k := base(); k.Subgroups = true; return k }(),
+		"files":   func() *Kernel { k := base(); k.Files = append(k.Files, "act"); return k }(),
+		"words":   elementwise("st_y(i, ld_x(i));").In("x", nil).Words().Out("y", dtype.F32, 4),
+		"uniform": base().U32("m", 1),
+		// The same text split differently between a constant's name and value.
+		"split a": base().Const("WG", "64"),
+		"split b": base().Const("WG6", "4"),
 	}
 	for name, k := range variants {
 		if k.Key() == k0 {
 			t.Errorf("changing the %s left the key %q unchanged", name, k0)
 		}
+	}
+	if variants["split a"].Key() == variants["split b"].Key() {
+		t.Error("a constant's name and value split at another place gave the same key")
 	}
 	// Uniform values and grids are launch data, not part of the variant.
 	k := base()
