@@ -345,8 +345,11 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 // seen (at most 1 s), and a row whose copy after it is below that runs
 // once more. Both are timed by busyMeasure. (With K = N = 4096 FP8
 // weights the copy stayed at 1.6 TB/s through 5 s of copies per row on
-// the H200, and at 4.0 with the 8192 ones right after: not clocks, and
-// not explained; the rows report the copy they ran beside.)
+// the H200, and nvidia-smi showed the SM clock at 345-600 MHz through
+// those rows and at 1980 with the 8192 ones right after: busyMeasure's
+// submissions leave the GPU idle while the host records the next one,
+// and with the host's per-call cost then (BenchmarkEagerHost) that was
+// most of the time. The rows report the copy they ran beside.)
 type copyGate struct {
 	d     *gpu.Device
 	run   func() error
