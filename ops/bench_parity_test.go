@@ -29,7 +29,8 @@ func first(ts ...*gpu.Tensor) func(error) (*gpu.Tensor, error) {
 // memory-bound shape (x [8,4096,3072] on a GPU; the states [1,4096,24,128]),
 // the per-block int8 quantiser of q and of k (smoothed), the grouped MoE
 // with bf16 and FP8 experts, and NF4 linear (absmax plain and compressed)
-// beside the full-width linear at M=1 and 16, K=N=4096 and 8192. bench/parity_torch.py times the PyTorch compositions under
+// beside the full-width linear at M=1 and 16, K=N=4096 and 8192 (these
+// beside a 256 MiB copy, as BenchmarkSkinnyLinear times them). bench/parity_torch.py times the PyTorch compositions under
 // the same names and joins both into a table (bench/device.sh parity).
 // On a GPU:
 // go test -c -o bin/ops.test ./ops && ./bin/ops.test -test.run '^$' -test.bench BenchmarkParity -test.benchtime 10x
@@ -141,8 +142,33 @@ func BenchmarkParity(b *testing.B) {
 		// its bytes), square K = N, M = 1 (GEMV) and 16 (tiled); GB/s of
 		// the weight bytes each must read.
 		sizes := []int{4096, 8192}
+		copyBytes := 256 << 20
 		if !big {
-			sizes = []int{256}
+			sizes, copyBytes = []int{256}, 4<<20
+		}
+		// These calls take microseconds: timed in busyMeasure's long
+		// submissions beside a 256 MiB copy (copyGate), as
+		// BenchmarkSkinnyLinear times them. measureBW's copy of the
+		// 16 KB x left the H200 at idle clocks (2026-11-29: the bf16
+		// GEMV at 66 µs here, 29 µs there).
+		cp := randomDevice(b, d, dtype.F32, copyBytes/8)
+		defer cp.Release()
+		gate := &copyGate{d: d, bytes: float64(copyBytes), run: released(func() (*gpu.Tensor, error) { return Copy(cp) })}
+		if err := gate.warm(); err != nil {
+			b.Fatal(err)
+		}
+		skinny := func(name string, bytes float64, f func() (*gpu.Tensor, error)) {
+			b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
+				tm, copyBW, err := gate.measure(released(f))
+				if err != nil {
+					b.Fatal(err)
+				}
+				bw := bytes / tm.Seconds() / 1e9
+				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+				b.ReportMetric(bw, "GB/s")
+				b.ReportMetric(copyBW, "copy-GB/s")
+				b.ReportMetric(bw/copyBW, "x-copy")
+			})
 		}
 		for _, n := range sizes {
 			k := n
@@ -169,9 +195,9 @@ func BenchmarkParity(b *testing.B) {
 			fullBytes := float64(n * k * dt.Size())
 			for _, rows := range []int{1, 16} {
 				xs := randomDevice(b, d, dt, rows, k)
-				run(fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k), xs, nf4Bytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
-				run(fmt.Sprintf("linear_nf4_compressed/M=%d/N=%d/K=%d", rows, n, k), xs, compressedBytes, func() (*gpu.Tensor, error) { return lc.Forward(xs) })
-				run(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), xs, fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
+				skinny(fmt.Sprintf("linear_nf4/M=%d/N=%d/K=%d", rows, n, k), nf4Bytes, func() (*gpu.Tensor, error) { return l.Forward(xs) })
+				skinny(fmt.Sprintf("linear_nf4_compressed/M=%d/N=%d/K=%d", rows, n, k), compressedBytes, func() (*gpu.Tensor, error) { return lc.Forward(xs) })
+				skinny(fmt.Sprintf("linear/M=%d/N=%d/K=%d", rows, n, k), fullBytes, func() (*gpu.Tensor, error) { return LinearForward(xs, wf, nil) })
 			}
 		}
 	}
