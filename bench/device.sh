@@ -32,7 +32,8 @@
 #                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
 #   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
-#                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~3 min)
+#                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~5 min, up to 8
+#                                  # where rows run at low clocks; SKINNY='BenchmarkSkinnyLinear/M=1$/' times the M=1 rows alone)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -238,7 +239,7 @@ for step in "$@"; do
     ;;
   skinny)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-    ./bin/ops.test -test.run '^$' -test.bench BenchmarkSkinnyLinear -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/skinny_go.txt"
+    ./bin/ops.test -test.run '^$' -test.bench "${SKINNY:-BenchmarkSkinnyLinear}" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/skinny_go.txt"
     python3 bench/skinny_torch.py --go "$OUT/skinny_go.txt" 2>&1 | tee "$OUT/skinny.md"
     ;;
   dispatch)
