@@ -86,7 +86,8 @@ func rssKB(t *testing.T) int {
 
 // TestOpenClose50Devices: 30 Opens grew RSS from 7 to 354 MB (12 MB a
 // device), never freed. Opening, using and closing 50 devices must leave
-// RSS where the first 30 left it: within 16 MB over the last twenty,
+// RSS where the first 30 left it: within 16 MB over the last twenty (or
+// over one of up to three windows of twenty more),
 // whereas one device leaked each time would add 240 MB. (On lavapipe
 // RSS steps up by a few MB as malloc arenas settle, then stays flat: 150
 // devices measured 108.3 MB after 30 and 109.0 MB after 150; on a loaded
@@ -97,8 +98,7 @@ func TestOpenClose50Devices(t *testing.T) {
 	if testing.Short() {
 		n = 20
 	}
-	var base int
-	for i := 0; i < n; i++ {
+	cycle := func(i int) {
 		d, err := Open(Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,12 @@ func TestOpenClose50Devices(t *testing.T) {
 			t.Fatal(err)
 		}
 		runtime.GC()
-		if i == n*3/5-1 {
+	}
+	settled := n * 3 / 5
+	var base int
+	for i := 0; i < n; i++ {
+		cycle(i)
+		if i == settled-1 {
 			time.Sleep(50 * time.Millisecond)
 			base = rssKB(t)
 		}
@@ -127,9 +132,24 @@ func TestOpenClose50Devices(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	end := rssKB(t)
-	settled := n * 3 / 5
-	t.Logf("VmRSS after %d devices %d kB, after %d: %d kB (%+d kB a device)", settled, base, n, end, (end-base)/(n-settled))
-	if grew := end - base; grew > 16<<10 {
-		t.Fatalf("RSS grew by %d kB over %d devices (%d kB each): devices are not freed", grew, n-settled, grew/(n-settled))
+	window := n - settled
+	t.Logf("VmRSS after %d devices %d kB, after %d: %d kB (%+d kB a device)", settled, base, n, end, (end-base)/window)
+	grew := end - base
+	// The arenas can settle late, in steps of about 9 MB: a fresh-clone
+	// CI run with both test lanes measured +18.6 MB over devices 31-50
+	// (2026-11-29), and 150 devices here stepped at the 65th, then stayed
+	// flat. A leak grows at its rate in every window, so up to three more
+	// windows are judged, and one within the bound passes.
+	for w := 1; grew > 16<<10 && w <= 3; w++ {
+		for i := 0; i < window; i++ {
+			cycle(n*w + i)
+		}
+		time.Sleep(50 * time.Millisecond)
+		base, end = end, rssKB(t)
+		grew = end - base
+		t.Logf("VmRSS after %d more devices: %d kB (%+d kB a device)", window, end, grew/window)
+	}
+	if grew > 16<<10 {
+		t.Fatalf("RSS grew by %d kB over %d devices (%d kB each): devices are not freed", grew, window, grew/window)
 	}
 }
