@@ -39,6 +39,7 @@ func BenchmarkParity(b *testing.B) {
 	shape := benchShape(d)
 	B, L, C := shape[0], shape[1], shape[2]
 	big := d.Info.Class != gpu.ClassCPU
+	var gate *copyGate // the linear rows' (newCopyGate)
 	for _, dt := range []dtype.DType{dtype.F32, dtype.BF16} {
 		x := randomDevice(b, d, dt, shape...)
 		res := randomDevice(b, d, dt, shape...)
@@ -142,20 +143,16 @@ func BenchmarkParity(b *testing.B) {
 		// its bytes), square K = N, M = 1 (GEMV) and 16 (tiled); GB/s of
 		// the weight bytes each must read.
 		sizes := []int{4096, 8192}
-		copyBytes := 256 << 20
 		if !big {
-			sizes, copyBytes = []int{256}, 4<<20
+			sizes = []int{256}
 		}
 		// These calls take microseconds: timed in busyMeasure's long
 		// submissions beside a 256 MiB copy (copyGate), as
 		// BenchmarkSkinnyLinear times them. measureBW's copy of the
 		// 16 KB x left the H200 at idle clocks (2026-11-29: the bf16
 		// GEMV at 66 µs here, 29 µs there).
-		cp := randomDevice(b, d, dtype.F32, copyBytes/8)
-		defer cp.Release()
-		gate := &copyGate{d: d, bytes: float64(copyBytes), run: released(func() (*gpu.Tensor, error) { return Copy(cp) })}
-		if err := gate.warm(); err != nil {
-			b.Fatal(err)
+		if gate == nil { // one warm-up serves both dtypes
+			gate = newCopyGate(b, d)
 		}
 		skinny := func(name string, bytes float64, f func() (*gpu.Tensor, error)) {
 			b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
@@ -163,11 +160,7 @@ func BenchmarkParity(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				bw := bytes / tm.Seconds() / 1e9
-				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-				b.ReportMetric(bw, "GB/s")
-				b.ReportMetric(copyBW, "copy-GB/s")
-				b.ReportMetric(bw/copyBW, "x-copy")
+				reportBW(b, tm, bytes, copyBW, "GB/s")
 			})
 		}
 		for _, n := range sizes {

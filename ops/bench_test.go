@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,34 +47,31 @@ var bestCopy float64
 // a trial whose copy is below 0.9 of the best copy seen ran at lowered
 // clocks and runs again, at most three more times (the CLI harness's rule).
 func measureBW(b *testing.B, d *gpu.Device, x *gpu.Tensor, bytes float64, run func() (*gpu.Tensor, error)) {
-	call := func(f func() (*gpu.Tensor, error)) func() error {
-		return func() error {
-			y, err := f()
-			if err == nil {
-				y.Release()
-			}
-			return err
-		}
-	}
 	var tm time.Duration
-	var bw, copyBW float64
+	var copyBW float64
 	for try := 0; ; try++ {
-		cp, _, err := d.Measure(5, max(1, b.N), call(func() (*gpu.Tensor, error) { return Copy(x) }))
+		cp, _, err := d.Measure(5, max(1, b.N), released(func() (*gpu.Tensor, error) { return Copy(x) }))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if tm, _, err = d.Measure(5, max(1, b.N), call(run)); err != nil {
+		if tm, _, err = d.Measure(5, max(1, b.N), released(run)); err != nil {
 			b.Fatal(err)
 		}
 		copyBW = 2 * float64(x.ByteSize()) / cp.Seconds() / 1e9
-		bw = bytes / tm.Seconds() / 1e9
 		bestCopy = max(bestCopy, copyBW)
 		if copyBW >= 0.9*bestCopy || try == 3 {
 			break
 		}
 	}
+	reportBW(b, tm, bytes, copyBW, "GB/s")
+}
+
+// reportBW reports a time, the GB/s of bytes moved in it (as unit), the
+// copy's GB/s beside it and their ratio.
+func reportBW(b *testing.B, tm time.Duration, bytes, copyBW float64, unit string) {
+	bw := bytes / tm.Seconds() / 1e9
 	b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-	b.ReportMetric(bw, "GB/s")
+	b.ReportMetric(bw, unit)
 	b.ReportMetric(copyBW, "copy-GB/s")
 	b.ReportMetric(bw/copyBW, "x-copy")
 }
@@ -233,22 +229,16 @@ func BenchmarkMatmulSweep(b *testing.B) {
 func BenchmarkSkinnyLinear(b *testing.B) {
 	d := testDevice(b)
 	sizes := []int{4096, 8192}
-	copyBytes := 256 << 20
 	if d.Info.Class == gpu.ClassCPU {
-		sizes, copyBytes = []int{512}, 4<<20
+		sizes = []int{512}
 	}
-	cp := randomDevice(b, d, dtype.F32, copyBytes/8) // read and written: copyBytes moved
-	defer cp.Release()
-	gate := &copyGate{d: d, bytes: float64(copyBytes), run: released(func() (*gpu.Tensor, error) { return Copy(cp) })}
-	if err := gate.warm(); err != nil {
-		b.Fatal(err)
-	}
+	gate := newCopyGate(b, d)
 	for _, kn := range sizes {
 		for _, wdt := range []dtype.DType{dtype.F32, dtype.BF16, dtype.FP8E4M3, dtype.FP8E5M2} {
 			w := randomDevice(b, d, wdt, kn, kn)
 			ws := []*gpu.Tensor{w}
 			wbytes := kn * kn * wdt.Size()
-			for len(ws)*wbytes < 4*copyBytes/2 {
+			for float64(len(ws)*wbytes) < 2*gate.bytes { // 512 MiB on a GPU
 				c, err := Copy(w)
 				if err != nil {
 					b.Fatal(err)
@@ -317,11 +307,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 							if err != nil {
 								b.Fatal(err)
 							}
-							bw := float64(wbytes) / tm.Seconds() / 1e9
-							b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-							b.ReportMetric(bw, "weight-GB/s")
-							b.ReportMetric(copyBW, "copy-GB/s")
-							b.ReportMetric(bw/copyBW, "x-copy")
+							reportBW(b, tm, float64(wbytes), copyBW, "weight-GB/s")
 						})
 					}
 				}
@@ -357,6 +343,22 @@ type copyGate struct {
 	best  float64 // GB/s
 }
 
+// newCopyGate returns a warmed gate whose copy moves 256 MiB (4 MiB on a
+// CPU driver); the copy's tensor is released when b ends.
+func newCopyGate(b *testing.B, d *gpu.Device) *copyGate {
+	n := 256 << 20
+	if d.Info.Class == gpu.ClassCPU {
+		n = 4 << 20
+	}
+	cp := randomDevice(b, d, dtype.F32, n/8) // read and written: n bytes moved
+	b.Cleanup(cp.Release)
+	g := &copyGate{d: d, bytes: float64(n), run: released(func() (*gpu.Tensor, error) { return Copy(cp) })}
+	if err := g.warm(); err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
 // bw times one copy and returns its GB/s.
 func (g *copyGate) bw() (float64, error) {
 	c, err := busyMeasure(g.d, g.run)
@@ -378,7 +380,7 @@ func (g *copyGate) warm() error {
 			return err
 		}
 		last = append(last, bw)
-		if n := len(last); time.Since(start) > 2*time.Second && n >= 3 && slices.Max(last[n-3:]) <= 1.03*slices.Min(last[n-3:]) {
+		if time.Since(start) > 2*time.Second && settled(last) {
 			return nil
 		}
 	}
@@ -422,6 +424,9 @@ func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 		if s.Name != "UNIT_STEP" {
 			continue
 		}
+		if !strings.Contains(s.WGSL, "_fast(") {
+			panic("gemvProbe: no FP8 decoding in UNIT_STEP:\n" + s.WGSL)
+		}
 		var keep []string
 		for _, l := range strings.Split(s.WGSL, "\n") {
 			if !strings.HasPrefix(strings.TrimSpace(l), "nan") {
@@ -431,9 +436,6 @@ func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 		src := strings.Join(keep, "\n")
 		if probe == "nodecode" {
 			src = fp8Call.ReplaceAllString(src, "vec4<f32>(bitcast<f32>($1))")
-		}
-		if !strings.Contains(s.WGSL, "_fast(") {
-			panic("gemvProbe: no FP8 decoding in UNIT_STEP:\n" + s.WGSL)
 		}
 		k.Snippets[i].WGSL = src
 		return k
@@ -652,19 +654,15 @@ func BenchmarkEagerHost(b *testing.B) {
 	for _, wdt := range []dtype.DType{dtype.BF16, dtype.FP8E4M3} {
 		w := randomDevice(b, d, wdt, kn, kn)
 		x := randomDevice(b, d, dtype.BF16, 1, kn)
+		var s *gpu.Tensor // an FP8 weight's scale
 		call := func() (*gpu.Tensor, error) { return LinearForward(x, w, nil) }
 		if isFP8(wdt) {
-			s := randomDevice(b, d, dtype.F32, kn, 1)
-			defer s.Release()
+			s = randomDevice(b, d, dtype.F32, kn, 1)
+			b.Cleanup(s.Release)
 			call = func() (*gpu.Tensor, error) { return LinearFP8Forward(x, w, s, nil, "none") }
 		}
 		// The host's work before the dispatch: declaring the kernel and its key.
 		b.Run(fmt.Sprintf("declare/M=1/K=N=%d/w=%v", kn, wdt), func(b *testing.B) {
-			var s *gpu.Tensor
-			if isFP8(wdt) {
-				s = randomDevice(b, d, dtype.F32, kn, 1)
-				defer s.Release()
-			}
 			sp := &matmulSpec{op: "Linear", x: x, w: w, wScale: s}
 			if err := sp.validate(); err != nil {
 				b.Fatal(err)

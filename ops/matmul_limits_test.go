@@ -289,21 +289,25 @@ func busyMeasure(d *gpu.Device, run func() error) (time.Duration, error) {
 		}
 		reps *= 2
 	}
-	var last []time.Duration
+	var last []float64
 	for start := time.Now(); time.Since(start) < 2*time.Second; {
 		tm, _, err := d.Measure(1, reps, run)
 		if err != nil {
 			return 0, err
 		}
-		if last = append(last, tm); len(last) >= 3 {
-			lo, hi := slices.Min(last[len(last)-3:]), slices.Max(last[len(last)-3:])
-			if float64(hi) <= 1.03*float64(lo) {
-				break
-			}
+		if last = append(last, tm.Seconds()); settled(last) {
+			break
 		}
 	}
 	tm, _, err := d.Measure(5, reps, run)
 	return tm, err
+}
+
+// settled reports whether the last three of vs agree within 3% (the
+// warm-up rule of the CLI harness and bench/torch_timing.py).
+func settled(vs []float64) bool {
+	n := len(vs)
+	return n >= 3 && slices.Max(vs[n-3:]) <= 1.03*slices.Min(vs[n-3:])
 }
 
 // released turns a call that returns a tensor into a Measure callback
