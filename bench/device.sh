@@ -34,6 +34,11 @@
 #   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
 #                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~5 min, up to 8
 #                                  # where rows run at low clocks; SKINNY='BenchmarkSkinnyLinear/M=1$/' times the M=1 rows alone)
+#   bash bench/device.sh pipestats # the driver's registers, shared and local memory of every kernel the FMA, matmul and attention
+#                                  # limit-probe tests compile (gpu.DumpEnv, naga, bench/pipestats.c,
+#                                  # bench/pipestats.py; needs bin/ops.test, bin/attention.test, bin/naga, bin/pipestats; ~1 min)
+#   bash bench/device.sh occupancy # BenchmarkMatmulOccupancy (Blocked tiles around the shipped one, 4096^3 f32) with each tile's
+#                                  # registers from the driver (same needs as pipestats but attention.test; ~1 min)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -241,6 +246,18 @@ for step in "$@"; do
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
     ./bin/ops.test -test.run '^$' -test.bench "${SKINNY:-BenchmarkSkinnyLinear}" -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/skinny_go.txt"
     python3 bench/skinny_torch.py --go "$OUT/skinny_go.txt" 2>&1 | tee "$OUT/skinny.md"
+    ;;
+  pipestats)
+    dump=/tmp/wgsl_dump; rm -rf "$dump"; mkdir -p "$dump"
+    WEBFUSER_DUMP_WGSL=$dump ./bin/ops.test -test.run "${PIPESTATS_OPS:-TestFMAPeakProbes|TestFMATileProbes|TestMatmulLimitProbes}" 2>&1 | tail -1
+    WEBFUSER_DUMP_WGSL=$dump ./bin/attention.test -test.run "${PIPESTATS_ATTENTION:-TestAttentionLimitProbes}" 2>&1 | tail -1
+    ls "$dump" | wc -l
+    timeout 240 python3 bench/pipestats.py "$dump" | tee "$OUT/pipestats.md"
+    ;;
+  occupancy)
+    dump=/tmp/wgsl_occ; rm -rf "$dump"; mkdir -p "$dump"
+    WEBFUSER_DUMP_WGSL=$dump ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulOccupancy' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/occupancy.txt"
+    timeout 120 python3 bench/pipestats.py "$dump" | tee -a "$OUT/occupancy.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

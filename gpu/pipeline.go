@@ -1,6 +1,8 @@
 package gpu
 
 import (
+	"os"
+
 	"github.com/oliverbestmann/webgpu/wgpu"
 )
 
@@ -84,6 +86,9 @@ func (d *Device) Pipeline(k Kernel) (*Pipeline, error) {
 	}
 	p := &Pipeline{Key: k.Key, pipe: pipe, layout: bgl, bindings: append([]Access(nil), k.Bindings...)}
 	d.pipelines[k.Key] = p
+	if dir := os.Getenv(DumpEnv); dir != "" {
+		dumpKernel(dir, k)
+	}
 	return p, nil
 }
 

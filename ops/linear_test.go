@@ -285,6 +285,8 @@ var shortTileCases = func() []struct {
 	small := launch.Tile{Kind: launch.Blocked, BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, Double: true, Group: 2}
 	// 4 x 16 invocations: the layout without 8 x 4 lanes per 32, single-buffered.
 	plain := launch.Tile{Kind: launch.Blocked, BM: 64, BN: 32, BK: 8, TM: 4, TN: 8, Group: 1}
+	// The dense default (internal/launch: single-buffered, 8 x 4 lanes).
+	dflt := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: launch.MatmulGroup}
 	gemv8 := launch.Tile{Kind: launch.GEMV, BN: 8, Threads: 128}
 	gemv4 := launch.Tile{Kind: launch.GEMV, BN: 4, Threads: 64}
 	type c = struct {
@@ -301,6 +303,8 @@ var shortTileCases = func() []struct {
 		{blocked, dtype.F16, mnk{130, 136, 100}, e[2], fp8Case{}},
 		{blocked, dtype.BF16, mnk{70, 48, 48}, epilogueCase{}, fp8Cases[2]},
 		{small, dtype.F32, mnk{130, 136, 100}, e[1], fp8Case{}},
+		{dflt, dtype.F32, mnk{130, 136, 100}, e[2], fp8Case{}},
+		{dflt, dtype.BF16, mnk{70, 48, 48}, e[1], fp8Case{}},
 		{plain, dtype.F32, mnk{130, 136, 100}, e[3], fp8Case{}},
 		{plain, dtype.BF16, mnk{70, 48, 48}, e[0], fp8Case{}},
 		{gemv8, dtype.BF16, mnk{8, 48, 40}, e[0], fp8Case{}},

@@ -35,12 +35,21 @@ import (
 //	             FMAs, loop and barriers
 //	fma-x4       as fma with four times the FMAs per k: the FMA rate with
 //	             the loop and barrier overhead a quarter as large
+//	unroll       as shipped, with the BK steps of the inner loop written
+//	             out (in its first iteration; the rest are empty), so
+//	             that every workgroup-memory read has a constant offset
+//	             and no k-loop arithmetic is left between the FMAs
+//	unroll-inner unroll without the staging in the loop, as inner
+//	nopf         as shipped, with each step's global loads issued right
+//	             before their stash, after the products, instead of
+//	             before them: no prefetch registers live across the
+//	             inner loop, the loads' latency exposed
 type limitProbe struct {
 	name string
 	reps int // FMA work per k, in register blocks (fma-x4: 4)
 }
 
-var limitProbes = []limitProbe{{"shipped", 1}, {"smem", 1}, {"inner", 1}, {"fma", 1}, {"fma-x4", 4}}
+var limitProbes = []limitProbe{{"shipped", 1}, {"smem", 1}, {"inner", 1}, {"fma", 1}, {"fma-x4", 4}, {"unroll", 1}, {"unroll-inner", 1}, {"nopf", 1}}
 
 // synthUnit is the UNIT_A/UNIT_B body of the smem probe: the unit of
 // elements gk..gk+3 of row r, made from r and gk without memory.
@@ -57,6 +66,7 @@ func synthValue(r, k int) float64 {
 // operands whose N and K are multiples of 4: the unit path).
 func probeKernel(sp *matmulSpec, t launch.Tile, p limitProbe) *kernel.Kernel {
 	k := sp.blockedKernel(t)
+	k.Name = "matmul-" + p.name // so that keys, errors and dumps (gpu.DumpEnv) name the probe
 	set := func(name, src string) {
 		for i := range k.Snippets {
 			if k.Snippets[i].Name == name {
@@ -74,11 +84,28 @@ func probeKernel(sp *matmulSpec, t launch.Tile, p limitProbe) *kernel.Kernel {
 		}
 		panic("no snippet " + name)
 	}
+	if strings.HasPrefix(p.name, "unroll") {
+		// Step kk of the tile from the constant offsets kk*ASV, kk*BSV,
+		// each in a block of its own; the loop's first iteration runs
+		// them all.
+		mma := strings.NewReplacer("As[ai + ", "As[au + ", "Bs[bi + ", "Bs[bu + ").Replace(get("MMA"))
+		var u strings.Builder
+		u.WriteString("if (kk == 0u) {\n")
+		for kk := 0; kk < t.BK; kk++ {
+			fmt.Fprintf(&u, "      {\n      let au = abase + %[1]du * ASV;\n      let bu = bbase + %[1]du * BSV;\n      %[2]s\n      }\n", kk, mma)
+		}
+		u.WriteString("      }")
+		set("MMA", u.String())
+	}
+	if p.name == "nopf" {
+		set("STASH", get("FETCH")+"\n    "+get("STASH"))
+		set("FETCH", "")
+	}
 	switch p.name {
 	case "smem":
 		set("UNIT_A", synthUnit("gm"))
 		set("UNIT_B", synthUnit("gn"))
-	case "inner":
+	case "inner", "unroll-inner":
 		// Only the staging before the loop (k1 = 0), so the tiles hold data.
 		set("FETCH", "if (k1 == 0u) {\n    "+get("FETCH")+"\n    }")
 		set("STASH", "if (k1 == 0u) {\n    "+get("STASH")+"\n    }")
@@ -127,14 +154,27 @@ func probeKernel(sp *matmulSpec, t launch.Tile, p limitProbe) *kernel.Kernel {
 
 // limitTiles are the tiles BenchmarkMatmulLimits probes: the one the
 // launch policy picks for s (the shipped default where it picks another
-// kind) and the 64x64 8x8 tile of environment.md's register-blocked probe.
+// kind), the one it picks at 4096³ where that differs, the 64x64 8x8
+// tile of environment.md's register-blocked probe, and two 128x128
+// tiles (8x8 and 8x4 register blocks, double-buffered).
 func limitTiles(d *gpu.Device, s mnk) []launch.Tile {
-	auto := launch.MatmulTile(d, s.m, s.n, s.k)
-	if auto.Kind != launch.Blocked {
-		auto = f16Tiles[0]
+	blocked := func(t launch.Tile) launch.Tile {
+		if t.Kind != launch.Blocked {
+			return f16Tiles[0]
+		}
+		return t
 	}
-	small := launch.Tile{Kind: launch.Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true, Group: launch.MatmulGroup}
-	return []launch.Tile{auto, small}
+	b := func(bm, bn, bk, tm, tn int) launch.Tile {
+		return launch.Tile{Kind: launch.Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: true, Group: launch.MatmulGroup}
+	}
+	var ts []launch.Tile
+	for _, t := range []launch.Tile{blocked(launch.MatmulTile(d, s.m, s.n, s.k)), blocked(launch.MatmulTile(d, 4096, 4096, 4096)),
+		b(64, 64, 8, 8, 8), b(128, 128, 16, 8, 8), b(128, 128, 8, 8, 4)} {
+		if !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // BenchmarkMatmulLimits bounds the f32 matmul from above: for the
@@ -148,18 +188,7 @@ func limitTiles(d *gpu.Device, s mnk) []launch.Tile {
 //	./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulLimits' -test.benchtime 1x
 func BenchmarkMatmulLimits(b *testing.B) {
 	d := testDevice(b)
-	s := mnk{4096, 4096, 4096}
-	if d.Info.Class == gpu.ClassCPU {
-		s = mnk{256, 256, 256}
-	}
-	x := randomDevice(b, d, dtype.F32, s.m, s.k)
-	w := randomDevice(b, d, dtype.F32, s.n, s.k)
-	defer x.Release()
-	defer w.Release()
-	sp := &matmulSpec{op: "Linear", x: x, w: w}
-	if err := sp.validate(); err != nil {
-		b.Fatal(err)
-	}
+	sp, s := limitSpec(b, d)
 	for _, tile := range limitTiles(d, s) {
 		if !tile.Fits(d) {
 			continue
@@ -167,12 +196,8 @@ func BenchmarkMatmulLimits(b *testing.B) {
 		for _, p := range limitProbes {
 			k := probeKernel(sp, tile, p)
 			b.Run(fmt.Sprintf("%v/%v/%s", s, tile, p.name), func(b *testing.B) {
-				tm, err := warmMeasure(d, released(func() (*gpu.Tensor, error) { return k.RunOne(d) }))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
-				b.ReportMetric(float64(p.reps)*2*float64(s.m)*float64(s.n)*float64(s.k)/tm.Seconds()/1e12, "TFLOP/s")
+				reportTFLOPs(b, d, released(func() (*gpu.Tensor, error) { return k.RunOne(d) }),
+					float64(p.reps)*2*float64(s.m)*float64(s.n)*float64(s.k))
 			})
 		}
 	}
@@ -204,6 +229,9 @@ func TestMatmulLimitProbes(t *testing.T) {
 				}
 				runGuarded(t, d, probeKernel(sp, tile, p), func(y []float32) {
 					gputest.Live(t, y)
+					if p.name == "unroll" || p.name == "nopf" {
+						checkProduct(t, x, w, s, y)
+					}
 					if p.name != "smem" {
 						return
 					}
@@ -320,4 +348,92 @@ func released(run func() (*gpu.Tensor, error)) func() error {
 		}
 		return err
 	}
+}
+
+// checkProduct compares y with x @ wᵀ computed in float64 on the host
+// from the device tensors' values.
+func checkProduct(t *testing.T, x, w *gpu.Tensor, s mnk, y []float32) {
+	t.Helper()
+	xv, err := x.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv, err := w.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := 0; m < s.m; m++ {
+		for n := 0; n < s.n; n++ {
+			want, mag := 0.0, 0.0
+			for k := 0; k < s.k; k++ {
+				want += float64(xv[m*s.k+k]) * float64(wv[n*s.k+k])
+				mag += math.Abs(float64(xv[m*s.k+k]) * float64(wv[n*s.k+k]))
+			}
+			if got := float64(y[m*s.n+n]); math.Abs(got-want) > 1e-6*mag+1e-6 {
+				t.Fatalf("y[%d,%d] = %v, want %v", m, n, got, want)
+			}
+		}
+	}
+}
+
+// occupancyTiles are Blocked tiles around 128x64x16/8x4 (the dense
+// default until 2026-11-29's sixth session double-buffered, since then
+// single-buffered: bench/results/2026-11-29-h200-s6-occupancy.txt) that differ in what an invocation holds (prefetch registers: BK;
+// register block shape; buffers), for BenchmarkMatmulOccupancy.
+var occupancyTiles = []launch.Tile{
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 8, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 32, TM: 8, TN: 4, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 4, TN: 8, Double: true, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 64, BN: 128, BK: 16, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 64, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},
+	{Kind: launch.Blocked, BM: 128, BN: 32, BK: 16, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},
+}
+
+// BenchmarkMatmulOccupancy times occupancyTiles at 4096³ f32 (256³ on a
+// CPU driver) as BenchmarkMatmulLimits times its probes. With
+// gpu.DumpEnv set, bench/pipestats.py then gives each tile's registers
+// (bash bench/device.sh occupancy).
+func BenchmarkMatmulOccupancy(b *testing.B) {
+	d := testDevice(b)
+	sp, s := limitSpec(b, d)
+	for _, tile := range occupancyTiles {
+		if !tile.Fits(d) {
+			continue
+		}
+		k := sp.blockedKernel(tile)
+		b.Run(fmt.Sprintf("%v/%v", s, tile), func(b *testing.B) {
+			reportTFLOPs(b, d, released(func() (*gpu.Tensor, error) { return k.RunOne(d) }), 2*float64(s.m)*float64(s.n)*float64(s.k))
+		})
+	}
+}
+
+// limitSpec is the f32 product the matmul limit benchmarks time, 4096³
+// (256³ on a CPU driver), its operands released when b ends.
+func limitSpec(b *testing.B, d *gpu.Device) (*matmulSpec, mnk) {
+	s := mnk{4096, 4096, 4096}
+	if d.Info.Class == gpu.ClassCPU {
+		s = mnk{256, 256, 256}
+	}
+	x := randomDevice(b, d, dtype.F32, s.m, s.k)
+	w := randomDevice(b, d, dtype.F32, s.n, s.k)
+	b.Cleanup(x.Release)
+	b.Cleanup(w.Release)
+	sp := &matmulSpec{op: "Linear", x: x, w: w}
+	if err := sp.validate(); err != nil {
+		b.Fatal(err)
+	}
+	return sp, s
+}
+
+// reportTFLOPs times run after warmMeasure's warm-up and reports its GPU
+// time and flop / time in TFLOP/s.
+func reportTFLOPs(b *testing.B, d *gpu.Device, run func() error, flop float64) {
+	tm, err := warmMeasure(d, run)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(tm.Nanoseconds()), "gpu-ns")
+	b.ReportMetric(flop/tm.Seconds()/1e12, "TFLOP/s")
 }

@@ -255,15 +255,18 @@ const GEMVMaxAccumulators = 64
 const GEMVScratch = 2048
 
 // matmulDefault returns the shipped tile, 128x64x16 with 8x4 registers,
-// double-buffered, for every storage dtype: on the H200 (2026-11-29,
-// bench/results/2026-11-29-h200-matmul-bf16.txt, one call) 36.7 TFLOP/s
-// at 4096³ in f32 and 37.0 in bf16, 36.9 and 37.6 at 4096x12288x3072.
-// 16-bit storage had its own tile (128x128x16/8x8, 8-byte packs) while
-// the kernel decoded units at fetch, which held this tile at 28.5 in
-// bf16; decoding in the staging step (wgsl/matmul_tiled.wgsl's dec_a,
-// dec_b) removed that stall.
+// single-buffered, for every storage dtype. On the H200 (2026-11-29,
+// sixth session, bench/results/2026-11-29-h200-s6-occupancy.txt) the
+// driver gives it 77 registers an invocation, so three workgroups of 256
+// share a multiprocessor, where the double-buffered form (91 registers:
+// its second step's prefetch lives across the products) fits two: 39.8
+// TFLOP/s at 4096³ f32 against 36.1 in the same call, for two barriers a
+// step instead of one. It also fits WebGPU's core limits (12.5 KiB, 256
+// invocations). 16-bit storage had its own tile (128x128x16/8x8, 8-byte
+// packs) while the kernel decoded units at fetch; decoding in the staging
+// step (wgsl/matmul_tiled.wgsl's dec_a, dec_b) removed that stall.
 func matmulDefault() Tile {
-	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: MatmulGroup}
+	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: MatmulGroup}
 }
 
 // gemvDefault returns the GEMV tile for m rows: eight columns per
@@ -280,9 +283,10 @@ func gemvDefault(m int) Tile {
 // matmulOrder lists the tiles in order of preference after the default:
 // the first that fits the device, whose output tile the problem fills
 // (at least minM rows, minN columns) and that gives at least minGroups
-// workgroups wins. The Blocked 128x128 single-buffered tile is the
-// default's stand-in within WebGPU's core limits (16 KiB, 256
-// invocations); the Simple tiles are the fallbacks for small products,
+// workgroups wins. The default itself fits WebGPU's core limits (12.5
+// KiB, 256 invocations); the Blocked 128x128 single-buffered tile serves
+// products too few rows or columns for it and devices under 256
+// invocations; the Simple tiles are the fallbacks for small products,
 // and the last fits every WebGPU device.
 var matmulOrder = []struct {
 	t                     Tile
@@ -318,6 +322,7 @@ func MatmulCandidates() []Tile {
 		b(128, 64, 16, 8, 8, true),   // 128, 25 KiB
 		b(64, 128, 16, 8, 8, true),   // 128, 25 KiB
 		b(128, 64, 16, 8, 4, true),   // 256, 25 KiB
+		b(128, 64, 16, 8, 4, false),  // 256, 12.5 KiB (the default)
 		b(64, 64, 8, 8, 8, true),     // 64, 8.5 KiB
 		b(64, 64, 16, 8, 8, true),    // 64, 17 KiB
 		b(64, 64, 16, 4, 4, true),    // 256, 17 KiB
@@ -523,8 +528,10 @@ var MoETile = Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}
 // (token, expert) pairs per expert on average: gateUp for the gated
 // product (TN 8: each invocation pairs 4 gate with 4 up columns) and
 // down, of one row height (the sort cuts each expert's rows into tiles
-// of that height): 128x128x16/8x8 gated and the dense default
-// 128x64x16/8x4 down, or 128x128x16/8x8 down for 16-bit storage (on the
+// of that height): 128x128x16/8x8 gated and 128x64x16/8x4
+// double-buffered down (the dense default until the sixth session of
+// 2026-11-29; the grouped products were not measured with its
+// single-buffered form), or 128x128x16/8x8 down for 16-bit storage (on the
 // H200 at 4096 tokens, top-2 of 8 experts, 3072 -> 8192: f32 39.98 ms;
 // bf16 40.69 ms, where the 8x4 down tile took 43.7 ms;
 // bench/results/2026-11-29-h200-moe-tiles.txt), else the 128x128x8/8x8
@@ -544,7 +551,10 @@ func MoETiles(d *gpu.Device, elemBytes, rows int) (gateUp, down Tile, ok bool) {
 	}
 	core := Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
 	gateUp = Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Narrow: true, Group: MatmulGroup}
-	down = matmulDefault()
+	// The dense default until 2026-11-29's sixth session, which moved the
+	// dense products to its single-buffered form; the grouped products
+	// keep the tile they were measured with (moe-tiles.txt).
+	down = Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: MatmulGroup}
 	if elemBytes == 2 {
 		down = gateUp
 	}

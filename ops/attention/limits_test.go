@@ -92,6 +92,7 @@ var attnProbes = []attnProbe{
 // validated, dense).
 func attnProbeKernel(l *call, t launch.AttentionLayout, p attnProbe) *kernel.Kernel {
 	k := l.tiledKernel(t, nil, nil, nil)
+	k.Name = "attention-" + p.name // so that keys, errors and dumps (gpu.DumpEnv) name the probe
 	sn := map[string]*string{}
 	for i := range k.Snippets {
 		sn[k.Snippets[i].Name] = &k.Snippets[i].WGSL
