@@ -30,9 +30,11 @@ func needF16(t testing.TB, d *gpu.Device) {
 }
 
 // f16Tiles are the Blocked tiles the f16 products are checked with: the
-// shipped default (BK = 8, chunks of eight products in f16) and a small
-// one with BK = 16 that every test device can launch.
+// shipped default (BK = 16, chunks of sixteen products in f16), the
+// default before 2026-11-28's second session (BK = 8) and a small one
+// with BK = 16.
 var f16Tiles = []launch.Tile{
+	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: launch.MatmulGroup},
 	{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true, Group: launch.MatmulGroup},
 	{Kind: launch.Blocked, BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, Double: true, Group: 2},
 }

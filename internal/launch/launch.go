@@ -284,15 +284,16 @@ func gemvDefault(m int) Tile {
 // the first that fits the device, whose output tile the problem fills
 // (at least minM rows, minN columns) and that gives at least minGroups
 // workgroups wins. The default itself fits WebGPU's core limits (12.5
-// KiB, 256 invocations); the Blocked 128x128 single-buffered tile serves
-// products too few rows or columns for it and devices under 256
-// invocations; the Simple tiles are the fallbacks for small products,
-// and the last fits every WebGPU device.
+// KiB, 256 invocations), so the Blocked 128x128x8 single-buffered tile
+// that stood in for the double-buffered default there (whose product it
+// fills, the default fills too, with more workgroups) left this list
+// with it; the Blocked 64x64 tile serves mid-sized products and devices
+// under 256 invocations, the Simple tiles small products, and the last
+// fits every WebGPU device.
 var matmulOrder = []struct {
 	t                     Tile
 	minM, minN, minGroups int
 }{
-	{Tile{Kind: Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Group: MatmulGroup}, 96, 96, 96},
 	{Tile{Kind: Blocked, BM: 64, BN: 64, BK: 8, TM: 8, TN: 8, Double: true, Group: MatmulGroup}, 48, 48, 64},
 	{Tile{Kind: Simple, BM: 64, BN: 64, BK: 16}, 48, 48, 0},
 	{Tile{Kind: Simple, BM: 32, BN: 32, BK: 16}, 0, 0, 0},

@@ -1,0 +1,38 @@
+package launch
+
+import (
+	"testing"
+
+	"github.com/webfuser/webfuser/gpu"
+)
+
+// TestMatmulTile pins the dense products' launch policy over synthetic
+// limits: the GEMV up to 16 rows, the default where the product fills
+// 96 of its workgroups (also within WebGPU's core limits), then the
+// first of matmulOrder that fits the device and the product.
+func TestMatmulTile(t *testing.T) {
+	lims := map[string]gpu.Limits{"inv128": {MaxWorkgroupMemory: 16384, MaxInvocations: 128, MaxWorkgroupSizeX: 128}}
+	for k, v := range pinLimits {
+		lims[k] = v
+	}
+	cases := []struct {
+		lim     string
+		m, n, k int
+		want    string
+	}{
+		{"nvidia", 1, 4096, 4096, "gemv8/128"},
+		{"nvidia", 16, 4096, 4096, "gemv4/128"},
+		{"nvidia", 4096, 4096, 4096, "blocked128x64x16/8x4/sb/g8"},
+		{"core", 4096, 3072, 12288, "blocked128x64x16/8x4/sb/g8"},
+		{"nvidia", 1536, 512, 256, "blocked128x64x16/8x4/sb/g8"}, // 12 x 8 = 96 workgroups
+		{"nvidia", 512, 512, 512, "blocked64x64x8/8x8/db/g8"},    // 32 of the default's, 64 of these
+		{"nvidia", 100, 100, 64, "simple64x64x16"},
+		{"nvidia", 17, 40, 8, "simple32x32x16"},
+		{"inv128", 4096, 4096, 4096, "blocked64x64x8/8x8/db/g8"}, // the default needs 256 invocations
+	}
+	for _, c := range cases {
+		if got := MatmulTile(&gpu.Device{Limits: lims[c.lim]}, c.m, c.n, c.k).String(); got != c.want {
+			t.Errorf("%s [%d,%d]x[%d,%d]ᵀ: %s, want %s", c.lim, c.m, c.k, c.n, c.k, got, c.want)
+		}
+	}
+}
