@@ -79,80 +79,81 @@ int main(int argc, char **argv) {
   DFN(vkGetPipelineExecutablePropertiesKHR);
   DFN(vkGetPipelineExecutableStatisticsKHR);
   for (int arg = 1; arg + 1 < argc; arg += 2) {
-  printf("== %s\n", argv[arg]);
-  FILE *f = fopen(argv[arg], "rb");
-  if (!f) {
-    perror(argv[arg]);
-    exit(1);
-  }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint32_t *code = malloc(n);
-  if (fread(code, 1, n, f) != (size_t)n) {
-    perror("read");
-    exit(1);
-  }
-  fclose(f);
-  VkShaderModuleCreateInfo smci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = n, .pCode = code};
-  VkShaderModule mod;
-  r = vkCreateShaderModule(dev, &smci, NULL, &mod);
-  if (r) {
+    printf("== %s\n", argv[arg]);
+    FILE *f = fopen(argv[arg], "rb");
+    if (!f) {
+      perror(argv[arg]);
+      exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint32_t *code = malloc(n);
+    if (fread(code, 1, n, f) != (size_t)n) {
+      perror("read");
+      exit(1);
+    }
+    fclose(f);
+    VkShaderModuleCreateInfo smci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = n, .pCode = code};
+    VkShaderModule mod;
+    r = vkCreateShaderModule(dev, &smci, NULL, &mod);
+    if (r) {
       printf("error\tvkCreateShaderModule %d\n", r);
       continue;
     }
-  int nb = strlen(argv[arg + 1]);
-  VkDescriptorSetLayoutBinding b[64];
-  for (int i = 0; i < nb && i < 64; i++) {
-    b[i] = (VkDescriptorSetLayoutBinding){.binding = i, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
-                                          .descriptorType = argv[arg + 1][i] == 'u' ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER};
-  }
-  VkDescriptorSetLayoutCreateInfo dsl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = nb, .pBindings = b};
-  VkDescriptorSetLayout set;
-  r = vkCreateDescriptorSetLayout(dev, &dsl, NULL, &set);
-  if (r) die("vkCreateDescriptorSetLayout", r);
-  VkPipelineLayoutCreateInfo plci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &set};
-  VkPipelineLayout layout;
-  r = vkCreatePipelineLayout(dev, &plci, NULL, &layout);
-  if (r) die("vkCreatePipelineLayout", r);
-  VkComputePipelineCreateInfo cpci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-                                      .flags = VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR,
-                                      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = mod, .pName = "main"},
-                                      .layout = layout};
-  VkPipeline pipe;
-  r = vkCreateComputePipelines(dev, VK_NULL_HANDLE, 1, &cpci, NULL, &pipe);
-  if (r) {
+    int nb = strlen(argv[arg + 1]);
+    if (nb > 64) nb = 64;
+    VkDescriptorSetLayoutBinding b[64];
+    for (int i = 0; i < nb; i++) {
+      b[i] = (VkDescriptorSetLayoutBinding){.binding = i, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+                                            .descriptorType = argv[arg + 1][i] == 'u' ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER};
+    }
+    VkDescriptorSetLayoutCreateInfo dsl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = nb, .pBindings = b};
+    VkDescriptorSetLayout set;
+    r = vkCreateDescriptorSetLayout(dev, &dsl, NULL, &set);
+    if (r) die("vkCreateDescriptorSetLayout", r);
+    VkPipelineLayoutCreateInfo plci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &set};
+    VkPipelineLayout layout;
+    r = vkCreatePipelineLayout(dev, &plci, NULL, &layout);
+    if (r) die("vkCreatePipelineLayout", r);
+    VkComputePipelineCreateInfo cpci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                        .flags = VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR,
+                                        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = mod, .pName = "main"},
+                                        .layout = layout};
+    VkPipeline pipe;
+    r = vkCreateComputePipelines(dev, VK_NULL_HANDLE, 1, &cpci, NULL, &pipe);
+    if (r) {
       printf("error\tvkCreateComputePipelines %d\n", r);
       continue;
     }
 
-  VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipe};
-  uint32_t ne = 0;
-  vkGetPipelineExecutablePropertiesKHR(dev, &pi, &ne, NULL);
-  VkPipelineExecutablePropertiesKHR props[8];
-  if (ne > 8) ne = 8;
-  for (uint32_t i = 0; i < ne; i++) props[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR, props[i].pNext = NULL;
-  vkGetPipelineExecutablePropertiesKHR(dev, &pi, &ne, props);
-  for (uint32_t e = 0; e < ne; e++) {
-    VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipe, .executableIndex = e};
-    uint32_t ns = 0;
-    vkGetPipelineExecutableStatisticsKHR(dev, &ei, &ns, NULL);
-    VkPipelineExecutableStatisticKHR st[64];
-    if (ns > 64) ns = 64;
-    for (uint32_t i = 0; i < ns; i++) st[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR, st[i].pNext = NULL;
-    vkGetPipelineExecutableStatisticsKHR(dev, &ei, &ns, st);
-    for (uint32_t i = 0; i < ns; i++) {
-      printf("%s\t", st[i].name);
-      switch (st[i].format) {
-      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: printf("%u\n", st[i].value.b32); break;
-      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: printf("%lld\n", (long long)st[i].value.i64); break;
-      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: printf("%llu\n", (unsigned long long)st[i].value.u64); break;
-      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: printf("%g\n", st[i].value.f64); break;
-      default: printf("?\n");
+    VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipe};
+    uint32_t ne = 0;
+    vkGetPipelineExecutablePropertiesKHR(dev, &pi, &ne, NULL);
+    VkPipelineExecutablePropertiesKHR props[8];
+    if (ne > 8) ne = 8;
+    for (uint32_t i = 0; i < ne; i++) props[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR, props[i].pNext = NULL;
+    vkGetPipelineExecutablePropertiesKHR(dev, &pi, &ne, props);
+    for (uint32_t e = 0; e < ne; e++) {
+      VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipe, .executableIndex = e};
+      uint32_t ns = 0;
+      vkGetPipelineExecutableStatisticsKHR(dev, &ei, &ns, NULL);
+      VkPipelineExecutableStatisticKHR st[64];
+      if (ns > 64) ns = 64;
+      for (uint32_t i = 0; i < ns; i++) st[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR, st[i].pNext = NULL;
+      vkGetPipelineExecutableStatisticsKHR(dev, &ei, &ns, st);
+      for (uint32_t i = 0; i < ns; i++) {
+        printf("%s\t", st[i].name);
+        switch (st[i].format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: printf("%u\n", st[i].value.b32); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: printf("%lld\n", (long long)st[i].value.i64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: printf("%llu\n", (unsigned long long)st[i].value.u64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: printf("%g\n", st[i].value.f64); break;
+        default: printf("?\n");
+        }
       }
     }
-  }
-  fflush(stdout);
+    fflush(stdout);
   }
   return 0;
 }

@@ -16,7 +16,8 @@ import (
 // probes (matmul_limits_test.go) keep the tile's loop, barriers and
 // operand rotation; these keep nothing, so the two together say whether
 // the 38-44 TFLOP/s ceiling those found is the FMA issue rate itself or
-// the code around the FMAs. Benchmark-only.
+// the code around the FMAs (the code around them: bench/matmul.md, last
+// section). Benchmark-only.
 //
 //	chainsC   C scalar accumulators, each a_i = fma(a_i, m, c) with m and
 //	          c per-invocation registers (not constants the driver could
@@ -48,22 +49,64 @@ func (p fmaProbe) accumulators() int {
 	return p.chains * p.tn
 }
 
-// source returns the probe's WGSL for workgroups of wg invocations.
-func (p fmaProbe) source(wg int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `struct P { iters: u32, m: f32, c: f32, pad: u32 }
+// probeBindings declares what every FMA probe binds: y, one output per
+// invocation, and the uniform struct P (rawProbeRun fills it).
+const probeBindings = `struct P { iters: u32, m: f32, c: f32, pad: u32 }
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<uniform> p: P;
-@compute @workgroup_size(%d)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let i = gid.x + gid.y * nw.x * %d;
+`
+
+// probeInputs returns the first lines of a probe's main for workgroups
+// of wg invocations: the invocation's index i and its inputs f, m, c.
+func probeInputs(wg int) string {
+	return fmt.Sprintf(`  let i = gid.x + gid.y * nw.x * %du;
   let f = f32(i & 255u) * 1e-6;
   let m = p.m + f * 1e-3;
   let c = p.c + f;
-`, wg, wg)
+`, wg)
+}
+
+// registerBlock declares a TM x TN register block into b as the matmul
+// holds it: operands paR (TM/4 vec4) and pbJ (TN/4 vec4) with decl (let
+// or var), accumulators cR_J (vec4, TN/4 a row) set to f. It returns the
+// terms that sum the accumulators.
+func registerBlock(b *strings.Builder, tm, tn int, decl string) []string {
+	for r := 0; r < tm/4; r++ {
+		fmt.Fprintf(b, "  %s pa%d = vec4<f32>(m, c, f, 0.5) * f32(%d + 1);\n", decl, r, r)
+	}
+	for j := 0; j < tn/4; j++ {
+		fmt.Fprintf(b, "  %s pb%d = vec4<f32>(c, m, 0.25, f) * f32(%d + 1);\n", decl, j, j)
+	}
+	var sum []string
+	for r := 0; r < tm; r++ {
+		for j := 0; j < tn/4; j++ {
+			fmt.Fprintf(b, "  var c%d_%d = vec4<f32>(f);\n", r, j)
+			sum = append(sum, fmt.Sprintf("dot(c%d_%d, vec4<f32>(1.0))", r, j))
+		}
+	}
+	return sum
+}
+
+// blockFMA is the FMA of accumulator cR_J at step s: a's lane r+s (mod 4)
+// of paR/4, times pbJ with its lanes rotated by s.
+func blockFMA(r, j, s int) string {
+	const lanes = "xyzw"
+	pb := fmt.Sprintf("pb%d", j)
+	if s%4 != 0 {
+		pb += "." + lanes[s%4:] + lanes[:s%4]
+	}
+	return fmt.Sprintf("c%[1]d_%[2]d = fma(vec4<f32>(pa%[3]d.%[4]c), %[5]s, c%[1]d_%[2]d);", r, j, r/4, lanes[(r+s)%4], pb)
+}
+
+// source returns the probe's WGSL for workgroups of wg invocations.
+func (p fmaProbe) source(wg int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, probeBindings+`@compute @workgroup_size(%d)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+`, wg)
+	b.WriteString(probeInputs(wg))
 	var body [fmaSteps][]string
 	var sum []string
-	const lanes = "xyzw"
 	if p.tn == 0 {
 		for a := 0; a < p.chains; a++ {
 			fmt.Fprintf(&b, "  var a%d = f + %d.0 * 0.01;\n", a, a)
@@ -73,20 +116,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 			sum = append(sum, fmt.Sprintf("a%d", a))
 		}
 	} else {
-		for r := 0; r < p.chains/4; r++ {
-			fmt.Fprintf(&b, "  let pa%d = vec4<f32>(m, c, f, 0.5) * f32(%d + 1);\n", r, r)
-		}
-		for j := 0; j < p.tn/4; j++ {
-			fmt.Fprintf(&b, "  let pb%d = vec4<f32>(c, m, 0.25, f) * f32(%d + 1);\n", j, j)
-		}
+		sum = registerBlock(&b, p.chains, p.tn, "let")
 		for r := 0; r < p.chains; r++ {
 			for j := 0; j < p.tn/4; j++ {
-				fmt.Fprintf(&b, "  var c%d_%d = vec4<f32>(f);\n", r, j)
 				for s := range body {
-					body[s] = append(body[s], fmt.Sprintf("c%[1]d_%[2]d = fma(vec4<f32>(pa%[3]d.%[4]c), pb%[2]d.%[5]s, c%[1]d_%[2]d);",
-						r, j, r/4, lanes[(r+s)%4], lanes[s:]+lanes[:s]))
+					body[s] = append(body[s], blockFMA(r, j, s))
 				}
-				sum = append(sum, fmt.Sprintf("dot(c%d_%d, vec4<f32>(1.0))", r, j))
 			}
 		}
 	}
@@ -263,10 +298,7 @@ func (p tileProbe) name() string { return fmt.Sprintf("tile-%s%dx%d", p.part, p.
 func (p tileProbe) source() string {
 	bm, bn := 16*p.tm, 16*p.tn
 	var b strings.Builder
-	fmt.Fprintf(&b, `struct P { iters: u32, m: f32, c: f32, pad: u32 }
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;
-@group(0) @binding(1) var<uniform> p: P;
-const BK: u32 = %du;
+	fmt.Fprintf(&b, probeBindings+`const BK: u32 = %du;
 const ASV: u32 = %du;
 const BSV: u32 = %du;
 var<workgroup> As: array<vec4<f32>, BK * ASV>;
@@ -274,31 +306,15 @@ var<workgroup> Bs: array<vec4<f32>, BK * BSV>;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = gid.x + gid.y * nw.x * 256u;
-  let f = f32(i & 255u) * 1e-6;
-  let m = p.m + f * 1e-3;
-  let c = p.c + f;
-  let g = lid / 32u;
+%s  let g = lid / 32u;
   let l = lid %% 32u;
   let tx = (g %% 2u) * 8u + l %% 8u;
   let ty = (g / 2u) * 4u + l / 8u;
   for (var e = lid; e < BK * ASV; e = e + 256u) { As[e] = vec4<f32>(m, c, f, 0.5) * f32(e %% 7u + 1u); }
   for (var e = lid; e < BK * BSV; e = e + 256u) { Bs[e] = vec4<f32>(c, m, 0.25, f) * f32(e %% 5u + 1u); }
   workgroupBarrier();
-`, tileProbeBK, bm/4+1, bn/4+1)
-	for r := 0; r < p.tm/4; r++ {
-		fmt.Fprintf(&b, "  var pa%d = vec4<f32>(m, c, f, 0.5) * f32(%d + 1);\n", r, r)
-	}
-	for j := 0; j < p.tn/4; j++ {
-		fmt.Fprintf(&b, "  var pb%d = vec4<f32>(c, m, 0.25, f) * f32(%d + 1);\n", j, j)
-	}
-	var sum []string
-	for r := 0; r < p.tm; r++ {
-		for j := 0; j < p.tn/4; j++ {
-			fmt.Fprintf(&b, "  var c%d_%d = vec4<f32>(f);\n", r, j)
-			sum = append(sum, fmt.Sprintf("dot(c%d_%d, vec4<f32>(1.0))", r, j))
-		}
-	}
+`, tileProbeBK, bm/4+1, bn/4+1, probeInputs(256))
+	sum := registerBlock(&b, p.tm, p.tn, "var")
 	b.WriteString("  for (var t = 0u; t < p.iters; t = t + 1u) {\n    for (var kk = 0u; kk < BK; kk = kk + 1u) {\n")
 	if p.part == "lds" {
 		for r := 0; r < p.tm/4; r++ {
@@ -310,7 +326,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 	}
 	for r := 0; r < p.tm; r++ {
 		for j := 0; j < p.tn/4; j++ {
-			fmt.Fprintf(&b, "      c%[1]d_%[2]d = fma(vec4<f32>(pa%[3]d.%[4]c), pb%[2]d, c%[1]d_%[2]d);\n", r, j, r/4, "xyzw"[r%4])
+			b.WriteString("      " + blockFMA(r, j, 0) + "\n")
 		}
 	}
 	if p.part != "lds" {
