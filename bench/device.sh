@@ -32,8 +32,9 @@
 #                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
 #   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
-#                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~5 min, up to 8
-#                                  # where rows run at low clocks; SKINNY='BenchmarkSkinnyLinear/M=1$/' times the M=1 rows alone)
+#                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~7 min for M = 1, 4, 8, 16 and
+#                                  # every tile; SKINNY='BenchmarkSkinnyLinear/M=(4|8|16)/K=N=/w=(f32|bf16|fp8_e4m3)/(auto=|gemv[0-9]+x)'
+#                                  # times the policy and the column-group tiles past one row, ~4 min)
 #   bash bench/device.sh pipestats # the driver's registers, shared and local memory of every kernel the FMA, matmul and attention
 #                                  # limit-probe tests compile (gpu.DumpEnv, naga, bench/pipestats.c,
 #                                  # bench/pipestats.py; needs bin/ops.test, bin/attention.test, bin/naga, bin/pipestats; ~1 min)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch rows beside ops.BenchmarkSkinnyLinear (ops/bench_test.go), on
 the same GPU, under the same rules: F.linear with f32 and bf16 weights
-and x in the weight's dtype, M = 1 and 16, K = N = 4096 and 8192; "rot"
+and x in the weight's dtype, M = 1, 4, 8 and 16, K = N = 4096 and 8192; "rot"
 calls read the next of as many weight copies as hold 512 MiB (no call
 finds its weight in L2), "same" calls read one weight. torch._scaled_mm
 with E4M3 weights (M = 16, per-row scales) is there for reference.
@@ -33,7 +33,7 @@ def rows(h):
             w = torch.randn(kn, kn, device="cuda", dtype=dt)
             wbytes = w.numel() * w.element_size()
             ws = [w] + [w.clone() for _ in range(max(0, -(-ROT_BYTES // wbytes) - 1))]
-            for m in (1, 16):
+            for m in (1, 4, 8, 16):
                 x = torch.randn(m, kn, device="cuda", dtype=dt)
                 for mode in ("rot", "same"):
                     i = [0]

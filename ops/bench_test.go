@@ -172,7 +172,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 				}
 				return sp
 			}
-			auto := launch.MatmulTile(d, s.m, s.n, s.k)
+			auto := launch.MatmulTile(d, s.m, s.n, s.k, dt.Size())
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 			run := append([]launch.Tile{auto}, tiles...)
 			if t := auto; t.Kind == launch.Blocked {
@@ -210,7 +210,7 @@ func BenchmarkMatmulSweep(b *testing.B) {
 	}
 }
 
-// BenchmarkSkinnyLinear times products of few rows (M = 1 and 16, K = N
+// BenchmarkSkinnyLinear times products of few rows (M = 1, 4, 8 and 16, K = N
 // = 4096 and 8192) with f32, bf16 and FP8 (E4M3 and E5M2, per-row scales,
 // x in bf16) weights, x in the weight's dtype otherwise: the tile the
 // launch policy picks ("auto") and every GEMV tile. It reports the
@@ -251,7 +251,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 				scale = randomDevice(b, d, dtype.F32, kn, 1)
 				xdt = dtype.BF16
 			}
-			for _, m := range []int{1, 16} {
+			for _, m := range []int{1, 4, 8, 16} {
 				x := randomDevice(b, d, xdt, m, kn)
 				specs := make([]*matmulSpec, len(ws))
 				for i, wi := range ws {
@@ -260,7 +260,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				auto := launch.MatmulTile(d, m, kn, kn)
+				auto := specs[0].tile()
 				type row struct {
 					tile  launch.Tile
 					name  string
@@ -667,7 +667,7 @@ func BenchmarkEagerHost(b *testing.B) {
 			if err := sp.validate(); err != nil {
 				b.Fatal(err)
 			}
-			tile := launch.MatmulTile(d, 1, kn, kn)
+			tile := sp.tile()
 			for i := 0; i < b.N; i++ {
 				_ = sp.kernel(tile).Key()
 			}

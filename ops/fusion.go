@@ -124,7 +124,7 @@ func linearGateResidual(x, weight, bias, gate, residual *gpu.Tensor, p Path) (*g
 		return nil, err
 	}
 	if p == PathFused {
-		return s.run(launch.MatmulTile(x.Device(), s.m, s.n, s.k))
+		return s.run(s.tile())
 	}
 	h, err := matmul(&matmulSpec{op: s.op, x: x, w: weight, b: bias})
 	if err != nil {

@@ -488,7 +488,7 @@ func blockRows(t launch.Tile) string {
 
 // gemvKernel declares wgsl/matmul_gemv.wgsl with tile t for the product's
 // m rows (meant for m up to launch.GEMVMaxRows: each invocation keeps
-// t.BN x m accumulators), reducing with subgroup operations when
+// t.GEMVColumns() x m accumulators), reducing with subgroup operations when
 // subgroups is true (the device must have them), through workgroup
 // memory alone otherwise.
 func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
@@ -497,7 +497,11 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	// Rows: m up to 4, then rounded up to a multiple of 4 (rows past m
 	// read row m-1 and are never stored), so that few row counts share
 	// few pipelines.
-	nc, wg, mr := t.BN, t.Threads, s.m
+	nc, cg, wg, mr := t.GEMVColumns(), t.BN/t.GEMVColumns(), t.Threads, s.m
+	// Subgroup partials must not straddle two column groups: with
+	// more than one, subgroups serve only where no subgroup is wider
+	// than a group.
+	subgroups = subgroups && (cg == 1 || (d.Features.SubgroupMaxSize > 0 && int(d.Features.SubgroupMaxSize) <= wg/cg))
 	if mr > 4 {
 		mr = (mr + 3) / 4 * 4
 	}
@@ -518,14 +522,14 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	}
 	nv := nc * mr
 	vc := 1 // values per reduction chunk: a power of two dividing nv
-	for vc*2 <= min(launch.GEMVScratch/wg, wg, 32) && nv%(vc*2) == 0 {
+	for vc*2 <= min(launch.GEMVScratch/wg, wg/cg, 32) && nv%(vc*2) == 0 {
 		vc *= 2
 	}
 	// Named "matmul" like the other matmul kernels (its key names its
 	// files), so that per-kernel breakdowns give the products one row.
 	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Subgroups: subgroups,
 		Files: []string{"act", "fp8", "matmul_fp8", "matmul_gemv"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
-	k.Uint("WG", wg).Uint("NC", nc).Uint("MR", mr).Uint("KU", ku).Uint("SU", su).Uint("VC", vc).Uint("VS", vs).Bool("UNITS", units)
+	k.Uint("WG", wg).Uint("NC", nc).Uint("CG", cg).Uint("MR", mr).Uint("KU", ku).Uint("SU", su).Uint("VC", vc).Uint("VS", vs).Bool("UNITS", units)
 	_, _, epi := s.operands(k, fp8W)
 	k.Snippet("EPILOGUE", epi)
 
@@ -608,7 +612,7 @@ func gemvBody(g gemvShape) gemvText {
 		fmt.Fprintf(&regs, "let row%d = min(%du, p.m - 1u);\n  ", m, m)
 	}
 	for c := 0; c < nc; c++ {
-		fmt.Fprintf(&regs, "let col%d = min(n0 + %du, p.n - 1u);\n  ", c, c)
+		fmt.Fprintf(&regs, "let col%d = min(nc0 + %du, p.n - 1u);\n  ", c, c)
 		if fastE4M3 {
 			fmt.Fprintf(&regs, "var nan%d = 0u;\n  ", c)
 		}
@@ -685,9 +689,9 @@ func gemvBody(g gemvShape) gemvText {
 		}
 	}
 	if g.subgroups {
-		reduce.WriteString("let nslot = (WG + sg_size - 1u) / sg_size;\n  ")
+		reduce.WriteString("let nslot = (KS + sg_size - 1u) / sg_size;\n  ")
 	} else {
-		reduce.WriteString("let nslot = WG;\n  ")
+		reduce.WriteString("let nslot = KS;\n  ")
 	}
 	for cb := 0; cb < nv; cb += vc {
 		for v := cb; v < cb+vc; v++ {
@@ -720,12 +724,17 @@ func gemvBody(g gemvShape) gemvText {
 	return out
 }
 
+// tile returns the tile the launch policy picks for s.
+func (s *matmulSpec) tile() launch.Tile {
+	return launch.MatmulTile(s.x.Device(), s.m, s.n, s.k, s.w.DType.Size())
+}
+
 // matmul validates s and runs it with the tile the launch policy picks.
 func matmul(s *matmulSpec) (*gpu.Tensor, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	return s.run(launch.MatmulTile(s.x.Device(), s.m, s.n, s.k))
+	return s.run(s.tile())
 }
 
 // LinearForward computes y = x @ weightᵀ + bias for x [..., K], weight

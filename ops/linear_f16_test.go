@@ -211,7 +211,7 @@ func BenchmarkMatmulF16Math(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			tile := launch.MatmulTile(d, s.m, s.n, s.k)
+			tile := launch.MatmulTile(d, s.m, s.n, s.k, dt.Size())
 			if tile.Kind != launch.Blocked { // CPU drivers' small products
 				tile = f16Tiles[0]
 			}

@@ -246,7 +246,7 @@ func TestLinearEveryTile(t *testing.T) {
 			for di, dt := range floatStorage {
 				for _, s := range shapes {
 					if tile.Kind == launch.GEMV {
-						s.m = min(s.m, launch.GEMVMaxAccumulators/tile.BN) // the rows the launch policy gives it
+						s.m = min(s.m, launch.GEMVMaxAccumulators/tile.GEMVColumns()) // the rows the launch policy gives it
 					}
 					// One epilogue per tile, dtype and path, so that the
 					// shapes of a path share a pipeline; over its dtypes and
@@ -289,6 +289,9 @@ var shortTileCases = func() []struct {
 	dflt := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: launch.MatmulGroup}
 	gemv8 := launch.Tile{Kind: launch.GEMV, BN: 8, Threads: 128}
 	gemv4 := launch.Tile{Kind: launch.GEMV, BN: 4, Threads: 64}
+	// Column groups of 8 invocations (the defaults past one row): 8 columns each, 4 each.
+	groups8 := launch.Tile{Kind: launch.GEMV, BN: 64, TN: 8, Threads: 64}
+	groups4 := launch.Tile{Kind: launch.GEMV, BN: 32, TN: 4, Threads: 64}
 	type c = struct {
 		tile launch.Tile
 		dt   dtype.DType
@@ -311,6 +314,9 @@ var shortTileCases = func() []struct {
 		{gemv8, dtype.F32, mnk{5, 40, 96}, epilogueCase{}, fp8Cases[0]},
 		{gemv4, dtype.F16, mnk{16, 33, 19}, e[2], fp8Case{}},
 		{gemv4, dtype.BF16, mnk{3, 40, 96}, epilogueCase{}, fp8Cases[1]},
+		{groups8, dtype.BF16, mnk{8, 136, 40}, e[1], fp8Case{}},
+		{groups4, dtype.F32, mnk{16, 67, 259}, e[3], fp8Case{}},
+		{groups4, dtype.F16, mnk{5, 40, 96}, epilogueCase{}, fp8Cases[2]},
 	}
 }()
 
@@ -361,15 +367,16 @@ func TestMatmulTileChoice(t *testing.T) {
 			eb int
 		}{{mnk{1, 4096, 4096}, 4}, {mnk{8, 3072, 3072}, 2}, {mnk{16, 64, 8192}, 4}, {mnk{17, 3072, 3072}, 2}, {mnk{77, 33, 19}, 4}, {mnk{512, 3072, 3072}, 2}, {mnk{4096, 4096, 4096}, 4}, {mnk{4096, 4096, 4096}, 2}, {mnk{32760, 3072, 12288}, 4}} {
 			s := sz.s
-			tile := launch.MatmulTile(d, s.m, s.n, s.k)
+			tile := launch.MatmulTile(d, s.m, s.n, s.k, sz.eb)
 			if !tile.Fits(d) {
 				t.Errorf("%v on %+v: %v does not fit", s, d.Limits, tile)
 			}
 			if gemv := s.m <= launch.GEMVMaxRows && d != tiny; gemv != (tile.Kind == launch.GEMV) {
 				t.Errorf("%v on %+v: %v", s, d.Limits, tile)
 			}
-			if tile.Kind == launch.GEMV && tile.BN*s.m > launch.GEMVMaxAccumulators {
-				t.Errorf("%v: %v keeps %d accumulators", s, tile, tile.BN*s.m)
+			// 128 accumulators on discrete GPUs, 64 elsewhere.
+			if acc := tile.GEMVColumns() * s.m; tile.Kind == launch.GEMV && (acc > launch.GEMVMaxAccumulators || d.Info.Class != gpu.ClassDiscrete && acc > 64) {
+				t.Errorf("%v on a %v GPU: %v keeps %d accumulators", s, d.Info.Class, tile, acc)
 			}
 			if s.m >= 4096 && d == big && (tile.Kind != launch.Blocked || tile.BM < 128) {
 				t.Errorf("%v on %+v: %v, want the default Blocked tile", s, d.Limits, tile)

@@ -168,7 +168,7 @@ func limitTiles(d *gpu.Device, s mnk) []launch.Tile {
 		return launch.Tile{Kind: launch.Blocked, BM: bm, BN: bn, BK: bk, TM: tm, TN: tn, Double: true, Group: launch.MatmulGroup}
 	}
 	var ts []launch.Tile
-	for _, t := range []launch.Tile{blocked(launch.MatmulTile(d, s.m, s.n, s.k)), blocked(launch.MatmulTile(d, 4096, 4096, 4096)),
+	for _, t := range []launch.Tile{blocked(launch.MatmulTile(d, s.m, s.n, s.k, 4)), blocked(launch.MatmulTile(d, 4096, 4096, 4096, 4)),
 		b(64, 64, 8, 8, 8), b(128, 128, 16, 8, 8), b(128, 128, 8, 8, 4)} {
 		if !slices.Contains(ts, t) {
 			ts = append(ts, t)

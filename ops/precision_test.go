@@ -70,7 +70,7 @@ func TestLinearPrecision(t *testing.T) {
 			}
 			// f16 products apply where the launch policy picks a Blocked
 			// tile (on CPU drivers it picks Simple tiles: exact there).
-			blocked := launch.MatmulTile(d, s.m, s.n, s.k).Kind == launch.Blocked
+			blocked := launch.MatmulTile(d, s.m, s.n, s.k, 4).Kind == launch.Blocked
 			if f16 != (tc.wantF16 && blocked) {
 				t.Fatalf("f16 kernel launched: %v, want %v (Blocked tile: %v)", f16, tc.wantF16 && blocked, blocked)
 			}

@@ -176,7 +176,7 @@ func BenchmarkW8A8(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("linear/%v/bf16", s), func(b *testing.B) {
-			report(b, s, matmulRun(sp, launch.MatmulTile(d, s.m, s.n, s.k)))
+			report(b, s, matmulRun(sp, sp.tile()))
 		})
 		for _, t := range []*gpu.Tensor{x, w, wq, ws} {
 			t.Release()

@@ -105,13 +105,15 @@ const (
 	Blocked
 	// GEMV is wgsl/matmul_gemv.wgsl, for products of at most
 	// GEMVMaxRows rows: BN output columns per workgroup of Threads
-	// invocations, which split K and reduce.
+	// invocations, in groups of TN columns (all BN when TN is 0) whose
+	// invocations split K and reduce.
 	GEMV
 )
 
 // Tile is one matmul launch configuration: which kernel, its output tile
 // BM x BN (GEMV: BN columns, every row), its K step BK, the register
-// block TM x TN of an invocation (Blocked), double-buffered workgroup
+// block TM x TN of an invocation (Blocked; GEMV: TN columns, 0 for BN),
+// double-buffered workgroup
 // memory (Blocked), 16-bit operands in 8-byte packs of four rather than
 // 16-byte units of eight (Blocked, Narrow), the rows of output tiles per
 // raster group (Blocked: consecutive workgroups take Group tile rows
@@ -137,6 +139,15 @@ func (t Tile) Invocations() int {
 		return t.Threads
 	}
 	return (t.BM / 4) * (t.BN / 4)
+}
+
+// GEMVColumns returns the output columns a GEMV invocation keeps
+// accumulators for: TN, or BN when TN is 0 (one column group).
+func (t Tile) GEMVColumns() int {
+	if t.TN == 0 {
+		return t.BN
+	}
+	return t.TN
 }
 
 // Buffers returns how many copies of the operand tiles a Blocked tile
@@ -198,8 +209,14 @@ func (t Tile) Valid() error {
 			return fmt.Errorf("matmul tile %v: %d invocations, want 32 to 1024", t, t.Invocations())
 		}
 	case GEMV:
-		if !pow2(t.Threads) || t.Threads < 32 || t.Threads > 256 || (t.BN != 4 && t.BN != 8) {
-			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 256, BN 4 or 8", t)
+		nc := t.GEMVColumns()
+		switch {
+		case !pow2(t.Threads) || t.Threads < 32 || t.Threads > 256:
+			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 256", t)
+		case nc != 4 && nc != 8:
+			return fmt.Errorf("matmul tile %v: 4 or 8 columns an invocation", t)
+		case t.BN%nc != 0 || !pow2(t.BN/nc) || t.Threads/(t.BN/nc) < 8:
+			return fmt.Errorf("matmul tile %v: BN must be a power-of-two multiple of the %d columns an invocation, with at least 8 invocations a column group", t, nc)
 		}
 	default:
 		return fmt.Errorf("matmul tile %v: unknown kind", t)
@@ -209,7 +226,7 @@ func (t Tile) Valid() error {
 
 // String names the tile, as sub-benchmarks and subtests do:
 // blocked128x128x8/8x8/db/g8, blocked128x128x8/8x8/db/narrow/g8,
-// simple64x64x16, gemv8/128.
+// simple64x64x16, gemv8/128, gemv32x4/256 (32 columns, 4 an invocation).
 func (t Tile) String() string {
 	switch t.Kind {
 	case Blocked:
@@ -225,6 +242,9 @@ func (t Tile) String() string {
 		}
 		return fmt.Sprintf("blocked%dx%dx%d/%dx%d/%s", t.BM, t.BN, t.BK, t.TM, t.TN, db)
 	case GEMV:
+		if t.GEMVColumns() != t.BN {
+			return fmt.Sprintf("gemv%dx%d/%d", t.BN, t.GEMVColumns(), t.Threads)
+		}
 		return fmt.Sprintf("gemv%d/%d", t.BN, t.Threads)
 	}
 	return fmt.Sprintf("simple%dx%dx%d", t.BM, t.BN, t.BK)
@@ -246,9 +266,10 @@ const MatmulGroup = 8
 // GEMVMaxRows is the largest row count (M) a product runs as a GEMV.
 const GEMVMaxRows = 16
 
-// GEMVMaxAccumulators bounds BN x M, the accumulators of a GEMV
-// invocation, in the tiles MatmulTile picks.
-const GEMVMaxAccumulators = 64
+// GEMVMaxAccumulators bounds the accumulators of a GEMV invocation
+// (its columns times M) in the tiles MatmulTile picks: eight columns at
+// sixteen rows, on discrete GPUs.
+const GEMVMaxAccumulators = 128
 
 // GEMVScratch is the f32 elements of the GEMV's reduction scratch: a
 // chunk of partial sums, one per value and invocation.
@@ -269,15 +290,38 @@ func matmulDefault() Tile {
 	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: MatmulGroup}
 }
 
-// gemvDefault returns the GEMV tile for m rows: eight columns per
-// workgroup while 8*m accumulators fit GEMVMaxAccumulators, four above,
-// 128 invocations. Provisional until the H200 sweep
-// (BenchmarkSkinnyLinear).
-func gemvDefault(m int) Tile {
-	if 8*m <= GEMVMaxAccumulators {
+// gemvDefault returns the GEMV tile for m rows of x and weights of
+// wsize bytes an element on d. One row: eight columns per workgroup of
+// 128 invocations, which all split K (x is one row; every tile ran at
+// copy speed). More rows: column groups of eight invocations, eight
+// groups a workgroup, so that a workgroup reads x from L2 once for 32
+// or 64 columns rather than once for 4 or 8: eight columns an
+// invocation (64 accumulators at eight rows, 128 at sixteen), but four
+// for 4-byte weights up to eight rows, and four past eight rows off
+// discrete GPUs, whose register files may not hold 128 accumulators.
+// Measured on the H200 (2026-11-29, seventh session,
+// bench/results/2026-11-29-h200-s7-skinny.md) at K = N = 4096 and 8192,
+// in µs at K = N = 8192 against the former gemv4/128 (m = 16) and
+// gemv8/128 (m = 4, 8):
+//
+//	m   weights  tile          µs     former
+//	16  f32      gemv64x8/64   103.1  186.0
+//	16  bf16     gemv64x8/64    93.6  111.9
+//	16  e4m3     gemv64x8/64    83.9  139.8
+//	8   f32      gemv32x4/64    87.1  131.0
+//	8   bf16     gemv64x8/64    38.4   56.4
+//	8   e4m3     gemv64x8/64    42.4   82.1
+//	4   f32      gemv32x4/64    52.6   60.6
+//	4   bf16     gemv64x8/64    34.1   36.3
+//	4   e4m3     gemv64x8/64    26.1   35.8
+func gemvDefault(d *gpu.Device, m, wsize int) Tile {
+	switch {
+	case m == 1:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
+	case (wsize >= 4 && m <= 8) || (m > 8 && d.Info.Class != gpu.ClassDiscrete):
+		return Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64}
 	}
-	return Tile{Kind: GEMV, BN: 4, Threads: 128}
+	return Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 64}
 }
 
 // matmulOrder lists the tiles in order of preference after the default:
@@ -344,15 +388,25 @@ func GEMVCandidates() []Tile {
 			ts = append(ts, Tile{Kind: GEMV, BN: bn, Threads: th})
 		}
 	}
+	// Column groups (x read once for 32 to 128 columns): the defaults
+	// past one row (groups of 8 invocations) and those closest to them
+	// in the H200 sweep (groups of 8 and 16).
+	ts = append(ts,
+		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64},
+		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 64},
+		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 128},
+		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 128},
+		Tile{Kind: GEMV, BN: 128, TN: 8, Threads: 128})
 	return ts
 }
 
-// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d: the
-// GEMV up to GEMVMaxRows rows, the default for products that fill it,
-// then the first of matmulOrder that fits.
-func MatmulTile(d *gpu.Device, m, n, k int) Tile {
+// MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d with
+// weights of wsize bytes an element: the GEMV up to GEMVMaxRows rows,
+// the default for products that fill it, then the first of matmulOrder
+// that fits.
+func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 	if m <= GEMVMaxRows {
-		if t := gemvDefault(m); t.Fits(d) {
+		if t := gemvDefault(d, m, wsize); t.Fits(d) {
 			return t
 		}
 	}

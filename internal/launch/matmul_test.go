@@ -21,7 +21,9 @@ func TestMatmulTile(t *testing.T) {
 		want    string
 	}{
 		{"nvidia", 1, 4096, 4096, "gemv8/128"},
-		{"nvidia", 16, 4096, 4096, "gemv4/128"},
+		{"nvidia", 4, 4096, 4096, "gemv64x8/64"},
+		{"nvidia", 16, 4096, 4096, "gemv32x4/64"}, // not known to be discrete: 64 accumulators
+		{"discrete", 16, 4096, 4096, "gemv64x8/64"},
 		{"nvidia", 4096, 4096, 4096, "blocked128x64x16/8x4/sb/g8"},
 		{"core", 4096, 3072, 12288, "blocked128x64x16/8x4/sb/g8"},
 		{"nvidia", 1536, 512, 256, "blocked128x64x16/8x4/sb/g8"}, // 12 x 8 = 96 workgroups
@@ -31,8 +33,22 @@ func TestMatmulTile(t *testing.T) {
 		{"inv128", 4096, 4096, 4096, "blocked64x64x8/8x8/db/g8"}, // the default needs 256 invocations
 	}
 	for _, c := range cases {
-		if got := MatmulTile(&gpu.Device{Limits: lims[c.lim]}, c.m, c.n, c.k).String(); got != c.want {
+		d := &gpu.Device{Limits: lims[c.lim]}
+		if c.lim == "discrete" {
+			d = &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
+		}
+		if got := MatmulTile(d, c.m, c.n, c.k, 2).String(); got != c.want {
 			t.Errorf("%s [%d,%d]x[%d,%d]ᵀ: %s, want %s", c.lim, c.m, c.k, c.n, c.k, got, c.want)
+		}
+	}
+	// 4-byte weights up to eight rows: four columns an invocation.
+	disc := &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
+	for _, c := range []struct {
+		m, wsize int
+		want     string
+	}{{2, 4, "gemv32x4/64"}, {8, 4, "gemv32x4/64"}, {8, 2, "gemv64x8/64"}, {8, 1, "gemv64x8/64"}, {9, 4, "gemv64x8/64"}, {16, 1, "gemv64x8/64"}} {
+		if got := MatmulTile(disc, c.m, 4096, 4096, c.wsize).String(); got != c.want {
+			t.Errorf("discrete, m=%d, %d-byte weights: %s, want %s", c.m, c.wsize, got, c.want)
 		}
 	}
 }
