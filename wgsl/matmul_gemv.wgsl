@@ -10,12 +10,13 @@
 // the same time, so a workgroup fetches x from L2 once for BN columns
 // rather than once for NC.
 //
-//  - UNITS (K a multiple of KU, packs of 4): invocation kl of a group
-//    walks units kl, kl + KS, ... of KU consecutive K elements; UNIT_STEP loads the unit
-//    of each of the NC weight rows (16-byte accesses: ldu_/ldv_ for f32
-//    and 16-bit storage, one vec4<u32> of 16 codes for an FP8 weight,
-//    decoded in registers) and then, SU elements at a time, the matching
-//    elements of each row of x (XSUB), and accumulates.
+//  - UNITS (K a multiple of KU, packs of 4): lane kl of a group walks
+//    units kl, kl + KS, ... of KU consecutive K elements; UNIT_STEP
+//    loads the unit of each of its group's NC weight rows (16-byte
+//    accesses: ldu_/ldv_ for f32 and 16-bit storage, one vec4<u32> of
+//    16 codes for an FP8 weight, decoded in registers) and then, SU
+//    elements at a time, the matching elements of each row of x (XSUB),
+//    and accumulates.
 //  - otherwise ELEMENT_STEP walks K one element at a time (LOAD_X, LOAD_W
 //    with no alignment needs).
 // Weight rows past N are clamped to the last row (their results are
@@ -27,8 +28,8 @@
 // scale), and the results go out in packs of VS columns with the
 // EPILOGUE applied per element (STORE).
 //
-// Specialised on: WG, NC, CG, MR, KU, SU, VC, VS, UNITS, the snippets and the
-// dtypes, pack width and units of every buffer.
+// Specialised on: WG, NC, CG, MR, KU, SU, VC, VS, UNITS, the snippets
+// and the dtypes, pack width and units of every buffer.
 
 const NV: u32 = NC * MR;       // values per invocation
 const KS: u32 = WG / CG;       // invocations per column group
