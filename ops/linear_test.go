@@ -331,7 +331,8 @@ func TestGEMVWithoutSubgroups(t *testing.T) {
 	}{{dtype.BF16, mnk{5, 48, 40}, epilogueCases[1]}, {dtype.F32, mnk{8, 67, 259}, epilogueCases[2]}, {dtype.F16, mnk{3, 24, 2064}, epilogueCases[4]}}
 	tiles := launch.GEMVCandidates()
 	if testing.Short() {
-		tiles = tiles[:1]
+		// One group, and the column groups of the default past one row.
+		tiles = []launch.Tile{tiles[0], {Kind: launch.GEMV, BN: 64, TN: 8, Threads: 64}}
 	}
 	for _, tile := range tiles {
 		for _, c := range cases {
