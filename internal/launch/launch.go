@@ -113,13 +113,12 @@ const (
 // Tile is one matmul launch configuration: which kernel, its output tile
 // BM x BN (GEMV: BN columns, every row), its K step BK, the register
 // block TM x TN of an invocation (Blocked; GEMV: TN columns, 0 for BN),
-// double-buffered workgroup
-// memory (Blocked), 16-bit operands in 8-byte packs of four rather than
-// 16-byte units of eight (Blocked, Narrow), the rows of output tiles per
-// raster group (Blocked: consecutive workgroups take Group tile rows
-// column by column, so that those resident together share operand
-// panels in L2; 0 or 1 keeps the grid's row order) and the workgroup
-// size (GEMV; the other kinds derive theirs from the tile).
+// double-buffered workgroup memory (Blocked), 16-bit operands in 8-byte
+// packs of four rather than 16-byte units of eight (Blocked, Narrow), the
+// rows of output tiles per raster group (Blocked: consecutive workgroups
+// take Group tile rows column by column, so that those resident together
+// share operand panels in L2; 0 or 1 keeps the grid's row order) and the
+// workgroup size (GEMV; the other kinds derive theirs from the tile).
 type Tile struct {
 	Kind       Kind
 	BM, BN, BK int
