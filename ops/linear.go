@@ -497,7 +497,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	// Rows: m up to 4, then rounded up to a multiple of 4 (rows past m
 	// read row m-1 and are never stored), so that few row counts share
 	// few pipelines.
-	nc, cg, wg, mr := t.GEMVColumns(), t.BN/t.GEMVColumns(), t.Threads, s.m
+	nc, cg, wg, mr := t.GEMVColumns(), t.GEMVGroups(), t.Threads, s.m
 	// Subgroup partials must not straddle two column groups: with
 	// more than one, subgroups serve only where no subgroup is wider
 	// than a group.

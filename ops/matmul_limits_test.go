@@ -377,8 +377,9 @@ func checkProduct(t *testing.T, x, w *gpu.Tensor, s mnk, y []float32) {
 }
 
 // occupancyTiles are Blocked tiles around 128x64x16/8x4 (the dense
-// default until 2026-11-29's sixth session double-buffered, since then
-// single-buffered: bench/results/2026-11-29-h200-s6-occupancy.txt) that differ in what an invocation holds (prefetch registers: BK;
+// default, double-buffered until 2026-11-29's sixth session and
+// single-buffered since: bench/results/2026-11-29-h200-s6-occupancy.txt)
+// that differ in what an invocation holds (prefetch registers: BK;
 // register block shape; buffers), for BenchmarkMatmulOccupancy.
 var occupancyTiles = []launch.Tile{
 	{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Double: true, Group: launch.MatmulGroup},

@@ -149,6 +149,10 @@ func (t Tile) GEMVColumns() int {
 	return t.TN
 }
 
+// GEMVGroups returns the column groups of a GEMV workgroup: BN over the
+// columns an invocation keeps.
+func (t Tile) GEMVGroups() int { return t.BN / t.GEMVColumns() }
+
 // Buffers returns how many copies of the operand tiles a Blocked tile
 // stages (1, or 2 when double-buffered).
 func (t Tile) Buffers() int {
@@ -214,7 +218,7 @@ func (t Tile) Valid() error {
 			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 256", t)
 		case nc != 4 && nc != 8:
 			return fmt.Errorf("matmul tile %v: 4 or 8 columns an invocation", t)
-		case t.BN%nc != 0 || !pow2(t.BN/nc) || t.Threads/(t.BN/nc) < 8:
+		case t.BN%nc != 0 || !pow2(t.GEMVGroups()) || t.Threads/t.GEMVGroups() < 8:
 			return fmt.Errorf("matmul tile %v: BN must be a power-of-two multiple of the %d columns an invocation, with at least 8 invocations a column group", t, nc)
 		}
 	default:

@@ -32,17 +32,17 @@ func TestMatmulTile(t *testing.T) {
 		{"nvidia", 17, 40, 8, "simple32x32x16"},
 		{"inv128", 4096, 4096, 4096, "blocked64x64x8/8x8/db/g8"}, // the default needs 256 invocations
 	}
+	disc := &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
 	for _, c := range cases {
 		d := &gpu.Device{Limits: lims[c.lim]}
 		if c.lim == "discrete" {
-			d = &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
+			d = disc
 		}
 		if got := MatmulTile(d, c.m, c.n, c.k, 2).String(); got != c.want {
 			t.Errorf("%s [%d,%d]x[%d,%d]ᵀ: %s, want %s", c.lim, c.m, c.k, c.n, c.k, got, c.want)
 		}
 	}
 	// 4-byte weights up to eight rows: four columns an invocation.
-	disc := &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
 	for _, c := range []struct {
 		m, wsize int
 		want     string
