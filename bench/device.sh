@@ -8,6 +8,9 @@
 #   bash bench/device.sh attention # S=4096 attention next to PyTorch SDPA (needs bin/attention.test)
 #   bash bench/device.sh harness   # memory-bound kernels after a warm-up, copy beside every trial, next to PyTorch
 #   bash bench/device.sh block     # the DiT block (dit and wan sizes, f32 and bf16) next to its PyTorch twin
+#   bash bench/device.sh attnsweep # the shipped attention tile at S=4096 (dense, causal, grouped) and the planner at S=16384
+#                                  # (dense, causal), f32 and bf16, then SDPA on the same cases (bench/attention_sdpa.py --sweep;
+#                                  # needs bin/attention.test; under a minute)
 #   bash bench/device.sh attnperf  # attention tile variants (launch.AttentionVariants) vs the shipped tile, f32/bf16, their tests, SDPA (needs bin/attention.test; ~2 min)
 #   bash bench/device.sh limits    # matmul limit probes, f16 products, rotary flat vs rows, their tests (needs bin/ops.test; ~3 min)
 #   bash bench/device.sh graph     # the video DiT's forward and sampler step, eager against graph mode (about 1 minute)
@@ -34,7 +37,8 @@
 #   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
 #                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~7 min for M = 1, 4, 8, 16 and
 #                                  # every tile; SKINNY='BenchmarkSkinnyLinear/M=(4|8|16)/K=N=/w=(f32|bf16|fp8_e4m3)/(auto=|gemv[0-9]+x)'
-#                                  # times the policy and the column-group tiles past one row, ~4 min)
+#                                  # times the policy and the column-group tiles past one row, ~4 min; WEBFUSER_SKINNY_SHAPES=KxN,...
+#                                  # replaces the square shapes, rows without a PyTorch twin)
 #   bash bench/device.sh pipestats # the driver's registers, shared and local memory of every kernel the FMA, matmul and attention
 #                                  # limit-probe tests compile (gpu.DumpEnv, naga, bench/pipestats.c,
 #                                  # bench/pipestats.py; needs bin/ops.test, bin/attention.test, bin/naga, bin/pipestats; ~1 min)
@@ -92,6 +96,10 @@ for step in "$@"; do
   attention)
     WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttention|BenchmarkBlockSparse' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/attention.txt"
     python3 bench/attention_sdpa.py 2>&1 | tee -a "$OUT/attention.txt"
+    ;;
+  attnsweep)
+    WEBFUSER_BENCH_ATTENTION=1 ./bin/attention.test -test.run '^$' -test.bench 'BenchmarkAttentionSweep/(f32|bf16)/(dense|causal|gqa)/S[0-9]+/H[0-9_Hk]+/(planner|128x64)/8x4/d32/sb/fold/(union|late)' -test.benchtime 1x 2>&1 | grep '^sweep' | tee "$OUT/attention.txt"
+    python3 bench/attention_sdpa.py --sweep 2>&1 | tee -a "$OUT/attention.txt"
     ;;
   attnperf)
     # The variants' reference and guard-region checks first (those over

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -223,21 +224,38 @@ func BenchmarkMatmulSweep(b *testing.B) {
 // cache (50 MiB on an H200) the call before left, as a model's
 // consecutive layers do not; "same" rows (the auto tile only) read one
 // weight every call, as a loop over one layer does. bench/skinny_torch.py
-// times F.linear under the same rules and names.
+// times F.linear under the same rules and names. WEBFUSER_SKINNY_SHAPES
+// (KxN,KxN..., e.g. 4096x16384) replaces the square shapes; rows of
+// other shapes are named K=..,N=.. and have no PyTorch twin.
 //
 //	./.vk/ops.test -test.run '^$' -test.bench 'BenchmarkSkinnyLinear' -test.benchtime 1x
 func BenchmarkSkinnyLinear(b *testing.B) {
 	d := testDevice(b)
-	sizes := []int{4096, 8192}
+	shapes := [][2]int{{4096, 4096}, {8192, 8192}}
 	if d.Info.Class == gpu.ClassCPU {
-		sizes = []int{512}
+		shapes = [][2]int{{512, 512}}
+	}
+	if env := os.Getenv("WEBFUSER_SKINNY_SHAPES"); env != "" {
+		shapes = nil
+		for _, f := range strings.Split(env, ",") {
+			var k, n int
+			if _, err := fmt.Sscanf(f, "%dx%d", &k, &n); err != nil {
+				b.Fatalf("WEBFUSER_SKINNY_SHAPES: %q is not KxN", f)
+			}
+			shapes = append(shapes, [2]int{k, n})
+		}
 	}
 	gate := newCopyGate(b, d)
-	for _, kn := range sizes {
+	for _, kn := range shapes {
+		kk, nn := kn[0], kn[1]
+		shape := fmt.Sprintf("K=N=%d", kk)
+		if kk != nn {
+			shape = fmt.Sprintf("K=%d,N=%d", kk, nn)
+		}
 		for _, wdt := range []dtype.DType{dtype.F32, dtype.BF16, dtype.FP8E4M3, dtype.FP8E5M2} {
-			w := randomDevice(b, d, wdt, kn, kn)
+			w := randomDevice(b, d, wdt, nn, kk)
 			ws := []*gpu.Tensor{w}
-			wbytes := kn * kn * wdt.Size()
+			wbytes := kk * nn * wdt.Size()
 			for float64(len(ws)*wbytes) < 2*gate.bytes { // 512 MiB on a GPU
 				c, err := Copy(w)
 				if err != nil {
@@ -248,11 +266,11 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 			var scale *gpu.Tensor
 			xdt := wdt
 			if isFP8(wdt) {
-				scale = randomDevice(b, d, dtype.F32, kn, 1)
+				scale = randomDevice(b, d, dtype.F32, nn, 1)
 				xdt = dtype.BF16
 			}
 			for _, m := range []int{1, 4, 8, 16} {
-				x := randomDevice(b, d, xdt, m, kn)
+				x := randomDevice(b, d, xdt, m, kk)
 				specs := make([]*matmulSpec, len(ws))
 				for i, wi := range ws {
 					specs[i] = &matmulSpec{op: "Linear", x: x, w: wi, wScale: scale}
@@ -290,7 +308,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 						kernels[i] = gemvProbe(s.kernel(tile), r.probe)
 					}
 					for _, mode := range r.modes {
-						b.Run(fmt.Sprintf("M=%d/K=N=%d/w=%v/%s/%s", m, kn, wdt, r.name, mode), func(b *testing.B) {
+						b.Run(fmt.Sprintf("M=%d/%s/w=%v/%s/%s", m, shape, wdt, r.name, mode), func(b *testing.B) {
 							next := 0
 							run := func() error {
 								k := kernels[0]

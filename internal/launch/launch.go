@@ -300,28 +300,28 @@ func matmulDefault() Tile {
 // groups a workgroup, so that a workgroup reads x from L2 once for 32
 // or 64 columns rather than once for 4 or 8: eight columns an
 // invocation (64 accumulators at eight rows, 128 at sixteen), but four
-// for 4-byte weights up to eight rows, and four past eight rows off
+// for 4-byte weights up to four rows, and four past eight rows off
 // discrete GPUs, whose register files may not hold 128 accumulators.
-// Measured on the H200 (2026-11-29, seventh session,
-// bench/results/2026-11-29-h200-s7-skinny.md) at K = N = 4096 and 8192,
-// in µs at K = N = 8192 against the former gemv4/128 (m = 16) and
-// gemv8/128 (m = 4, 8):
+// Measured on the H200 with the products as fma chains (2026-11-29,
+// eighth session, bench/results/2026-11-29-h200-s8-skinny.md), µs at
+// K = N = 8192 (the seventh session's tiles, with a + dot() sums, in
+// the last column):
 //
-//	m   weights  tile          µs     former
-//	16  f32      gemv64x8/64   103.1  186.0
-//	16  bf16     gemv64x8/64    93.6  111.9
-//	16  e4m3     gemv64x8/64    83.9  139.8
-//	8   f32      gemv32x4/64    87.1  131.0
-//	8   bf16     gemv64x8/64    38.4   56.4
-//	8   e4m3     gemv64x8/64    42.4   82.1
-//	4   f32      gemv32x4/64    52.6   60.6
-//	4   bf16     gemv64x8/64    34.1   36.3
-//	4   e4m3     gemv64x8/64    26.1   35.8
+//	m   weights  tile          µs    gemv32x4/64  s7
+//	16  f32      gemv64x8/64   93.1  119.5        103.1
+//	16  bf16     gemv64x8/64   81.7   86.3         93.6
+//	16  e4m3     gemv64x8/64   80.1   87.3         83.9
+//	8   f32      gemv64x8/64   61.8   84.9         87.1 (gemv32x4/64)
+//	8   bf16     gemv64x8/64   40.4   58.6         38.4
+//	8   e4m3     gemv64x8/64   39.3   45.4         42.4
+//	4   f32      gemv32x4/64   42.1   (64x8: 53.9) 52.6
+//	4   bf16     gemv64x8/64   31.1   54.2         34.1
+//	4   e4m3     gemv64x8/64   24.6   27.3         26.1
 func gemvDefault(d *gpu.Device, m, wsize int) Tile {
 	switch {
 	case m == 1:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
-	case (wsize >= 4 && m <= 8) || (m > 8 && d.Info.Class != gpu.ClassDiscrete):
+	case (wsize >= 4 && m <= 4) || (m > 8 && d.Info.Class != gpu.ClassDiscrete):
 		return Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64}
 	}
 	return Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 64}

@@ -46,7 +46,7 @@ func TestMatmulTile(t *testing.T) {
 	for _, c := range []struct {
 		m, wsize int
 		want     string
-	}{{2, 4, "gemv32x4/64"}, {8, 4, "gemv32x4/64"}, {8, 2, "gemv64x8/64"}, {8, 1, "gemv64x8/64"}, {9, 4, "gemv64x8/64"}, {16, 1, "gemv64x8/64"}} {
+	}{{2, 4, "gemv32x4/64"}, {4, 4, "gemv32x4/64"}, {5, 4, "gemv64x8/64"}, {8, 4, "gemv64x8/64"}, {8, 2, "gemv64x8/64"}, {8, 1, "gemv64x8/64"}, {9, 4, "gemv64x8/64"}, {16, 1, "gemv64x8/64"}} {
 		if got := MatmulTile(disc, c.m, 4096, 4096, c.wsize).String(); got != c.want {
 			t.Errorf("discrete, m=%d, %d-byte weights: %s, want %s", c.m, c.wsize, got, c.want)
 		}
