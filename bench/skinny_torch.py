@@ -64,7 +64,7 @@ def rows(h):
     return out
 
 
-GO = re.compile(r"BenchmarkSkinnyLinear/(M=\d+/K=N=\d+)/w=(\S+?)/(\S+)/(rot|same)-\d+\s")
+GO = re.compile(r"BenchmarkSkinnyLinear/(M=\d+/K=N=\d+)/w=(\S+?)/(\S+)/(rot|serial|same)-\d+\s")
 METRIC = re.compile(r"([\d.e+]+) ([\w/-]+)")
 
 
@@ -94,7 +94,7 @@ def main():
         size = {"f32": 4, "bf16": 2}.get(wdt, 1)
         bw = kn * kn * size / (us * 1e-6) / 1e9
         base = "bf16" if wdt.startswith("fp8") else wdt
-        tr = t.get(f"{shape}/w={base}/{mode}")
+        tr = t.get(f"{shape}/w={base}/{'rot' if mode == 'serial' else mode}")  # one stream: serial
         ts = f"{tr[0] * 1e6:.1f} ({base})" if tr else "-"
         ratio = f"{tr[0] * 1e6 / us:.2f}" if tr else "-"
         print(f"| {shape}/w={wdt}/{tile}/{mode} | {us:.1f} | {bw:.0f} | {bw / float(copy):.2f} | {ts} | {ratio} |")

@@ -305,7 +305,10 @@ func matmulDefault() Tile {
 // Measured on the H200 with the products as fma chains (2026-11-29,
 // eighth session, bench/results/2026-11-29-h200-s8-skinny.md), µs at
 // K = N = 8192 (the seventh session's tiles, with a + dot() sums, in
-// the last column):
+// the last column). The calls of these rows were not ordered, and the
+// GPU may have overlapped them, which favours the tiles with fewer
+// workgroups; BenchmarkSkinnyLinear's serial rows, not yet run on the
+// H200, order them:
 //
 //	m   weights  tile          µs    gemv32x4/64  s7
 //	16  f32      gemv64x8/64   93.1  119.5        103.1
