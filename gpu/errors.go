@@ -29,6 +29,7 @@ type Error struct {
 	Err error
 }
 
+// Error formats the failure as "gpu: op: message".
 func (e *Error) Error() string { return "gpu: " + e.Op + ": " + e.Msg }
 
 // Unwrap returns the sentinel or the driver's error beneath.

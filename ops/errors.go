@@ -29,6 +29,7 @@ type Error struct {
 // Unwrap returns the sentinel beneath.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Error returns the message with the operator and tensor it names.
 func (e *Error) Error() string {
 	if e.Tensor == "" {
 		return fmt.Sprintf("ops.%s: %s", e.Op, e.Rule)

@@ -26,6 +26,7 @@ const (
 	KindLayerNorm
 )
 
+// String names the norm, "RMSNorm" or "LayerNorm".
 func (k NormKind) String() string {
 	if k == KindLayerNorm {
 		return "LayerNorm"

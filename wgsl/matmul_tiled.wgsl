@@ -33,7 +33,7 @@
 // well under the FMA rate.
 //
 // The register block is unrolled by hand in generated snippets (REGS,
-// MMA, WRITE, FETCH, STASH; ops/linear.go): acc registers are plain
+// MMA, WRITE, FETCH, STASH; ops/matmul_blocked.go): acc registers are plain
 // variables, never an array indexed by a loop counter, which could move
 // them to memory. The epilogue (EPILOGUE: bias, activation, gate*y +
 // residual) runs per element in epi(); stores go out as packs of 4

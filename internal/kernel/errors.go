@@ -25,6 +25,7 @@ type Error struct {
 	Err                error
 }
 
+// Error returns the message with the kernel and binding it names.
 func (e *Error) Error() string {
 	if e.Name == "" {
 		return fmt.Sprintf("kernel %s: %s", e.Kernel, e.Rule)

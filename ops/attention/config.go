@@ -100,6 +100,7 @@ const (
 	BNSD               // [batch, heads, sequence, head dim]
 )
 
+// String names the layout, "BSND" or "BNSD".
 func (l Layout) String() string {
 	if l == BNSD {
 		return "BNSD"
