@@ -313,22 +313,31 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 					if !tile.Fits(d) {
 						continue
 					}
-					kernels := make([]*kernel.Kernel, len(specs))
-					for i, s := range specs {
-						kernels[i] = gemvProbe(s.kernel(tile), r.probe)
+					// One declaration per weight copy; serial rows make their
+					// own, turned to write one output.
+					declare := func() []*kernel.Kernel {
+						ks := make([]*kernel.Kernel, len(specs))
+						for i, s := range specs {
+							ks[i] = gemvProbe(s.kernel(tile), r.probe)
+						}
+						return ks
 					}
+					var kernels []*kernel.Kernel // the rot and same rows'
 					for _, mode := range r.modes {
 						b.Run(fmt.Sprintf("M=%d/%s/w=%v/%s/%s", m, shape, wdt, r.name, mode), func(b *testing.B) {
+							if kernels == nil && mode != "serial" {
+								kernels = declare()
+							}
 							ks := kernels
 							if mode == "serial" {
-								y, err := kernels[0].RunOne(d)
+								ks = declare()
+								y, err := ks[0].RunOne(d)
 								if err != nil {
 									b.Fatal(err)
 								}
 								defer y.Release()
-								ks = make([]*kernel.Kernel, len(specs))
-								for i, s := range specs {
-									ks[i] = gemvProbe(s.kernel(tile), r.probe).Reuse([]*gpu.Tensor{y})
+								for _, k := range ks {
+									k.Reuse([]*gpu.Tensor{y})
 								}
 							}
 							next := 0
