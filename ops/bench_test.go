@@ -295,9 +295,15 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 					modes []string
 					probe string
 				}
-				rows := []row{{auto, "auto=" + auto.String(), []string{"rot", "serial", "same"}, ""}}
-				for _, t := range launch.GEMVCandidates() {
-					rows = append(rows, row{t, t.String(), []string{"serial"}, ""})
+				modes := []string{"rot", "serial", "same"}
+				if env := os.Getenv("WEBFUSER_SKINNY_MODES"); env != "" {
+					modes = strings.Split(env, ",")
+				}
+				rows := []row{{auto, "auto=" + auto.String(), modes, ""}}
+				for _, t := range gemvTiles(b) {
+					if t.String() != auto.String() { // the auto row times it
+						rows = append(rows, row{t, t.String(), []string{"serial"}, ""})
+					}
 				}
 				if isFP8(wdt) && auto.Kind == launch.GEMV {
 					probes := []string{"nodecode"}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/webfuser/webfuser/gpu"
@@ -233,7 +235,7 @@ func TestLinearEveryTile(t *testing.T) {
 		return
 	}
 	narrow := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, Double: true, Narrow: true, Group: 3}
-	for ti, tile := range append(append(launch.MatmulCandidates(), narrow), launch.GEMVCandidates()...) {
+	for ti, tile := range append(append(launch.MatmulCandidates(), narrow), gemvTiles(t)...) {
 		t.Run(tile.String(), func(t *testing.T) {
 			if !tile.Fits(d) {
 				t.Skipf("needs %d bytes of workgroup memory and %d invocations; the device has %d and %d",
@@ -271,6 +273,29 @@ func TestLinearEveryTile(t *testing.T) {
 	}
 }
 
+// gemvTiles returns launch.GEMVCandidates and the tiles that
+// WEBFUSER_GEMV_TILES adds (BNxTN/Threads, comma-separated, as
+// "64x4/128,128x4/256"), so that a device run can check and time a tile
+// before it joins the candidates.
+func gemvTiles(t testing.TB) []launch.Tile {
+	ts := launch.GEMVCandidates()
+	env := os.Getenv("WEBFUSER_GEMV_TILES")
+	if env == "" {
+		return ts
+	}
+	for _, f := range strings.Split(env, ",") {
+		tile := launch.Tile{Kind: launch.GEMV}
+		if _, err := fmt.Sscanf(f, "%dx%d/%d", &tile.BN, &tile.TN, &tile.Threads); err != nil {
+			t.Fatalf("WEBFUSER_GEMV_TILES: %q is not BNxTN/Threads", f)
+		}
+		if err := tile.Valid(); err != nil {
+			t.Fatalf("WEBFUSER_GEMV_TILES: %q: %v", f, err)
+		}
+		ts = append(ts, tile)
+	}
+	return ts
+}
+
 // shortTileCases are TestLinearEveryTile's cases with -short: per kernel,
 // the element path, 16-byte units of f32 and 16-bit storage (with stores
 // of four and of eight), FP8 weights and activations, every epilogue.
@@ -289,9 +314,10 @@ var shortTileCases = func() []struct {
 	dflt := launch.Tile{Kind: launch.Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: launch.MatmulGroup}
 	gemv8 := launch.Tile{Kind: launch.GEMV, BN: 8, Threads: 128}
 	gemv4 := launch.Tile{Kind: launch.GEMV, BN: 4, Threads: 64}
-	// Column groups of 8 invocations (the defaults past one row): 8 columns each, 4 each.
-	groups8 := launch.Tile{Kind: launch.GEMV, BN: 64, TN: 8, Threads: 64}
-	groups4 := launch.Tile{Kind: launch.GEMV, BN: 32, TN: 4, Threads: 64}
+	// Column groups of 128 and 64 invocations (the defaults past one
+	// row): 8 columns each, 4 each.
+	groups8 := launch.Tile{Kind: launch.GEMV, BN: 16, TN: 8, Threads: 256}
+	groups4 := launch.Tile{Kind: launch.GEMV, BN: 16, TN: 4, Threads: 256}
 	type c = struct {
 		tile launch.Tile
 		dt   dtype.DType
@@ -329,10 +355,10 @@ func TestGEMVWithoutSubgroups(t *testing.T) {
 		s  mnk
 		e  epilogueCase
 	}{{dtype.BF16, mnk{5, 48, 40}, epilogueCases[1]}, {dtype.F32, mnk{8, 67, 259}, epilogueCases[2]}, {dtype.F16, mnk{3, 24, 2064}, epilogueCases[4]}}
-	tiles := launch.GEMVCandidates()
+	tiles := gemvTiles(t)
 	if testing.Short() {
 		// One group, and the column groups of the default past one row.
-		tiles = []launch.Tile{tiles[0], {Kind: launch.GEMV, BN: 64, TN: 8, Threads: 64}}
+		tiles = []launch.Tile{tiles[0], {Kind: launch.GEMV, BN: 16, TN: 4, Threads: 256}}
 	}
 	for _, tile := range tiles {
 		for _, c := range cases {

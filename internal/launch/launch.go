@@ -214,8 +214,8 @@ func (t Tile) Valid() error {
 	case GEMV:
 		nc := t.GEMVColumns()
 		switch {
-		case !pow2(t.Threads) || t.Threads < 32 || t.Threads > 256:
-			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 256", t)
+		case !pow2(t.Threads) || t.Threads < 32 || t.Threads > 1024:
+			return fmt.Errorf("matmul tile %v: Threads must be a power of two from 32 to 1024", t)
 		case nc != 4 && nc != 8:
 			return fmt.Errorf("matmul tile %v: 4 or 8 columns an invocation", t)
 		case t.BN%nc != 0 || !pow2(t.GEMVGroups()) || t.Threads/t.GEMVGroups() < 8:
@@ -295,40 +295,44 @@ func matmulDefault() Tile {
 
 // gemvDefault returns the GEMV tile for m rows of x and weights of
 // wsize bytes an element on d. One row: eight columns per workgroup of
-// 128 invocations, which all split K (x is one row; every tile ran at
-// copy speed). More rows: column groups of eight invocations, eight
-// groups a workgroup, so that a workgroup reads x from L2 once for 32
-// or 64 columns rather than once for 4 or 8: eight columns an
-// invocation (64 accumulators at eight rows, 128 at sixteen), but four
-// for 4-byte weights up to four rows, and four past eight rows off
-// discrete GPUs, whose register files may not hold 128 accumulators.
-// Measured on the H200 with the products as fma chains (2026-11-29,
-// eighth session, bench/results/2026-11-29-h200-s8-skinny.md), µs at
-// K = N = 8192 (the seventh session's tiles, with a + dot() sums, in
-// the last column). The calls of these rows were not ordered, and the
-// GPU may have overlapped them, which favours the tiles with fewer
-// workgroups; BenchmarkSkinnyLinear's serial rows, not yet run on the
-// H200, order them:
+// 128 invocations, which all split K (x is one row). More rows: column
+// groups that share x, with 64 or 128 invocations splitting K in each
+// (256 a workgroup), so that a call fills the GPU on its own: four
+// columns an invocation (at most 64 accumulators), but eight for
+// 4-byte weights from five rows, up to eight rows off discrete GPUs
+// (whose register files may not hold 128 accumulators).
 //
-//	m   weights  tile          µs    gemv32x4/64  s7
-//	16  f32      gemv64x8/64   93.1  119.5        103.1
-//	16  bf16     gemv64x8/64   81.7   86.3         93.6
-//	16  e4m3     gemv64x8/64   80.1   87.3         83.9
-//	8   f32      gemv64x8/64   61.8   84.9         87.1 (gemv32x4/64)
-//	8   bf16     gemv64x8/64   40.4   58.6         38.4
-//	8   e4m3     gemv64x8/64   39.3   45.4         42.4
-//	4   f32      gemv32x4/64   42.1   (64x8: 53.9) 52.6
-//	4   bf16     gemv64x8/64   31.1   54.2         34.1
-//	4   e4m3     gemv64x8/64   24.6   27.3         26.1
+// Measured on the H200 with each call waiting for the one before, as a
+// model's layers do (BenchmarkSkinnyLinear's serial rows, 2026-11-29,
+// ninth session, bench/results/2026-11-29-h200-s9-skinny-tiles.md), µs at
+// K = N = 4096 / 8192. The former column groups of eight invocations
+// (gemv32x4/64, gemv64x8/64) kept 2 to 4 warps a multiprocessor busy,
+// too few to stream the weight; their figures of earlier sessions came
+// from calls the GPU overlapped:
+//
+//	m   weights  gemv16x4/256   gemv16x8/256   former         best other
+//	4   f32      20.5 /  64.0   20.1 /  65.9   120.3 / 237.9  gemv64x8/512 66.0 at 8192
+//	8   f32      42.0 / 113.0   28.6 /  99.0   192.0 / 396.5  gemv8/64 28.0 / 91.7
+//	16  f32      41.2 / 150.3   38.6 / 139.9   169.4 / 352.0  gemv8/64 42.5 / 140.9
+//	4   bf16     15.6 /  37.4   13.9 /  39.9    89.7 / 182.5
+//	8   bf16     21.9 /  65.7   21.8 /  61.4    77.9 / 188.2  gemv8/64 21.5 at 4096
+//	16  bf16     27.0 / 102.5   32.9 /  93.3   114.4 / 273.3  gemv32x4/256 94.9 at 8192
+//	4   e4m3     12.8 /  36.2   13.4 /  36.5    50.3 /  99.0  gemv64x8/512 32.5 at 8192
+//	8   e4m3     18.0 /  55.3   21.8 /  61.2    66.0 / 138.8  gemv32x4/256 54.4 at 8192
+//	16  e4m3     34.4 / 116.4   38.5 / 114.4   169.8 / 335.2  gemv32x4/256 32.1, gemv32x4/128 106.9
 func gemvDefault(d *gpu.Device, m, wsize int) Tile {
 	switch {
 	case m == 1:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
-	case (wsize >= 4 && m <= 4) || (m > 8 && d.Info.Class != gpu.ClassDiscrete):
-		return Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64}
+	case wsize >= 4 && m > 4 && (m <= 8 || d.Info.Class == gpu.ClassDiscrete):
+		return Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256}
 	}
-	return Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 64}
+	return Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256}
 }
+
+// gemvFallback is the GEMV tile for devices the default does not fit
+// (under 256 invocations): 64 invocations, four columns each.
+var gemvFallback = Tile{Kind: GEMV, BN: 4, Threads: 64}
 
 // matmulOrder lists the tiles in order of preference after the default:
 // the first that fits the device, whose output tile the problem fills
@@ -394,15 +398,15 @@ func GEMVCandidates() []Tile {
 			ts = append(ts, Tile{Kind: GEMV, BN: bn, Threads: th})
 		}
 	}
-	// Column groups (x read once for 32 to 128 columns): the defaults
-	// past one row (groups of 8 invocations) and those closest to them
-	// in the H200 sweep (groups of 8 and 16).
+	// Column groups (x read once for 16 to 64 columns): the defaults
+	// past one row (groups of 64 and 128 invocations) and those closest
+	// to them in the H200 sweep of ordered calls (groups of 16 and 32).
 	ts = append(ts,
-		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64},
-		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 64},
+		Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256},
+		Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256},
+		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 256},
 		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 128},
-		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 128},
-		Tile{Kind: GEMV, BN: 128, TN: 8, Threads: 128})
+		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 128})
 	return ts
 }
 
@@ -412,8 +416,10 @@ func GEMVCandidates() []Tile {
 // that fits.
 func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 	if m <= GEMVMaxRows {
-		if t := gemvDefault(d, m, wsize); t.Fits(d) {
-			return t
+		for _, t := range []Tile{gemvDefault(d, m, wsize), gemvFallback} {
+			if t.Fits(d) {
+				return t
+			}
 		}
 	}
 	if t := matmulDefault(); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {

@@ -21,9 +21,10 @@ func TestMatmulTile(t *testing.T) {
 		want    string
 	}{
 		{"nvidia", 1, 4096, 4096, "gemv8/128"},
-		{"nvidia", 4, 4096, 4096, "gemv64x8/64"},
-		{"nvidia", 16, 4096, 4096, "gemv32x4/64"}, // not known to be discrete: 64 accumulators
-		{"discrete", 16, 4096, 4096, "gemv64x8/64"},
+		{"nvidia", 4, 4096, 4096, "gemv16x4/256"},
+		{"nvidia", 16, 4096, 4096, "gemv16x4/256"},
+		{"inv128", 4, 4096, 4096, "gemv4/64"}, // the default needs 256 invocations
+		{"discrete", 16, 4096, 4096, "gemv16x4/256"},
 		{"nvidia", 4096, 4096, 4096, "blocked128x64x16/8x4/sb/g8"},
 		{"core", 4096, 3072, 12288, "blocked128x64x16/8x4/sb/g8"},
 		{"nvidia", 1536, 512, 256, "blocked128x64x16/8x4/sb/g8"}, // 12 x 8 = 96 workgroups
@@ -42,13 +43,20 @@ func TestMatmulTile(t *testing.T) {
 			t.Errorf("%s [%d,%d]x[%d,%d]ᵀ: %s, want %s", c.lim, c.m, c.k, c.n, c.k, got, c.want)
 		}
 	}
-	// 4-byte weights up to eight rows: four columns an invocation.
+	// Eight columns an invocation for 4-byte weights from five rows
+	// (past eight on discrete GPUs only), four otherwise.
 	for _, c := range []struct {
+		discrete bool
 		m, wsize int
 		want     string
-	}{{2, 4, "gemv32x4/64"}, {4, 4, "gemv32x4/64"}, {5, 4, "gemv64x8/64"}, {8, 4, "gemv64x8/64"}, {8, 2, "gemv64x8/64"}, {8, 1, "gemv64x8/64"}, {9, 4, "gemv64x8/64"}, {16, 1, "gemv64x8/64"}} {
-		if got := MatmulTile(disc, c.m, 4096, 4096, c.wsize).String(); got != c.want {
-			t.Errorf("discrete, m=%d, %d-byte weights: %s, want %s", c.m, c.wsize, got, c.want)
+	}{{true, 2, 4, "gemv16x4/256"}, {true, 4, 4, "gemv16x4/256"}, {true, 5, 4, "gemv16x8/256"}, {true, 8, 4, "gemv16x8/256"}, {true, 8, 2, "gemv16x4/256"},
+		{true, 8, 1, "gemv16x4/256"}, {true, 9, 4, "gemv16x8/256"}, {true, 16, 1, "gemv16x4/256"}, {false, 8, 4, "gemv16x8/256"}, {false, 9, 4, "gemv16x4/256"}} {
+		d := &gpu.Device{Limits: lims["nvidia"]}
+		if c.discrete {
+			d = disc
+		}
+		if got := MatmulTile(d, c.m, 4096, 4096, c.wsize).String(); got != c.want {
+			t.Errorf("discrete %v, m=%d, %d-byte weights: %s, want %s", c.discrete, c.m, c.wsize, got, c.want)
 		}
 	}
 }
