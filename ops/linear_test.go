@@ -261,7 +261,9 @@ func TestLinearEveryTile(t *testing.T) {
 			// 16-code words), one dtype of x each.
 			fshapes := []mnk{{77, 33, 19}, {70, 48, 48}}
 			if tile.Kind == launch.GEMV {
-				fshapes = []mnk{{5, 33, 19}, {5, 40, 96}}
+				// K = 4112: 257 units of 16 codes, so that every lane of
+				// a group of up to 128 invocations takes more than one.
+				fshapes = []mnk{{5, 33, 19}, {5, 40, 96}, {3, 24, 4112}}
 			}
 			for ci, c := range fp8Cases {
 				dt := floatStorage[(ti+ci)%len(floatStorage)]

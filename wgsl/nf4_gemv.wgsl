@@ -41,7 +41,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
           var wb = vec4<f32>(lut[(word >> 20u) & 15u], lut[(word >> 16u) & 15u], lut[(word >> 28u) & 15u], lut[(word >> 24u) & 15u]) * a;
           {{ROUND_W}}
           for (var m = 0u; m < MR; m = m + 1u) {
-            acc[m * NR + r] = acc[m * NR + r] + dot(xa[m], wa) + dot(xb[m], wb);
+            // One fma chain from the accumulator (a + dot() + dot() costs a
+            // multiply and an add more per four products).
+            let i = m * NR + r;
+            acc[i] = fma(xb[m].w, wb.w, fma(xb[m].z, wb.z, fma(xb[m].y, wb.y, fma(xb[m].x, wb.x,
+                     fma(xa[m].w, wa.w, fma(xa[m].z, wa.z, fma(xa[m].y, wa.y, fma(xa[m].x, wa.x, acc[i]))))))));
           }
         }
       }
