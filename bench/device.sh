@@ -34,11 +34,13 @@
 #   bash bench/device.sh dumpjs    # the SPIR-V Tint emits for the shipped f32 Blocked matmul on this GPU and its clamps
 #                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
-#   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2) next to
+#   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2; serial rows,
+#                                  # whose calls wait for each other as a model's layers do, for every tile) next to
 #                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~7 min for M = 1, 4, 8, 16 and
 #                                  # every tile; SKINNY='BenchmarkSkinnyLinear/M=(4|8|16)/K=N=/w=(f32|bf16|fp8_e4m3)/(auto=|gemv[0-9]+x)'
-#                                  # times the policy and the column-group tiles past one row, ~4 min; WEBFUSER_SKINNY_SHAPES=KxN,...
-#                                  # replaces the square shapes, rows without a PyTorch twin)
+#                                  # times the policy and the column-group tiles past one row, ~4 min; WEBFUSER_SKINNY_MODES=serial
+#                                  # drops the overlapped auto rows, WEBFUSER_GEMV_TILES=BNxTN/Threads,... adds tiles,
+#                                  # WEBFUSER_SKINNY_SHAPES=KxN,... replaces the square shapes, rows without a PyTorch twin)
 #   bash bench/device.sh pipestats # the driver's registers, shared and local memory of every kernel the FMA, matmul and attention
 #                                  # limit-probe tests compile (gpu.DumpEnv, naga, bench/pipestats.c,
 #                                  # bench/pipestats.py; needs bin/ops.test, bin/attention.test, bin/naga, bin/pipestats; ~1 min)

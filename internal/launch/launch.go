@@ -411,9 +411,9 @@ func GEMVCandidates() []Tile {
 }
 
 // MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d with
-// weights of wsize bytes an element: the GEMV up to GEMVMaxRows rows,
-// the default for products that fill it, then the first of matmulOrder
-// that fits.
+// weights of wsize bytes an element: the GEMV up to GEMVMaxRows rows
+// (gemvDefault, or gemvFallback where it does not fit), the default for
+// products that fill it, then the first of matmulOrder that fits.
 func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 	if m <= GEMVMaxRows {
 		for _, t := range []Tile{gemvDefault(d, m, wsize), gemvFallback} {
