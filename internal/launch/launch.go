@@ -300,7 +300,8 @@ func matmulDefault() Tile {
 // (256 a workgroup), so that a call fills the GPU on its own: four
 // columns an invocation (at most 64 accumulators), but eight for
 // 4-byte weights from five rows, up to eight rows off discrete GPUs
-// (whose register files may not hold 128 accumulators).
+// (whose register files may not hold 128 accumulators). CPU rasterizers
+// keep smaller workgroups (gemvCPU).
 //
 // Measured on the H200 with each call waiting for the one before, as a
 // model's layers do (BenchmarkSkinnyLinear's serial rows, 2026-11-29,
@@ -324,11 +325,21 @@ func gemvDefault(d *gpu.Device, m, wsize int) Tile {
 	switch {
 	case m == 1:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
+	case d.Info.Class == gpu.ClassCPU:
+		return gemvCPU
 	case wsize >= 4 && m > 4 && (m <= 8 || d.Info.Class == gpu.ClassDiscrete):
 		return Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256}
 	}
 	return Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256}
 }
+
+// gemvCPU is the GEMV tile past one row on CPU rasterizers (lavapipe,
+// SwiftShader), which run every invocation of a workgroup in turn: 64
+// invocations in column groups of eight, four columns each. The tiles
+// of 256 made the DiT tests through Dawn's SwiftShader 44% slower
+// (35.2 -> 50.6 s, 2026-11-29), on small products where most of their
+// invocations had no K left to take; with this tile they took 28.6 s.
+var gemvCPU = Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64}
 
 // gemvFallback is the GEMV tile for devices the default does not fit
 // (under 256 invocations): 64 invocations, four columns each.
@@ -399,9 +410,11 @@ func GEMVCandidates() []Tile {
 		}
 	}
 	// Column groups (x read once for 16 to 64 columns): the defaults
-	// past one row (groups of 64 and 128 invocations) and those closest
-	// to them in the H200 sweep of ordered calls (groups of 16 and 32).
+	// past one row (groups of 8 invocations on CPU rasterizers, of 64
+	// and 128 elsewhere) and those closest to them in the H200 sweep of
+	// ordered calls (groups of 16 and 32).
 	ts = append(ts,
+		gemvCPU,
 		Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256},
 		Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256},
 		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 256},

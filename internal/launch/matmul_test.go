@@ -34,6 +34,7 @@ func TestMatmulTile(t *testing.T) {
 		{"inv128", 4096, 4096, 4096, "blocked64x64x8/8x8/db/g8"}, // the default needs 256 invocations
 	}
 	disc := &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassDiscrete}}
+	cpu := &gpu.Device{Limits: lims["nvidia"], Info: gpu.Info{Class: gpu.ClassCPU}}
 	for _, c := range cases {
 		d := &gpu.Device{Limits: lims[c.lim]}
 		if c.lim == "discrete" {
@@ -57,6 +58,16 @@ func TestMatmulTile(t *testing.T) {
 		}
 		if got := MatmulTile(d, c.m, 4096, 4096, c.wsize).String(); got != c.want {
 			t.Errorf("discrete %v, m=%d, %d-byte weights: %s, want %s", c.discrete, c.m, c.wsize, got, c.want)
+		}
+	}
+	// CPU rasterizers: 64 invocations past one row.
+	for _, m := range []int{1, 2, 8, 16} {
+		want := "gemv32x4/64"
+		if m == 1 {
+			want = "gemv8/128"
+		}
+		if got := MatmulTile(cpu, m, 4096, 4096, 2).String(); got != want {
+			t.Errorf("CPU rasterizer, m=%d: %s, want %s", m, got, want)
 		}
 	}
 }
