@@ -328,10 +328,18 @@ func gemvDefault(d *gpu.Device, m, wsize int) Tile {
 	case d.Info.Class == gpu.ClassCPU:
 		return gemvCPU
 	case wsize >= 4 && m > 4 && (m <= 8 || d.Info.Class == gpu.ClassDiscrete):
-		return Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256}
+		return gemvGroups8
 	}
-	return Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256}
+	return gemvGroups4
 }
+
+// gemvGroups4 and gemvGroups8 are the GEMV tiles past one row on GPUs:
+// four column groups of 64 invocations with four columns each, and two
+// groups of 128 with eight columns each.
+var (
+	gemvGroups4 = Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256}
+	gemvGroups8 = Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256}
+)
 
 // gemvCPU is the GEMV tile past one row on CPU rasterizers (lavapipe,
 // SwiftShader), which run every invocation of a workgroup in turn: 64
@@ -415,8 +423,8 @@ func GEMVCandidates() []Tile {
 	// ordered calls (groups of 16 and 32).
 	ts = append(ts,
 		gemvCPU,
-		Tile{Kind: GEMV, BN: 16, TN: 4, Threads: 256},
-		Tile{Kind: GEMV, BN: 16, TN: 8, Threads: 256},
+		gemvGroups4,
+		gemvGroups8,
 		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 256},
 		Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 128},
 		Tile{Kind: GEMV, BN: 64, TN: 8, Threads: 128})
