@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,10 +306,13 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 						rows = append(rows, row{t, t.String(), []string{"serial"}, ""})
 					}
 				}
-				if isFP8(wdt) && auto.Kind == launch.GEMV {
-					probes := []string{"nodecode"}
+				if auto.Kind == launch.GEMV {
+					probes := []string{"nox", "noreduce"}
+					if isFP8(wdt) {
+						probes = append(probes, "nodecode", "loadonly")
+					}
 					if wdt == dtype.FP8E4M3 {
-						probes = []string{"nonan", "nodecode"} // E5M2 tracks no NaN codes
+						probes = append(probes, "nonan") // E5M2 tracks no NaN codes
 					}
 					for _, p := range probes {
 						rows = append(rows, row{auto, auto.String() + "/probe=" + p, []string{"serial"}, p})
@@ -466,13 +470,44 @@ func (g *copyGate) measure(run func() error) (time.Duration, float64, error) {
 	}
 }
 
-// gemvProbe returns the FP8-weight GEMV k with part of its decoding
-// taken out (benchmark-only; "" returns k): nonan drops the NaN-code
-// tracking, nodecode also replaces each word's decoding by the word's
-// bits splatted as one f32 (the loads and products as shipped), so that
-// the probes' times show what decoding costs.
+// gemvProbe returns the GEMV k with part of its work taken out
+// (benchmark-only; "" returns k), so that the probes' times show what
+// each part costs. FP8 weights: nonan drops the NaN-code tracking,
+// nodecode also replaces each word's decoding by the word's bits
+// splatted as one f32 (the loads and products as shipped), loadonly
+// keeps only the weight loads (each word folded into one accumulator:
+// no decoding, no x, no products). Any weight: nox makes x's elements
+// from their index instead of loading them (the products as shipped),
+// noreduce stores each group's first lane's sums as the results (no
+// subgroup sums, no reduction through workgroup memory).
 func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 	if probe == "" {
+		return k
+	}
+	set := func(name, src string) {
+		for i := range k.Snippets {
+			if k.Snippets[i].Name == name {
+				k.Snippets[i].WGSL = src
+				return
+			}
+		}
+		panic("gemvProbe: no snippet " + name)
+	}
+	switch probe {
+	case "nox":
+		set("XSUB", "var r: XS;\n  for (var i = 0u; i < SU / 4u; i = i + 1u) { r[i] = vec4<f32>(f32((e >> 3u) & 7u), f32(m), 0.5, f32(i)); }\n  return r;")
+		return k
+	case "noreduce":
+		nc, mr := constInt(k, "NC"), constInt(k, "MR")
+		var red strings.Builder
+		red.WriteString("if (kl == 0u) {")
+		for m := 0; m < mr; m++ {
+			for c := 0; c < nc; c++ {
+				fmt.Fprintf(&red, " tot[cg * NV + %du] = a%d_%d;", m*nc+c, m, c)
+			}
+		}
+		red.WriteString(" }\n  workgroupBarrier();")
+		set("REDUCE", red.String())
 		return k
 	}
 	for i, s := range k.Snippets {
@@ -484,7 +519,12 @@ func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 		}
 		var keep []string
 		for _, l := range strings.Split(s.WGSL, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(l), "nan") {
+			l = strings.TrimSpace(l)
+			switch {
+			case probe == "loadonly" && strings.HasPrefix(l, "let q"):
+				c := strings.TrimPrefix(strings.Fields(l)[1], "q")
+				keep = append(keep, l, fmt.Sprintf("a0_%[1]s = a0_%[1]s + f32(q%[1]s.x ^ q%[1]s.y ^ q%[1]s.z ^ q%[1]s.w);", c))
+			case probe != "loadonly" && !strings.HasPrefix(l, "nan"):
 				keep = append(keep, l)
 			}
 		}
@@ -496,6 +536,20 @@ func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 		return k
 	}
 	panic("gemvProbe: no UNIT_STEP")
+}
+
+// constInt returns the value of k's integer WGSL constant name.
+func constInt(k *kernel.Kernel, name string) int {
+	for _, c := range k.Consts {
+		if c.Name == name {
+			v, err := strconv.Atoi(strings.TrimSuffix(c.Value, "u"))
+			if err != nil {
+				panic(err)
+			}
+			return v
+		}
+	}
+	panic("no constant " + name)
 }
 
 // fp8Call matches a fast FP8 word decoder's call in the GEMV's UNIT_STEP.
