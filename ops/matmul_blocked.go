@@ -103,8 +103,7 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 	units := vec == 4 && s.k%(4*h) == 0
 	half := s.halfMath && !isFP8(s.x.DType) && !isFP8(s.w.DType)
 	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, F16: half, Files: []string{"act", "fp8", "matmul_fp8", "matmul_tiled"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
-	k.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
-	k.Uint("GROUP", max(t.Group, 1))
+	tileConsts(k, t, units)
 	loadA, loadB, epi := s.operands(k, false)
 	xs, ws := "1.0", "1.0"
 	if s.xScale != nil {
@@ -130,6 +129,13 @@ func (s *matmulSpec) blockedKernel(t launch.Tile) *kernel.Kernel {
 		k.Snippet(sn.Name, sn.WGSL)
 	}
 	return k
+}
+
+// tileConsts sets the constants of wgsl/matmul_tiled.wgsl that tile t
+// and the unit path (units) decide.
+func tileConsts(k *kernel.Kernel, t launch.Tile, units bool) {
+	k.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
+	k.Uint("GROUP", max(t.Group, 1))
 }
 
 type blockKey struct {

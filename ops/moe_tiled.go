@@ -44,8 +44,8 @@ func (g *expertGroups) tiledGEMM(name string, t launch.Tile, dual bool, aName st
 		files = append(files, "moe_gated")
 	}
 	kn := &kernel.Kernel{Name: name, Vec: vec, Files: files, Grid: gpu.Grid{uint32((n + t.BN - 1) / t.BN), uint32(g.maxTiles), 1}}
-	kn.Uint("BM", t.BM).Uint("BN", t.BN).Uint("BK", t.BK).Uint("TM", t.TM).Uint("TN", t.TN).Bool("DOUBLE", t.Double).Bool("UNITS", units)
-	kn.Uint("GROUP", max(t.Group, 1)).Bool("DUAL", dual)
+	tileConsts(kn, t, units)
+	kn.Bool("DUAL", dual)
 	kn.In("perm", g.perm).Ints().In("tiles", g.tiles).Ints().In(aName, a).In("w", w)
 	rowA, ub, mb := "gm", "let row = moe_wrow(gn);\n  ", ""
 	wu := unitLoad("w", "row", w.DType, 1, units, "1.0")
