@@ -34,7 +34,7 @@
 #   bash bench/device.sh dumpjs    # the SPIR-V Tint emits for the shipped f32 Blocked matmul on this GPU and its clamps
 #                                  # per function (bench/tint_clamps.py; same needs, WEBFUSER_DAWN_FLAGS added; seconds)
 #   bash bench/device.sh verify    # every golden case in testdata/golden through wgpu-native (needs bin/webfuser)
-#   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, FP8 decoding probes, weights rotated past L2; serial rows,
+#   bash bench/device.sh skinny    # BenchmarkSkinnyLinear (GEMV tiles, limit probes: nox, noreduce, and for FP8 nodecode, loadonly, nonan; weights rotated past L2; serial rows,
 #                                  # whose calls wait for each other as a model's layers do, for every tile) next to
 #                                  # bench/skinny_torch.py, joined in $OUT/skinny.md (needs bin/ops.test; ~7 min for M = 1, 4, 8, 16 and
 #                                  # every tile; SKINNY='BenchmarkSkinnyLinear/M=(4|8|16)/K=N=/w=(f32|bf16|fp8_e4m3)/(auto=|gemv[0-9]+x)'
@@ -46,6 +46,7 @@
 #                                  # bench/pipestats.py; needs bin/ops.test, bin/attention.test, bin/naga, bin/pipestats; ~1 min)
 #   bash bench/device.sh occupancy # BenchmarkMatmulOccupancy (Blocked tiles around the shipped one, 4096^3 f32) with each tile's
 #                                  # registers from the driver (same needs as pipestats but attention.test; ~1 min)
+#   bash bench/device.sh gap       # BenchmarkDispatchGap: what a call that depends on the one before costs, from copies (needs bin/ops.test; seconds)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -269,6 +270,9 @@ for step in "$@"; do
     dump=/tmp/wgsl_occ; rm -rf "$dump"; mkdir -p "$dump"
     WEBFUSER_DUMP_WGSL=$dump ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulOccupancy' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/occupancy.txt"
     timeout 120 python3 bench/pipestats.py "$dump" | tee -a "$OUT/occupancy.txt"
+    ;;
+  gap)
+    ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatchGap -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/gap.txt"
     ;;
   dispatch)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatch -test.benchtime 10x 2>&1 | grep -v '^    dispatch_test' | tee "$OUT/dispatch.txt"

@@ -215,7 +215,8 @@ func BenchmarkMatmulSweep(b *testing.B) {
 // BenchmarkSkinnyLinear times products of few rows (M = 1, 4, 8 and 16, K = N
 // = 4096 and 8192) with f32, bf16 and FP8 (E4M3 and E5M2, per-row scales,
 // x in bf16) weights, x in the weight's dtype otherwise: the tile the
-// launch policy picks ("auto") and every GEMV tile. It reports the
+// launch policy picks ("auto"), every GEMV tile, and the auto tile's
+// limit probes (gemvProbe; serial rows only). It reports the
 // weight's bytes per second and, beside it, a 256 MiB copy timed right
 // after it (copyGate: rows run at working clocks, and a row whose copy
 // after it is low runs again).
