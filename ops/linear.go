@@ -172,7 +172,7 @@ func (s *matmulSpec) kernel(t launch.Tile) *kernel.Kernel {
 	case launch.Blocked:
 		return s.blockedKernel(t)
 	case launch.GEMV:
-		return s.gemvKernel(t, s.x.Device().Features.Subgroups)
+		return s.gemvKernel(t)
 	}
 	return s.simpleKernel(t)
 }

@@ -39,7 +39,7 @@ func TestMatmulTilesCompileTint(t *testing.T) {
 					}
 					if tile.Kind == launch.GEMV && d.Features.Subgroups {
 						// The reduction through workgroup memory, for devices without subgroups.
-						if err := gputest.CompileOnly(d, sp.gemvKernel(tile, false)); err != nil {
+						if err := gputest.CompileOnly(d, sp.gemvKernel(tile)); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -348,34 +348,6 @@ var shortTileCases = func() []struct {
 	}
 }()
 
-// TestGEMVWithoutSubgroups runs the GEMV tiles with the reduction that
-// devices without subgroups get (through workgroup memory alone), which
-// the devices of the other tests may not take.
-func TestGEMVWithoutSubgroups(t *testing.T) {
-	cases := []struct {
-		dt dtype.DType
-		s  mnk
-		e  epilogueCase
-	}{{dtype.BF16, mnk{5, 48, 40}, epilogueCases[1]}, {dtype.F32, mnk{8, 67, 259}, epilogueCases[2]}, {dtype.F16, mnk{3, 24, 2064}, epilogueCases[4]}}
-	tiles := gemvTiles(t)
-	if testing.Short() {
-		// One group, and the column groups of the default past one row.
-		tiles = []launch.Tile{tiles[0], {Kind: launch.GEMV, BN: 16, TN: 4, Threads: 256}}
-	}
-	for _, tile := range tiles {
-		for _, c := range cases {
-			t.Run(fmt.Sprintf("%v/%v/%v/%s", tile, c.dt, c.s, c.e.name), func(t *testing.T) {
-				sp, want := epilogueProduct(t, c.dt, c.s, c.e)
-				runKernel(t, sp, sp.gemvKernel(tile, false), want, matmulTol(c.dt))
-			})
-		}
-		t.Run(fmt.Sprintf("%v/e4m3", tile), func(t *testing.T) {
-			sp, want := fp8Product(t, dtype.BF16, mnk{5, 40, 96}, fp8Cases[0])
-			runKernel(t, sp, sp.gemvKernel(tile, false), want, matmulTol(dtype.BF16))
-		})
-	}
-}
-
 // TestMatmulTileChoice checks the launch policy: the GEMV up to
 // launch.GEMVMaxRows rows with at most launch.GEMVMaxAccumulators
 // accumulators, the default Blocked tile for large products where it

@@ -14,20 +14,18 @@ import (
 
 // gemvKernel declares wgsl/matmul_gemv.wgsl with tile t for the product's
 // m rows (meant for m up to launch.GEMVMaxRows: each invocation keeps
-// t.GEMVColumns() x m accumulators), reducing with subgroup operations when
-// subgroups is true (the device must have them), through workgroup
-// memory alone otherwise.
-func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
+// t.GEMVColumns() x m accumulators). It sums the invocations' partial
+// products through workgroup memory, never with subgroupAdd: on the H200
+// (2026-11-29, tenth session) a subgroupAdd per value was slower at every
+// row count, by 1-8% at one row and up to 1.6x at sixteen
+// (bench/results/2026-11-29-h200-s10-gemv-subgroup-sums.md, -s10-gemv-shared-sums.txt).
+func (s *matmulSpec) gemvKernel(t launch.Tile) *kernel.Kernel {
 	d := s.x.Device()
 	vec := launch.PackWidth(s.n)
 	// Rows: m up to 4, then rounded up to a multiple of 4 (rows past m
 	// read row m-1 and are never stored), so that few row counts share
 	// few pipelines.
 	nc, cg, wg, mr := t.GEMVColumns(), t.GEMVGroups(), t.Threads, s.m
-	// Subgroup partials must not straddle two column groups: with
-	// more than one, subgroups serve only where no subgroup is wider
-	// than a group.
-	subgroups = subgroups && (cg == 1 || (d.Features.SubgroupMaxSize > 0 && int(d.Features.SubgroupMaxSize) <= wg/cg))
 	if mr > 4 {
 		mr = (mr + 3) / 4 * 4
 	}
@@ -53,7 +51,7 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	}
 	// Named "matmul" like the other matmul kernels (its key names its
 	// files), so that per-kernel breakdowns give the products one row.
-	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h, Subgroups: subgroups,
+	k := &kernel.Kernel{Name: "matmul", Vec: vec, Units: h,
 		Files: []string{"act", "fp8", "matmul_fp8", "matmul_gemv"}, Grid: launch.MatmulGrid(d, t, s.m, s.n)}
 	k.Uint("WG", wg).Uint("NC", nc).Uint("CG", cg).Uint("MR", mr).Uint("KU", ku).Uint("SU", su).Uint("VC", vc).Uint("VS", vs).Bool("UNITS", units)
 	_, _, epi := s.operands(k, fp8W)
@@ -103,16 +101,16 @@ func (s *matmulSpec) gemvKernel(t launch.Tile, subgroups bool) *kernel.Kernel {
 	}
 
 	gt := gemvBody(gemvShape{nc: nc, mr: mr, ku: ku, su: su, vs: vs, vc: vc, fp8W: fp8W, fastE4M3: fastE4M3,
-		xScale: s.xScale != nil, subgroups: k.Subgroups, w: s.w.DType})
+		xScale: s.xScale != nil, w: s.w.DType})
 	k.Snippet("REGS", gt.regs).Snippet("UNIT_STEP", gt.step).Snippet("ELEMENT_STEP", gt.elem).Snippet("REDUCE", gt.reduce).Snippet("STORE", gt.store)
 	return k
 }
 
 // gemvShape is what the GEMV's generated loops depend on.
 type gemvShape struct {
-	nc, mr, ku, su, vs, vc            int
-	fp8W, fastE4M3, xScale, subgroups bool
-	w                                 dtype.DType
+	nc, mr, ku, su, vs, vc int
+	fp8W, fastE4M3, xScale bool
+	w                      dtype.DType
 }
 
 // gemvText is the generated WGSL of the GEMV's loops, reduction and
@@ -209,7 +207,7 @@ func gemvBody(g gemvShape) gemvText {
 
 	// REDUCE: a NaN code poisons its column's sums (e4m3x4_fast decodes
 	// it as a number), then VC values at a time: their partials (one per
-	// subgroup or per invocation) into red, summed by reduce_chunk.
+	// invocation) into red, summed by reduce_chunk.
 	if fastE4M3 {
 		for c := 0; c < nc; c++ {
 			fmt.Fprintf(&reduce, "if (nan%d != 0u) {", c)
@@ -219,21 +217,11 @@ func gemvBody(g gemvShape) gemvText {
 			reduce.WriteString(" }\n  ")
 		}
 	}
-	if g.subgroups {
-		reduce.WriteString("let nslot = (KS + sg_size - 1u) / sg_size;\n  ")
-	} else {
-		reduce.WriteString("let nslot = KS;\n  ")
-	}
 	for cb := 0; cb < nv; cb += vc {
 		for v := cb; v < cb+vc; v++ {
-			a := acc(v/nc, v%nc)
-			if g.subgroups {
-				fmt.Fprintf(&reduce, "{ let t = subgroupAdd(%s); if (sg_lane == 0u) { red[%du * WG + lid / sg_size] = t; } }\n  ", a, v-cb)
-			} else {
-				fmt.Fprintf(&reduce, "red[%du * WG + lid] = %s;\n  ", v-cb, a)
-			}
+			fmt.Fprintf(&reduce, "red[%du * WG + lid] = %s;\n  ", v-cb, acc(v/nc, v%nc))
 		}
-		fmt.Fprintf(&reduce, "workgroupBarrier();\n  reduce_chunk(%du, nslot, n0, lid);\n  ", cb)
+		fmt.Fprintf(&reduce, "workgroupBarrier();\n  reduce_chunk(%du, n0, lid);\n  ", cb)
 	}
 	trim := func(b *strings.Builder) string { return strings.TrimSpace(b.String()) }
 	out := gemvText{regs: trim(&regs), step: trim(&step), elem: trim(&elem), reduce: trim(&reduce)}

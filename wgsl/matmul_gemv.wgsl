@@ -21,10 +21,10 @@
 //    with no alignment needs).
 // Weight rows past N are clamped to the last row (their results are
 // never stored). The partial sums are then reduced over each group
-// (REDUCE: a subgroupAdd per value and one partial per subgroup where
-// the device has subgroups that never straddle two groups, one partial
-// per invocation otherwise), VC values of every group at a time through
-// workgroup memory, scaled by wscale() (an FP8 weight's dequantisation
+// (REDUCE: one partial per invocation and value), VC values of every
+// group at a time through workgroup memory (no subgroupAdd: slower at
+// every row count on the H200, ops/matmul_gemv.go), scaled by wscale()
+// (an FP8 weight's dequantisation
 // scale), and the results go out in packs of VS columns with the
 // EPILOGUE applied per element (STORE).
 //
@@ -38,8 +38,6 @@ const G: u32 = WG / (VC * CG); // invocations per value in the reduction's first
 
 alias XS = array<vec4<f32>, SU / 4u>;
 
-var<private> sg_lane: u32;
-var<private> sg_size: u32;
 var<workgroup> red: array<f32, VC * WG>;
 var<workgroup> red2: array<f32, WG>;
 var<workgroup> tot: array<f32, NV * CG>;
@@ -59,17 +57,16 @@ fn wscale(n: u32) -> f32 {
   {{WSCALE}}
 }
 
-// Sums the VC values of chunk cb of every group over the nslot
-// partials each has in red (a group's values, v < VC: red[v * WG +
-// cg * nslot ..]), into tot[cg * NV + cb ..], scaled. Call in uniform
-// control flow.
-fn reduce_chunk(cb: u32, nslot: u32, n0: u32, lid: u32) {
+// Sums the VC values of chunk cb of every group over the KS partials
+// each has in red (a group's values, v < VC: red[v * WG + cg * KS ..]),
+// into tot[cg * NV + cb ..], scaled. Call in uniform control flow.
+fn reduce_chunk(cb: u32, n0: u32, lid: u32) {
   let pr = lid / G;              // the pair (group, value) summed
   let g = lid - pr * G;
   let cg = pr / VC;
   let v = pr - cg * VC;
   var s = 0.0;
-  for (var i = g; i < nslot; i = i + G) { s = s + red[v * WG + cg * nslot + i]; }
+  for (var i = g; i < KS; i = i + G) { s = s + red[v * WG + cg * KS + i]; }
   red2[lid] = s;
   workgroupBarrier();
   if (lid < VC * CG) {
@@ -84,8 +81,7 @@ fn reduce_chunk(cb: u32, nslot: u32, n0: u32, lid: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32 {{SG_PARAMS}}) {
-  {{SG_INIT}}
+        @builtin(local_invocation_index) lid: u32) {
   let n0 = (wid.x + wid.y * nwg.x) * BN;
   let cg = lid / KS;              // the invocation's column group
   let kl = lid - cg * KS;        // and its lane in it
