@@ -480,23 +480,14 @@ func (g *copyGate) measure(run func() error) (time.Duration, float64, error) {
 // no decoding, no x, no products). Any weight: nox makes x's elements
 // from their index instead of loading them (the products as shipped),
 // noreduce stores each group's first lane's sums as the results (no
-// subgroup sums, no reduction through workgroup memory).
+// reduction through workgroup memory).
 func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 	if probe == "" {
 		return k
 	}
-	set := func(name, src string) {
-		for i := range k.Snippets {
-			if k.Snippets[i].Name == name {
-				k.Snippets[i].WGSL = src
-				return
-			}
-		}
-		panic("gemvProbe: no snippet " + name)
-	}
 	switch probe {
 	case "nox":
-		set("XSUB", "var r: XS;\n  for (var i = 0u; i < SU / 4u; i = i + 1u) { r[i] = vec4<f32>(f32((e >> 3u) & 7u), f32(m), 0.5, f32(i)); }\n  return r;")
+		setSnippet(k, "XSUB", "var r: XS;\n  for (var i = 0u; i < SU / 4u; i = i + 1u) { r[i] = vec4<f32>(f32((e >> 3u) & 7u), f32(m), 0.5, f32(i)); }\n  return r;")
 		return k
 	case "noreduce":
 		nc, mr := constInt(k, "NC"), constInt(k, "MR")
@@ -508,35 +499,30 @@ func gemvProbe(k *kernel.Kernel, probe string) *kernel.Kernel {
 			}
 		}
 		red.WriteString(" }\n  workgroupBarrier();")
-		set("REDUCE", red.String())
+		setSnippet(k, "REDUCE", red.String())
 		return k
 	}
-	for i, s := range k.Snippets {
-		if s.Name != "UNIT_STEP" {
-			continue
-		}
-		if !strings.Contains(s.WGSL, "_fast(") {
-			panic("gemvProbe: no FP8 decoding in UNIT_STEP:\n" + s.WGSL)
-		}
-		var keep []string
-		for _, l := range strings.Split(s.WGSL, "\n") {
-			l = strings.TrimSpace(l)
-			switch {
-			case probe == "loadonly" && strings.HasPrefix(l, "let q"):
-				c := strings.TrimPrefix(strings.Fields(l)[1], "q")
-				keep = append(keep, l, fmt.Sprintf("a0_%[1]s = a0_%[1]s + f32(q%[1]s.x ^ q%[1]s.y ^ q%[1]s.z ^ q%[1]s.w);", c))
-			case probe != "loadonly" && !strings.HasPrefix(l, "nan"):
-				keep = append(keep, l)
-			}
-		}
-		src := strings.Join(keep, "\n")
-		if probe == "nodecode" {
-			src = fp8Call.ReplaceAllString(src, "vec4<f32>(bitcast<f32>($1))")
-		}
-		k.Snippets[i].WGSL = src
-		return k
+	step := snippet(k, "UNIT_STEP")
+	if !strings.Contains(step, "_fast(") {
+		panic("gemvProbe: no FP8 decoding in UNIT_STEP:\n" + step)
 	}
-	panic("gemvProbe: no UNIT_STEP")
+	var keep []string
+	for _, l := range strings.Split(step, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case probe == "loadonly" && strings.HasPrefix(l, "let q"):
+			c := strings.TrimPrefix(strings.Fields(l)[1], "q")
+			keep = append(keep, l, fmt.Sprintf("a0_%[1]s = a0_%[1]s + f32(q%[1]s.x ^ q%[1]s.y ^ q%[1]s.z ^ q%[1]s.w);", c))
+		case probe != "loadonly" && !strings.HasPrefix(l, "nan"):
+			keep = append(keep, l)
+		}
+	}
+	src := strings.Join(keep, "\n")
+	if probe == "nodecode" {
+		src = fp8Call.ReplaceAllString(src, "vec4<f32>(bitcast<f32>($1))")
+	}
+	setSnippet(k, "UNIT_STEP", src)
+	return k
 }
 
 // constInt returns the value of k's integer WGSL constant name.

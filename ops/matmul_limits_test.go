@@ -51,6 +51,28 @@ type limitProbe struct {
 
 var limitProbes = []limitProbe{{"shipped", 1}, {"smem", 1}, {"inner", 1}, {"fma", 1}, {"fma-x4", 4}, {"unroll", 1}, {"unroll-inner", 1}, {"nopf", 1}}
 
+// snippet returns the WGSL of k's snippet name, which must exist (the
+// probes rewrite a kernel's snippets).
+func snippet(k *kernel.Kernel, name string) string {
+	for _, s := range k.Snippets {
+		if s.Name == name {
+			return s.WGSL
+		}
+	}
+	panic("no snippet " + name)
+}
+
+// setSnippet replaces the WGSL of k's snippet name, which must exist.
+func setSnippet(k *kernel.Kernel, name, src string) {
+	for i := range k.Snippets {
+		if k.Snippets[i].Name == name {
+			k.Snippets[i].WGSL = src
+			return
+		}
+	}
+	panic("no snippet " + name)
+}
+
 // synthUnit is the UNIT_A/UNIT_B body of the smem probe: the unit of
 // elements gk..gk+3 of row r, made from r and gk without memory.
 func synthUnit(r string) string {
@@ -67,23 +89,8 @@ func synthValue(r, k int) float64 {
 func probeKernel(sp *matmulSpec, t launch.Tile, p limitProbe) *kernel.Kernel {
 	k := sp.blockedKernel(t)
 	k.Name = "matmul-" + p.name // so that keys, errors and dumps (gpu.DumpEnv) name the probe
-	set := func(name, src string) {
-		for i := range k.Snippets {
-			if k.Snippets[i].Name == name {
-				k.Snippets[i].WGSL = src
-				return
-			}
-		}
-		panic("no snippet " + name)
-	}
-	get := func(name string) string {
-		for _, s := range k.Snippets {
-			if s.Name == name {
-				return s.WGSL
-			}
-		}
-		panic("no snippet " + name)
-	}
+	set := func(name, src string) { setSnippet(k, name, src) }
+	get := func(name string) string { return snippet(k, name) }
 	if strings.HasPrefix(p.name, "unroll") {
 		// Step kk of the tile from the constant offsets kk*ASV, kk*BSV,
 		// each in a block of its own; the loop's first iteration runs

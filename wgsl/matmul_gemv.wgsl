@@ -24,9 +24,8 @@
 // (REDUCE: one partial per invocation and value), VC values of every
 // group at a time through workgroup memory (no subgroupAdd: slower at
 // every row count on the H200, ops/matmul_gemv.go), scaled by wscale()
-// (an FP8 weight's dequantisation
-// scale), and the results go out in packs of VS columns with the
-// EPILOGUE applied per element (STORE).
+// (an FP8 weight's dequantisation scale), and the results go out in
+// packs of VS columns with the EPILOGUE applied per element (STORE).
 //
 // Specialised on: WG, NC, CG, MR, KU, SU, VC, VS, UNITS, the snippets
 // and the dtypes, pack width and units of every buffer.
