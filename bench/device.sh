@@ -47,6 +47,9 @@
 #   bash bench/device.sh occupancy # BenchmarkMatmulOccupancy (Blocked tiles around the shipped one, 4096^3 f32) with each tile's
 #                                  # registers from the driver (same needs as pipestats but attention.test; ~1 min)
 #   bash bench/device.sh gap       # BenchmarkDispatchGap: what a call that depends on the one before costs, from copies (needs bin/ops.test; seconds)
+#   bash bench/device.sh tune      # webfuser tune (every class: ~6 min; TUNE_ROWS=1,4,8,16 for the GEMV classes alone, ~4 min), then
+#                                  # the table against the defaults at shapes it did not time (BenchmarkSkinnyLinear, serial, K=N=5120 and
+#                                  # K=3072 N=12288, auto= and default= rows; needs bin/webfuser and bin/ops.test; ~40 s)
 #   bash bench/device.sh parity    # TeleFuser-parity operators next to their PyTorch compositions, $OUT/parity.md (needs bin/ops.test)
 # Output files go to $OUT. harness and block take about 1 and 5 minutes on an H200.
 set -u
@@ -270,6 +273,12 @@ for step in "$@"; do
     dump=/tmp/wgsl_occ; rm -rf "$dump"; mkdir -p "$dump"
     WEBFUSER_DUMP_WGSL=$dump ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkMatmulOccupancy' -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/occupancy.txt"
     timeout 120 python3 bench/pipestats.py "$dump" | tee -a "$OUT/occupancy.txt"
+    ;;
+  tune)
+    ./bin/webfuser tune --rows "${TUNE_ROWS:-1,4,8,16,0}" --out "$OUT/tuning.json" 2>"$OUT/tune.err" | tee "$OUT/tune.md"
+    WEBFUSER_TUNING="$OUT/tuning.json" WEBFUSER_SKINNY_MODES=serial WEBFUSER_SKINNY_SHAPES=5120x5120,3072x12288 \
+      ./bin/ops.test -test.run '^$' -test.bench 'BenchmarkSkinnyLinear/./^K=/^w=(f32|bf16|fp8_e4m3)$/^(auto|default)=/./^serial$' \
+      -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/tune_check.txt"
     ;;
   gap)
     ./bin/ops.test -test.run '^$' -test.bench BenchmarkDispatchGap -test.benchtime 1x 2>&1 | grep -v '^goos\|^goarch\|^pkg\|^cpu' | tee "$OUT/gap.txt"

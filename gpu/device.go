@@ -152,6 +152,9 @@ type Device struct {
 	// lostMsg is set by the driver's device-lost callback, which may run
 	// on any thread (and inside a call that holds mu), hence an atomic.
 	lostMsg atomic.Pointer[string]
+	// tuned is what SetTuned attached: a launch policy's measured
+	// choices, read on every launch, hence atomic rather than under mu.
+	tuned atomic.Pointer[any]
 	// platform holds what one runtime keeps per device (adapter_*.go).
 	platform platformState
 	// polls counts the helpers waiting in the driver for a download
@@ -418,4 +421,25 @@ func (d *Device) Raw() *wgpu.Device {
 		return nil
 	}
 	return d.dev
+}
+
+// SetTuned attaches v, the launch policy's measured choices for this
+// device (ops.Tuning.Apply sets them), replacing any before; nil removes them.
+func (d *Device) SetTuned(v any) {
+	if v == nil {
+		d.tuned.Store(nil)
+		return
+	}
+	d.tuned.Store(&v)
+}
+
+// Tuned returns what SetTuned attached, or nil.
+func (d *Device) Tuned() any {
+	if d == nil {
+		return nil
+	}
+	if p := d.tuned.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

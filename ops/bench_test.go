@@ -257,6 +257,7 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 			shapes = append(shapes, [2]int{k, n})
 		}
 	}
+	applyTuningEnv(b, d)
 	gate := newCopyGate(b, d)
 	for _, kn := range shapes {
 		kk, nn := kn[0], kn[1]
@@ -302,6 +303,9 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 					modes = strings.Split(env, ",")
 				}
 				rows := []row{{auto, "auto=" + auto.String(), modes, ""}}
+				if def := launch.DefaultMatmulTile(d, m, nn, kk, wdt.Size()); def != auto { // a tuned tile
+					rows = append(rows, row{def, "default=" + def.String(), []string{"serial"}, ""})
+				}
 				for _, t := range gemvTiles(b) {
 					if t.String() != auto.String() { // the auto row times it
 						rows = append(rows, row{t, t.String(), []string{"serial"}, ""})
@@ -432,20 +436,7 @@ func (g *copyGate) bw() (float64, error) {
 
 // warm runs the copy for at least 2 s and until three copies in a row
 // agree within 3% (at most 10 s), so that best is a working-clock copy.
-func (g *copyGate) warm() error {
-	var last []float64
-	for start := time.Now(); time.Since(start) < 10*time.Second; {
-		bw, err := g.bw()
-		if err != nil {
-			return err
-		}
-		last = append(last, bw)
-		if time.Since(start) > 2*time.Second && settled(last) {
-			return nil
-		}
-	}
-	return nil
-}
+func (g *copyGate) warm() error { return warmUntil(2*time.Second, g.bw) }
 
 // measure times run between copies at working clocks and returns its
 // time and the copy's GB/s right after it.
@@ -788,4 +779,27 @@ func BenchmarkEagerHost(b *testing.B) {
 		w.Release()
 		x.Release()
 	}
+}
+
+// applyTuningEnv applies the tuning table $WEBFUSER_TUNING names, if any,
+// to d until b ends, so that a benchmark's auto rows run the tuned tiles
+// (and, where one differs, a default= row the policy's own).
+func applyTuningEnv(b *testing.B, d *gpu.Device) {
+	p := os.Getenv("WEBFUSER_TUNING")
+	if p == "" {
+		return
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	tu, err := ReadTuning(f)
+	if err == nil {
+		err = tu.Apply(d)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ResetTuning(d) })
 }

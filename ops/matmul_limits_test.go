@@ -338,13 +338,6 @@ func busyMeasure(d *gpu.Device, run func() error) (time.Duration, error) {
 	return tm, err
 }
 
-// settled reports whether the last three of vs agree within 3% (the
-// warm-up rule of the CLI harness and bench/torch_timing.py).
-func settled(vs []float64) bool {
-	n := len(vs)
-	return n >= 3 && slices.Max(vs[n-3:]) <= 1.03*slices.Min(vs[n-3:])
-}
-
 // released turns a call that returns a tensor into a Measure callback
 // that releases it.
 func released(run func() (*gpu.Tensor, error)) func() error {

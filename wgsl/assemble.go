@@ -1,10 +1,13 @@
 package wgsl
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 //go:embed *.wgsl
@@ -18,6 +21,22 @@ func Source(name string) string {
 	}
 	return string(b)
 }
+
+// Digest returns a short hash of every embedded kernel file, which
+// changes whenever a kernel does (tuned tile tables record it).
+var Digest = sync.OnceValue(func() string {
+	h := sha256.New()
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		panic("wgsl: embedded kernels unreadable: " + err.Error()) // a build error, never user input
+	}
+	for _, e := range entries { // sorted by name
+		b, _ := files.ReadFile(e.Name())
+		fmt.Fprintf(h, "%s %d\n", e.Name(), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+})
 
 var placeholder = regexp.MustCompile(`\{\{([A-Z0-9_]+)\}\}`)
 

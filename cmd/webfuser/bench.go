@@ -162,6 +162,7 @@ func runBench(w io.Writer, o benchOptions, peak float64, args []string) error {
 		if err != nil {
 			return err
 		}
+		applyTuning(d, os.Stderr)
 		if di == 0 {
 			report = newReport("webfuser bench", d.String(), append([]string{"bench"}, args...))
 			fmt.Fprintf(w, "device: %s, GPU timestamps: %v, %s\n", d, d.Features.Timestamps, report.Date)

@@ -3,12 +3,19 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/webfuser/webfuser/gpu"
 )
 
+// openDevice opens the default device with its cached tuning table
+// applied (applyTuning).
 func openDevice() (*gpu.Device, error) {
-	return gpu.Open(gpu.Options{})
+	d, err := gpu.Open(gpu.Options{})
+	if err == nil {
+		applyTuning(d, os.Stderr)
+	}
+	return d, err
 }
 
 func info(args []string) error {
@@ -28,5 +35,13 @@ func info(args []string) error {
 	fmt.Printf("limits:    maxStorageBufferBindingSize=%d maxBufferSize=%d\n", l.MaxBindingSize, l.MaxBufferSize)
 	fmt.Printf("           workgroupStorage=%d invocations=%d workgroupsPerDim=%d storageBuffers=%d\n",
 		l.MaxWorkgroupMemory, l.MaxInvocations, l.MaxGroupsPerDim, l.MaxStorageBuffers)
+	switch p := tuningPath(d); {
+	case d.Tuned() != nil:
+		fmt.Printf("tuning:    %s\n", p)
+	case p == "":
+		fmt.Printf("tuning:    off\n")
+	default:
+		fmt.Printf("tuning:    none (webfuser tune writes %s)\n", p)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@
 //	webfuser bench [--shape 8,4096,3072] [--dtypes f32,bf16] [--checked] [--json FILE] [--svg FILE] [--torch FILE]
 //	webfuser bench block [--size dit,wan | --dim D --heads H --seq S] [--json FILE] [--svg FILE] [--torch FILE]
 //	webfuser run [--dim 256] [--heads 4] [--seq 64] [--batch 2] [--dtype f32] [--check full|sample|none]
+//	webfuser tune [--rows 1,4,8,16,0] [--weights f32,bf16,fp8_e4m3] [--small] [--out FILE]
 //	webfuser serve [--addr 127.0.0.1:8080]
 package main
 
@@ -30,6 +31,11 @@ commands:
                            large sizes), print the error and the GPU time;
                            exit 1 when the error is outside the spec's tolerance
   generate [--class N] [--seed S] [--steps K] [--cfg G] [--out clip.gif] [--weights FILE] [--no-check]: sample a clip from the video DiT (GIF + PNG strip)
+  tune [--rows R] [--weights W] [--small] [--out FILE]
+                           time every candidate matmul tile of each class of product on
+                           this device and cache the fastest per adapter; the other
+                           commands apply the cached table (WEBFUSER_TUNING=off: not;
+                           =PATH: that file)
   serve [--addr ADDR]      serve the browser demo
   wgsl OP [--dtype f32|f16|bf16] [--shape 2,8,64]
                            print the assembled WGSL of every kernel OP launches
@@ -64,6 +70,8 @@ func main() {
 		if ok, err = generate(os.Args[2:], os.Stdout, os.Stderr); err == nil && !ok {
 			os.Exit(1)
 		}
+	case "tune":
+		err = tune(os.Args[2:], os.Stdout, os.Stderr)
 	case "serve":
 		err = serve(os.Args[2:])
 	case "wgsl":

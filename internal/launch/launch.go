@@ -432,10 +432,25 @@ func GEMVCandidates() []Tile {
 }
 
 // MatmulTile picks the tile for an [m,k] x [n,k]ᵀ product on d with
-// weights of wsize bytes an element: the GEMV up to GEMVMaxRows rows
-// (gemvDefault, or gemvFallback where it does not fit), the default for
-// products that fill it, then the first of matmulOrder that fits.
+// weights of wsize bytes an element: the device's tuned tile for the
+// product's class where it has one that serves the call (Tuned), else
+// DefaultMatmulTile's.
 func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
+	if t, ok := tunedTile(d, m, n, k, wsize); ok {
+		return t
+	}
+	return DefaultMatmulTile(d, m, n, k, wsize)
+}
+
+// defaultMinGroups is the fewest workgroups a product must give the
+// default tiled tile for it to be picked.
+const defaultMinGroups = 96
+
+// DefaultMatmulTile is MatmulTile without a tuned table: the GEMV up to
+// GEMVMaxRows rows (gemvDefault, or gemvFallback where it does not fit),
+// the default for products that fill it, then the first of matmulOrder
+// that fits.
+func DefaultMatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 	if m <= GEMVMaxRows {
 		for _, t := range []Tile{gemvDefault(d, m, wsize), gemvFallback} {
 			if t.Fits(d) {
@@ -443,7 +458,7 @@ func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 			}
 		}
 	}
-	if t := matmulDefault(); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= 96 {
+	if t := matmulDefault(); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= defaultMinGroups {
 		return t
 	}
 	for _, r := range matmulOrder {
