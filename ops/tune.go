@@ -104,7 +104,7 @@ func TuningAdapter(d *Device) string {
 var tuneWeights = map[DType]DType{F32: F32, BF16: BF16, FP8E4M3: BF16}
 
 // Tune times the candidate tiles of every class o selects on d and
-// returns the fastest of each. It takes minutes (on the H200 about 6):
+// returns the fastest of each. It takes minutes (on the H200 about 6.5):
 // o.Progress reports it, and ctx stops it between two timings (with
 // ctx's error).
 func Tune(ctx context.Context, d *Device, o TuneOptions) (*Tuning, error) {

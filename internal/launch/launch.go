@@ -299,9 +299,11 @@ func matmulDefault() Tile {
 // groups that share x, with 64 or 128 invocations splitting K in each
 // (256 a workgroup), so that a call fills the GPU on its own: four
 // columns an invocation (at most 64 accumulators), but eight for
-// 4-byte weights from five rows, up to eight rows off discrete GPUs
-// (whose register files may not hold 128 accumulators). CPU rasterizers
-// keep smaller workgroups (gemvCPU).
+// 4-byte weights from five to eight rows off discrete GPUs (whose
+// register files may not hold 128 accumulators). On discrete GPUs from
+// five rows, one column group a workgroup instead, of eight columns for
+// 4-byte weights and four for 2-byte ones to eight rows (the last
+// paragraph). CPU rasterizers keep smaller workgroups (gemvCPU).
 //
 // Measured on the H200 with each call waiting for the one before, as a
 // model's layers do (BenchmarkSkinnyLinear's serial rows, 2026-11-29,
@@ -321,13 +323,31 @@ func matmulDefault() Tile {
 //	4   e4m3     12.8 /  36.2   13.4 /  36.5    50.3 /  99.0  gemv64x8/512 32.5 at 8192
 //	8   e4m3     18.0 /  55.3   21.8 /  61.2    66.0 / 138.8  gemv32x4/256 54.4 at 8192
 //	16  e4m3     34.4 / 116.4   38.5 / 114.4   169.8 / 335.2  gemv32x4/256 32.1, gemv32x4/128 106.9
+//
+// The eleventh session's autotuner (ops.Tune, 2026-11-29,
+// bench/results/2026-11-29-h200-s11-tune.md) then moved three classes on
+// discrete GPUs to one column group of eight columns, or four for bf16
+// weights: it timed them faster than these defaults on K=N=4096, 8192
+// and K=3072 N=18432, and so they ran at two shapes it had not timed
+// (K=N=5120 / K=3072 N=12288, each beside the default in the same call):
+// 4-byte weights at 5-8 rows gemv8/64 34.8 / 58.7 µs against gemv16x8/256
+// 52.1 / 58.4, at 9-16 rows gemv8/128 58.1 / 78.8 against 65.2 / 88.8,
+// 2-byte weights at 5-8 rows gemv4/128 25.1 / 36.6 against gemv16x4/256
+// 32.9 / 38.6.
 func gemvDefault(d *gpu.Device, m, wsize int) Tile {
+	discrete := d.Info.Class == gpu.ClassDiscrete
 	switch {
 	case m == 1:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
 	case d.Info.Class == gpu.ClassCPU:
 		return gemvCPU
-	case wsize >= 4 && m > 4 && (m <= 8 || d.Info.Class == gpu.ClassDiscrete):
+	case discrete && m > 8 && wsize >= 4:
+		return Tile{Kind: GEMV, BN: 8, Threads: 128}
+	case discrete && m > 4 && m <= 8 && wsize >= 4:
+		return Tile{Kind: GEMV, BN: 8, Threads: 64}
+	case discrete && m > 4 && m <= 8 && wsize == 2:
+		return Tile{Kind: GEMV, BN: 4, Threads: 128}
+	case wsize >= 4 && m > 4 && m <= 8:
 		return gemvGroups8
 	}
 	return gemvGroups4

@@ -23,8 +23,8 @@ func TestMatmulTile(t *testing.T) {
 		{"nvidia", 1, 4096, 4096, "gemv8/128"},
 		{"nvidia", 4, 4096, 4096, "gemv16x4/256"},
 		{"nvidia", 16, 4096, 4096, "gemv16x4/256"},
-		{"inv128", 4, 4096, 4096, "gemv4/64"}, // the default needs 256 invocations
-		{"discrete", 16, 4096, 4096, "gemv16x4/256"},
+		{"inv128", 4, 4096, 4096, "gemv4/64"},        // the default needs 256 invocations
+		{"discrete", 16, 4096, 4096, "gemv16x4/256"}, // 2-byte weights
 		{"nvidia", 4096, 4096, 4096, "blocked128x64x16/8x4/sb/g8"},
 		{"core", 4096, 3072, 12288, "blocked128x64x16/8x4/sb/g8"},
 		{"nvidia", 1536, 512, 256, "blocked128x64x16/8x4/sb/g8"}, // 12 x 8 = 96 workgroups
@@ -44,14 +44,18 @@ func TestMatmulTile(t *testing.T) {
 			t.Errorf("%s [%d,%d]x[%d,%d]ᵀ: %s, want %s", c.lim, c.m, c.k, c.n, c.k, got, c.want)
 		}
 	}
-	// Eight columns an invocation for 4-byte weights from five rows
-	// (past eight on discrete GPUs only), four otherwise.
+	// Past four rows on discrete GPUs: one group of eight columns for
+	// 4-byte weights (64 invocations to eight rows, 128 past them), of
+	// four for 2-byte weights to eight rows; groups of four columns
+	// otherwise. Other GPUs: eight columns an invocation for 4-byte
+	// weights from five to eight rows, four otherwise.
 	for _, c := range []struct {
 		discrete bool
 		m, wsize int
 		want     string
-	}{{true, 2, 4, "gemv16x4/256"}, {true, 4, 4, "gemv16x4/256"}, {true, 5, 4, "gemv16x8/256"}, {true, 8, 4, "gemv16x8/256"}, {true, 8, 2, "gemv16x4/256"},
-		{true, 8, 1, "gemv16x4/256"}, {true, 9, 4, "gemv16x8/256"}, {true, 16, 1, "gemv16x4/256"}, {false, 8, 4, "gemv16x8/256"}, {false, 9, 4, "gemv16x4/256"}} {
+	}{{true, 2, 4, "gemv16x4/256"}, {true, 4, 4, "gemv16x4/256"}, {true, 5, 4, "gemv8/64"}, {true, 8, 4, "gemv8/64"}, {true, 5, 2, "gemv4/128"},
+		{true, 8, 2, "gemv4/128"}, {true, 9, 2, "gemv16x4/256"}, {true, 8, 1, "gemv16x4/256"}, {true, 9, 4, "gemv8/128"}, {true, 16, 4, "gemv8/128"},
+		{true, 16, 1, "gemv16x4/256"}, {false, 8, 4, "gemv16x8/256"}, {false, 8, 2, "gemv16x4/256"}, {false, 9, 4, "gemv16x4/256"}} {
 		d := &gpu.Device{Limits: lims["nvidia"]}
 		if c.discrete {
 			d = disc
