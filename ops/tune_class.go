@@ -19,12 +19,20 @@ import (
 // first shape are timed again on every shape, with the default.
 const tuneFinalists = 3
 
+// tuneBound is how many times slower than the fastest so far a
+// candidate's first trial may run before Tune keeps that trial's time
+// and moves on: on a slow GPU, the Simple tiles at 4096³ would otherwise
+// take most of the run. Five, not less: a trial at idle clocks ran at up
+// to 3x its warm time on the H200.
+const tuneBound = 5
+
 // tuneShapes returns the products Tune times for class c, m x n x k. On
 // GPUs: for a GEMV K = N = 4096 and 8192 and the DiT block's modulation
 // (K=3072, N=6x3072); for a tiled product 4096³ (the reference)
 // and the block's MLP products at S=4096 (K=3072, N=12288 and back).
 // Smaller on CPU drivers (where the tiled ones still give the default
-// tile its 96 workgroups), and one small shape when small.
+// tile its 96 workgroups), and one small shape when small; a shape
+// whose operands do not fit the device's bindings is left out.
 func tuneShapes(d *Device, c launch.TileClass, small bool) [][3]int {
 	m := c.Rows
 	var shapes [][3]int
@@ -45,7 +53,21 @@ func tuneShapes(d *Device, c launch.TileClass, small bool) [][3]int {
 			shapes[i][0] = m
 		}
 	}
-	return shapes
+	// Keep the shapes whose operands fit the device's bindings (x and y
+	// counted at 4 bytes an element): WebGPU's default binding limit is
+	// 128 MiB, under the 8192² f32 weight. 1024³ fits any device.
+	limit := min(d.Limits.MaxBindingSize, d.Limits.MaxBufferSize)
+	fit := slices.DeleteFunc(shapes, func(s [3]int) bool {
+		m, n, k := uint64(s[0]), uint64(s[1]), uint64(s[2])
+		return max(n*k*uint64(c.WSize), m*k*4, m*n*4) > limit
+	})
+	if len(fit) == 0 {
+		fit = [][3]int{{1024, 1024, 1024}}
+		if m > 0 {
+			fit[0][0] = m
+		}
+	}
+	return fit
 }
 
 // tuneSet is one class's operands: x, copies of the weight (so that a
@@ -128,6 +150,17 @@ func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, sm
 		rejected[t] = true
 		e.Rejected = append(e.Rejected, fmt.Sprintf("%v at %dx%dx%d: %v", t, shape[0], shape[1], shape[2], err))
 	}
+	// bound is how slow a candidate's first trial may be (a call) before
+	// its timing stops there: five times the fastest so far on the shape.
+	bound := func(times map[launch.Tile]time.Duration) time.Duration {
+		b := time.Duration(0)
+		for _, tm := range times {
+			if b == 0 || tm < b {
+				b = tm
+			}
+		}
+		return tuneBound * b
+	}
 	// timeAll checks and times ts on shape i, after warming the GPU up
 	// (the upload of its operands leaves it idle); an error of the
 	// default's ends the tuning, another tile's rejects that tile.
@@ -159,7 +192,7 @@ func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, sm
 				err = tuneCompare(got, want, tol)
 			}
 			if err == nil {
-				times[t], err = tuneTime(d, set, t, small, g)
+				times[t], err = tuneTime(d, set, t, small, g, bound(times))
 			}
 			if err != nil && t == def {
 				return nil, fmt.Errorf("ops.Tune: %v, default tile %v: %w", c, def, err)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
 	"github.com/webfuser/webfuser/internal/launch"
 	"github.com/webfuser/webfuser/ops/ref"
@@ -201,5 +204,59 @@ func TestTuningErrors(t *testing.T) {
 		if _, err := ReadTuning(strings.NewReader(bad)); err == nil {
 			t.Errorf("ReadTuning(%q) accepted it", bad)
 		}
+	}
+}
+
+// TestTuneShapes checks that Tune leaves out the shapes whose operands
+// do not fit a device's bindings, down to one that fits any device.
+func TestTuneShapes(t *testing.T) {
+	gpuDev := func(binding uint64) *Device {
+		return &Device{Info: gpu.Info{Class: gpu.ClassDiscrete}, Limits: gpu.Limits{MaxBindingSize: binding, MaxBufferSize: 1 << 40}}
+	}
+	for _, c := range []struct {
+		d     *Device
+		class launch.TileClass
+		want  string
+	}{
+		{gpuDev(1 << 40), launch.TileClass{Rows: 4, WSize: 4}, "[[4 4096 4096] [4 8192 8192] [4 18432 3072]]"},
+		{gpuDev(128 << 20), launch.TileClass{Rows: 4, WSize: 4}, "[[4 4096 4096]]"}, // WebGPU's default binding limit
+		{gpuDev(128 << 20), launch.TileClass{Rows: 4, WSize: 1}, "[[4 4096 4096] [4 8192 8192] [4 18432 3072]]"},
+		{gpuDev(128 << 20), launch.TileClass{WSize: 4}, "[[4096 4096 4096]]"},
+		{gpuDev(1 << 40), launch.TileClass{WSize: 2}, "[[4096 4096 4096] [4096 12288 3072] [4096 3072 12288]]"},
+		{gpuDev(16 << 20), launch.TileClass{Rows: 16, WSize: 4}, "[[16 1024 1024]]"},
+		{gpuDev(16 << 20), launch.TileClass{WSize: 4}, "[[1024 1024 1024]]"},
+	} {
+		if got := fmt.Sprint(tuneShapes(c.d, c.class, false)); got != c.want {
+			t.Errorf("%v, binding %d MiB: %s, want %s", c.class, c.d.Limits.MaxBindingSize>>20, got, c.want)
+		}
+	}
+}
+
+// TestTuneTimeBound checks that a candidate whose first trial runs
+// slower than the bound keeps that trial's time and is timed no further,
+// and that without a bound the same tile is timed in full.
+func TestTuneTimeBound(t *testing.T) {
+	d := testDevice(t)
+	c := launch.TileClass{Rows: 4, WSize: 4}
+	set, err := newTuneSet(d, c, F32, 4, 512, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.release()
+	tile := launch.DefaultMatmulTile(d, 4, 512, 512, 4)
+	defer func(m func(*Device, int, int, func() error) (time.Duration, bool, error)) { tuneMeasure = m }(tuneMeasure)
+	var trials []int
+	tuneMeasure = func(d *Device, n, reps int, run func() error) (time.Duration, bool, error) {
+		trials = append(trials, n)
+		return d.Measure(n, reps, run)
+	}
+	cut, err := tuneTime(d, set, tile, false, nil, time.Nanosecond)
+	if err != nil || cut <= 0 || !slices.Equal(trials, []int{1}) {
+		t.Errorf("bounded: %v, %v after submissions of %v trials, want one of 1", cut, err, trials)
+	}
+	trials = nil
+	full, err := tuneTime(d, set, tile, false, nil, 0)
+	if err != nil || full <= 0 || !slices.Equal(trials, []int{1, 3}) {
+		t.Errorf("unbounded: %v, %v after submissions of %v trials, want 1 then 3", full, err, trials)
 	}
 }

@@ -29,32 +29,35 @@ func tuneKernels(d *Device, set *tuneSet, t launch.Tile) (ks []*kernel.Kernel, r
 	return ks, y.Release, nil
 }
 
-// tuneReps returns the calls a timed submission holds: enough for 4 ms
-// of GPU work (one on a CPU driver or when small, where each call is
-// long or the timing a quick look), at most 1024.
-func tuneReps(d *Device, run func() error, small bool) (int, error) {
-	if small || d.Info.Class == gpu.ClassCPU {
-		return 1, nil
+// tuneMeasure is Device.Measure for the candidates' timings (a test
+// counts the submissions through it).
+var tuneMeasure = (*Device).Measure
+
+// tuneReps returns the calls a timed submission holds, enough for 4 ms
+// of GPU work (at most 1024; one on a CPU driver, whose calls are long),
+// and the time per call of its last trial submission. Small runs take
+// one call and no trial (a quick look).
+func tuneReps(d *Device, run func() error, small bool) (int, time.Duration, error) {
+	if small {
+		return 1, 0, nil
 	}
-	reps := 4
-	for reps < 1024 {
-		tm, _, err := d.Measure(1, reps, run)
-		if err != nil {
-			return 0, err
-		}
-		if time.Duration(reps)*tm >= 4*time.Millisecond {
-			break
+	reps := 1
+	for {
+		tm, _, err := tuneMeasure(d, 1, reps, run)
+		if err != nil || time.Duration(reps)*tm >= 4*time.Millisecond || reps >= 1024 || d.Info.Class == gpu.ClassCPU {
+			return reps, tm, err
 		}
 		reps *= 2
 	}
-	return reps, nil
 }
 
 // tuneTime returns tile t's median time per call over the weight
 // copies, between two timings of the gauge's copy (the first warms the
 // GPU up again where it has cooled; a timing whose second copy is cold
-// runs again, twice at most).
-func tuneTime(d *Device, set *tuneSet, t launch.Tile, small bool, g *tuneGauge) (time.Duration, error) {
+// runs again, twice at most). A tile whose first trial submission takes
+// longer than bound a call (bound > 0) cannot win: that time is returned
+// as it is, which keeps slow candidates from dominating a slow GPU's run.
+func tuneTime(d *Device, set *tuneSet, t launch.Tile, small bool, g *tuneGauge, bound time.Duration) (time.Duration, error) {
 	ks, release, err := tuneKernels(d, set, t)
 	if err != nil {
 		return 0, err
@@ -70,9 +73,9 @@ func tuneTime(d *Device, set *tuneSet, t launch.Tile, small bool, g *tuneGauge) 
 		}
 		return err
 	}
-	reps, err := tuneReps(d, run, small)
-	if err != nil {
-		return 0, err
+	reps, first, err := tuneReps(d, run, small)
+	if err != nil || (bound > 0 && first > bound) {
+		return first, err
 	}
 	trials := 5
 	if small || d.Info.Class == gpu.ClassCPU {
@@ -88,7 +91,7 @@ func tuneTime(d *Device, set *tuneSet, t launch.Tile, small bool, g *tuneGauge) 
 				return 0, err
 			}
 		}
-		tm, _, err := d.Measure(trials, reps, run)
+		tm, _, err := tuneMeasure(d, trials, reps, run)
 		if err != nil {
 			return 0, err
 		}
@@ -121,11 +124,12 @@ func newTuneGauge(d *Device, small bool) (*tuneGauge, error) {
 	if small || d.Info.Class == gpu.ClassCPU {
 		return nil, nil
 	}
-	x, err := d.NewTensor(F32, 32<<20) // 128 MiB
+	n := min(32<<20, int(min(d.Limits.MaxBindingSize, d.Limits.MaxBufferSize)/4)) &^ 3 // 128 MiB where it fits
+	x, err := d.NewTensor(F32, n)
 	if err != nil {
 		return nil, err
 	}
-	return &tuneGauge{d: d, x: x, bytes: 256 << 20}, nil
+	return &tuneGauge{d: d, x: x, bytes: float64(8 * n)}, nil
 }
 
 func (g *tuneGauge) release() {
