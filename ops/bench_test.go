@@ -355,18 +355,10 @@ func BenchmarkSkinnyLinear(b *testing.B) {
 									k.Reuse([]*gpu.Tensor{y})
 								}
 							}
-							next := 0
-							run := func() error {
-								k := ks[0]
-								if mode != "same" {
-									k, next = ks[next], (next+1)%len(ks)
-								}
-								outs, err := k.Run(d)
-								for _, y := range outs {
-									y.Release()
-								}
-								return err
+							if mode == "same" {
+								ks = ks[:1]
 							}
+							run := inTurn(d, ks)
 							tm, copyBW, err := gate.measure(run)
 							if err != nil {
 								b.Fatal(err)

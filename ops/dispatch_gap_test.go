@@ -48,16 +48,7 @@ func BenchmarkDispatchGap(b *testing.B) {
 			case "chain":
 				ks = append(ks, copyKernel(x).Reuse([]*gpu.Tensor{y}), copyKernel(y).Reuse([]*gpu.Tensor{x}))
 			}
-			next := 0
-			run := func() error {
-				k := ks[next]
-				next = (next + 1) % len(ks)
-				outs, err := k.Run(d)
-				for _, o := range outs {
-					o.Release()
-				}
-				return err
-			}
+			run := inTurn(d, ks)
 			b.Run(fmt.Sprintf("%dKiB/%s", kib, mode), func(b *testing.B) {
 				tm, err := busyMeasure(d, run)
 				if err != nil {

@@ -80,6 +80,9 @@ type tuneSet struct {
 }
 
 func (s *tuneSet) release() {
+	if s == nil {
+		return
+	}
 	for _, t := range append([]*gpu.Tensor{s.x, s.scale}, s.ws...) {
 		if t != nil {
 			t.Release()
@@ -136,9 +139,8 @@ func newTuneSet(d *Device, c launch.TileClass, wdt DType, m, n, k int) (*tuneSet
 // tuneClass times cands (those of class c that fit d, the default
 // first) with wdt weights and returns the class's entry: every
 // candidate on the first shape, each checked against the default tile's
-// output there, then the
-// fastest few and the default on every shape (the first again), each
-// checked too. The pick is the finalist with the best geometric mean of
+// output there, then the fastest few and the default on every shape
+// (the first again, on the same operands), each checked too. The pick is the finalist with the best geometric mean of
 // its times over the default's, if that beats the default by tuneMargin
 // and no shape is more than tuneSlack slower.
 func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, small bool, g *tuneGauge, step func(string) error) (TuneEntry, error) {
@@ -161,16 +163,10 @@ func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, sm
 		}
 		return tuneBound * b
 	}
-	// timeAll checks and times ts on shape i, after warming the GPU up
-	// (the upload of its operands leaves it idle); an error of the
-	// default's ends the tuning, another tile's rejects that tile.
-	timeAll := func(i int, ts []launch.Tile) (map[launch.Tile]time.Duration, error) {
-		sh := shapes[i]
-		set, err := newTuneSet(d, c, wdt, sh[0], sh[1], sh[2])
-		if err != nil {
-			return nil, err
-		}
-		defer set.release()
+	// timeAll checks and times ts on set, the operands of shape sh, after
+	// warming the GPU up (the upload of operands leaves it idle); an error
+	// of the default's ends the tuning, another tile's rejects that tile.
+	timeAll := func(set *tuneSet, sh [3]int, ts []launch.Tile) (map[launch.Tile]time.Duration, error) {
 		want, err := tuneOutput(set.specs[0], def)
 		if err != nil {
 			return nil, fmt.Errorf("ops.Tune: %v, default tile %v: %w", c, def, err)
@@ -206,7 +202,12 @@ func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, sm
 		}
 		return times, nil
 	}
-	first, err := timeAll(0, cands)
+	set, err := newTuneSet(d, c, wdt, shapes[0][0], shapes[0][1], shapes[0][2])
+	if err != nil {
+		return e, err
+	}
+	defer func() { set.release() }() // the last shape's operands
+	first, err := timeAll(set, shapes[0], cands)
 	if err != nil {
 		return e, err
 	}
@@ -220,8 +221,14 @@ func tuneClass(d *Device, c launch.TileClass, wdt DType, cands []launch.Tile, sm
 	slices.SortFunc(ranked, func(a, b launch.Tile) int { return int(first[a] - first[b]) })
 	finals := append([]launch.Tile{def}, ranked[:min(len(ranked), tuneFinalists)]...)
 	ns := map[launch.Tile][]int64{}
-	for i := range shapes {
-		times, err := timeAll(i, finals)
+	for i, sh := range shapes {
+		if i > 0 { // shape 0's operands serve both passes
+			set.release()
+			if set, err = newTuneSet(d, c, wdt, sh[0], sh[1], sh[2]); err != nil {
+				return e, err
+			}
+		}
+		times, err := timeAll(set, sh, finals)
 		if err != nil {
 			return e, err
 		}

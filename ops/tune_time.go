@@ -29,6 +29,22 @@ func tuneKernels(d *Device, set *tuneSet, t launch.Tile) (ks []*kernel.Kernel, r
 	return ks, y.Release, nil
 }
 
+// inTurn returns a call that runs the next of ks, in a ring, and
+// releases the outputs it returns: what a timing records, one product
+// a call.
+func inTurn(d *Device, ks []*kernel.Kernel) func() error {
+	next := 0
+	return func() error {
+		k := ks[next]
+		next = (next + 1) % len(ks)
+		outs, err := k.Run(d)
+		for _, y := range outs {
+			y.Release()
+		}
+		return err
+	}
+}
+
 // tuneMeasure is Device.Measure for the candidates' timings (a test
 // counts the submissions through it).
 var tuneMeasure = (*Device).Measure
@@ -63,16 +79,7 @@ func tuneTime(d *Device, set *tuneSet, t launch.Tile, small bool, g *tuneGauge, 
 		return 0, err
 	}
 	defer release()
-	next := 0
-	run := func() error {
-		k := ks[next]
-		next = (next + 1) % len(ks)
-		outs, err := k.Run(d)
-		for _, y := range outs {
-			y.Release()
-		}
-		return err
-	}
+	run := inTurn(d, ks)
 	reps, first, err := tuneReps(d, run, small)
 	if err != nil || (bound > 0 && first > bound) {
 		return first, err
