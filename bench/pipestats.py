@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-CONSTS = ["WG", "BM", "BN", "BK", "TM", "TN", "NC", "CG", "MR", "KU", "SU", "QT", "KT", "DC", "DOUBLE"]
+CONSTS = ["WG", "NP", "UP", "NU", "BM", "BN", "BK", "TM", "TN", "NC", "CG", "MR", "KU", "SU", "QT", "KT", "DC", "DOUBLE"]
 
 
 def main(d):

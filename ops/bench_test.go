@@ -713,6 +713,13 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		add("quantize_fp8/want=2/store=pairs", qbytes, quant(PerToken, quantVariant{want: 2, pairs: true}))
 		add("quantize_fp8/approx_div/store=pairs", qbytes, quant(PerToken, quantVariant{approx: true, pairs: true}))
 	}
+	// The form before (every invocation divides, one row per workgroup),
+	// other row counts and workgroup sizes, and probes (no reduction and
+	// no scale; no encoding; neither), for what bounds the kernel.
+	for _, v := range []quantVariant{{scale: "every"}, {rows: 1}, {rows: 2}, {rows: 4}, {rows: 16}, {rows: 8, wg: 512},
+		{scale: "none"}, {noEnc: true}, {scale: "none", noEnc: true}} {
+		add("quantize_fp8/"+v.label(), qbytes, quant(PerToken, v))
+	}
 	add("quantize_fp8/per_tensor", qbytes, quant(PerTensor, quantVariant{}))
 	return cases
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -115,6 +116,14 @@ type quantVariant struct {
 	twoPass bool // absmax first, then the quantisation with the scale known, even where the row fits
 	approx  bool // x times the reciprocal scale without the residual correction (codes may be one unit off near ties; benchmarks only)
 	pairs   bool // 16-bit x: each unit's two code words in one 8-byte store (launch.QuantizePairStores)
+	wg      int  // workgroup size in place of launch.Row's (benchmark variants)
+	rows    int  // rows per workgroup of the fused kernel; 0: launch.QuantizeRowsPerWorkgroup
+	// scale: "" invocation 0 computes the row's scale (fp8_scale_fma);
+	// "every": each invocation does, by div_rn_checked, one row per
+	// workgroup (the form before, for comparison); "none": a probe
+	// without reduction or scale (s = fmax).
+	scale string
+	noEnc bool // a probe: the quotients' bits folded into each word, no encoding
 }
 
 // quantizeRows quantises x [M,K] whose rows are whole 16-byte words with
@@ -133,6 +142,9 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 		want = v.want
 	}
 	wg, np := launch.Row(d, cu, want)
+	if v.wg > 0 {
+		wg, np = v.wg, (cu+v.wg-1)/v.wg
+	}
 	fused := g == PerToken && np*up <= launch.QuantizeMaxPacks && !v.twoPass
 	if !fused {
 		np = max(1, min(np, launch.QuantizeMaxPacks/up))
@@ -155,8 +167,22 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 		red = "rowmax_subgroup"
 	}
 	enc := fp8Encoder(format)
-	kn := &kernel.Kernel{Name: "quantize_rows", Subgroups: sg, Files: []string{"fp8", red, "quantize_rows"}, Grid: d.Groups(m)}
-	kn.Uint("WG", wg).Uint("NP", np).Uint("UP", up).Bool("FUSED", fused).Bool("EXACT", !v.approx).Const("QMAX", fmt.Sprintf("%.1f", qmax))
+	rpw, scaleForm := 1, 0
+	switch v.scale {
+	case "every":
+		scaleForm = 1
+	case "none":
+		scaleForm = 2
+	}
+	if fused && scaleForm != 1 {
+		rpw = launch.QuantizeRowsPerWorkgroup(m)
+		if v.rows > 0 {
+			rpw = v.rows
+		}
+	}
+	kn := &kernel.Kernel{Name: "quantize_rows", Subgroups: sg, Files: []string{"fp8", red, "quantize_rows"}, Grid: d.Groups((m + rpw - 1) / rpw)}
+	kn.Uint("WG", wg).Uint("RPW", rpw).Uint("NP", np).Uint("UP", up).Bool("FUSED", fused).Uint("SCALE", scaleForm)
+	kn.Bool("EXACT", !v.approx).Const("QMAX", fmt.Sprintf("%.1f", qmax))
 	kn.In("x", x).Words()
 	if !fused {
 		kn.In("sin", scale)
@@ -178,8 +204,13 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 	if fused {
 		kn.Out("s", dtype.F32, m, 1)
 	}
-	kn.U32("rows", m).U32("cu", cu)
-	kn.Snippet("LOAD_UNIT", loadUnit(x.DType)).Snippet("ENCODE", enc).Snippet("ENCODE_FINITE", enc+"_finite")
+	kn.U32("rows", m).U32("cu", cu).F32("qmax", qmax)
+	kn.Snippet("LOAD_UNIT", loadUnit(x.DType)).Snippet("ENCODE", enc)
+	enc4, helpers := strings.Replace(enc, "_", "x4_", 1)+"_finite", ""
+	if v.noEnc {
+		enc4, helpers = "probe_enc4", "fn probe_enc4(q: vec4<f32>) -> u32 { let b = bitcast<vec4<u32>>(q); return b.x ^ b.y ^ b.z ^ b.w; }"
+	}
+	kn.Snippet("ENCODE4", enc4).Snippet("HELPERS", helpers)
 	outs, err := kn.Run(d)
 	if err != nil {
 		if scale != nil {
@@ -193,17 +224,18 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 	return outs[0], scale, nil
 }
 
-// loadUnit is WGSL for load_unit(i), unit i of x_buf (raw 16-byte
-// words) as UP packs of four f32.
+// loadUnit is WGSL for decode_unit(w), a raw 16-byte word of x as UP
+// packs of four f32, and load_unit(i), unit i of x_buf decoded.
 func loadUnit(dt dtype.DType) string {
-	const head = "fn load_unit(i: u32) -> array<vec4<f32>, UP> {"
+	body := "return array<vec4<f32>, UP>(bitcast<vec4<f32>>(w));"
 	switch dt {
 	case dtype.BF16:
-		return head + " let w = x_buf[i]; return array<vec4<f32>, UP>(bf16x4_to_f32(w.xy), bf16x4_to_f32(w.zw)); }"
+		body = "return array<vec4<f32>, UP>(bf16x4_to_f32(w.xy), bf16x4_to_f32(w.zw));"
 	case dtype.F16:
-		return head + " let w = x_buf[i]; return array<vec4<f32>, UP>(f16x4_to_f32(w.xy), f16x4_to_f32(w.zw)); }"
+		body = "return array<vec4<f32>, UP>(f16x4_to_f32(w.xy), f16x4_to_f32(w.zw));"
 	}
-	return head + " return array<vec4<f32>, UP>(bitcast<vec4<f32>>(x_buf[i])); }"
+	return "fn decode_unit(w: vec4<u32>) -> array<vec4<f32>, UP> { " + body + " }\n" +
+		"fn load_unit(i: u32) -> array<vec4<f32>, UP> { return decode_unit(x_buf[i]); }"
 }
 
 // absmax declares the row absmax of x viewed as [rows, cols], written to

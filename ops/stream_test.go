@@ -169,6 +169,25 @@ func TestFP8FiniteEncoderIsExact(t *testing.T) {
 	}
 }
 
+// label names a quantisation variant's settings for benchmark rows:
+// "scale=every", "rows=4/wg=128", "scale=none/noenc".
+func (v quantVariant) label() string {
+	var parts []string
+	if v.scale != "" {
+		parts = append(parts, "scale="+v.scale)
+	}
+	if v.rows != 0 {
+		parts = append(parts, fmt.Sprintf("rows=%d", v.rows))
+	}
+	if v.wg != 0 {
+		parts = append(parts, fmt.Sprintf("wg=%d", v.wg))
+	}
+	if v.noEnc {
+		parts = append(parts, "noenc")
+	}
+	return strings.Join(parts, "/")
+}
+
 // checkFloatPipeRounding is TestFloatPipeRoundingIsExact's check, which
 // BenchmarkMemoryBound also runs on the device it times.
 func checkFloatPipeRounding(d *gpu.Device) error {
@@ -537,7 +556,8 @@ func TestQuantizeRowsVariants(t *testing.T) {
 		for _, dt := range floatStorage {
 			for _, shape := range [][]int{{3, 16}, {2, 24}, {5, 8}, {1, 4}, {7, 3072}, {2, 40}, {3, 12}, {4, 2056}} {
 				for _, g := range []Granularity{PerToken, PerTensor} {
-					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}, {pairs: true}, {want: 1, pairs: true}, {twoPass: true, pairs: true}}, 3, 4, 5, 7) {
+					for _, v := range variantsFor([]quantVariant{{}, {want: 1}, {want: 8}, {twoPass: true}, {approx: true}, {pairs: true}, {want: 1, pairs: true}, {twoPass: true, pairs: true},
+						{rows: 1}, {rows: 2}, {rows: 3, pairs: true}, {rows: 8, want: 1}, {scale: "every"}, {wg: 128, rows: 2}}, 3, 4, 5, 7, 9, 10, 12) {
 						if g == PerTensor && v != (quantVariant{}) && v != (quantVariant{pairs: true}) {
 							continue
 						}
@@ -565,6 +585,9 @@ func TestQuantizeRowsVariants(t *testing.T) {
 								t.Fatal(err)
 							}
 							expectClose(t, s, ws, tol{Atol: 0, Rtol: 1e-6}) // div_rn is exact where the driver keeps its correction
+							if v.scale == "" && g == PerToken && !v.twoPass {
+								expectClose(t, s, ws, tol{}) // div_rn with a divisor no compiler sees: correctly rounded
+							}
 							fp8CloseNaN(t, q, wq)
 						})
 					}
@@ -582,7 +605,7 @@ func TestQuantizeNonFiniteRows(t *testing.T) {
 	for _, f := range fp8Formats {
 		for _, dt := range floatStorage {
 			for _, k := range []int{16, 24, 6} {
-				for _, v := range []quantVariant{{}, {twoPass: true}, {pairs: true}, {twoPass: true, pairs: true}} {
+				for _, v := range []quantVariant{{}, {twoPass: true}, {pairs: true}, {twoPass: true, pairs: true}, {rows: 2}, {rows: 3, pairs: true}, {scale: "every"}} {
 					t.Run(fmt.Sprintf("%v/%v/K%d/%+v", f, dt, k, v), func(t *testing.T) {
 						rng := rand.New(rand.NewSource(8))
 						x := randTensor(rng, dt, []int{5, k}, 2, 0)

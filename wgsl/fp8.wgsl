@@ -155,6 +155,15 @@ fn fp8_scale(a: u32, fmax: f32) -> f32 {
   if (a >= 0x7f800000u) { return bitcast<f32>(a); }
   return div_rn_checked(max(bitcast<f32>(a), 1e-12), fmax);
 }
+// fp8_scale_fma is fp8_scale with the division on div_rn's fused path
+// where the device fuses fma (div_rn_checked's integer steps elsewhere),
+// for a divisor fmax the kernel reads at run time: a constant divisor
+// may be folded by the driver into a product that is not correctly
+// rounded (see div_rn_checked), a uniform cannot be.
+fn fp8_scale_fma(a: u32, fmax: f32) -> f32 {
+  if (a >= 0x7f800000u) { return bitcast<f32>(a); }
+  return div_rn(max(bitcast<f32>(a), 1e-12), fmax);
+}
 // fp8_encode for a finite q, rounded on the float pipe: the magnitude is
 // clamped to fmax, then adding m = 1.5 * 2^(e+23-man), where 2^e is
 // q's binade (or the smallest normal binade, for subnormal codes), puts
@@ -170,3 +179,10 @@ fn fp8_encode_finite(q: f32, man: u32, bias: u32, fmax: f32, magic: f32) -> u32 
 }
 fn e4m3_encode_finite(q: f32) -> u32 { return fp8_encode_finite(q, 3u, 7u, 448.0, 1572864.0); }
 fn e5m2_encode_finite(q: f32) -> u32 { return fp8_encode_finite(q, 2u, 15u, 57344.0, 3145728.0); }
+// The codes of four finite values, lane 0 in the low byte.
+fn e4m3x4_encode_finite(q: vec4<f32>) -> u32 {
+  return e4m3_encode_finite(q.x) | (e4m3_encode_finite(q.y) << 8u) | (e4m3_encode_finite(q.z) << 16u) | (e4m3_encode_finite(q.w) << 24u);
+}
+fn e5m2x4_encode_finite(q: vec4<f32>) -> u32 {
+  return e5m2_encode_finite(q.x) | (e5m2_encode_finite(q.y) << 8u) | (e5m2_encode_finite(q.z) << 16u) | (e5m2_encode_finite(q.w) << 24u);
+}

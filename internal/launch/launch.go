@@ -580,6 +580,22 @@ const GatedUnitsPerInvocation = 2
 // same at 0.66x).
 const QuantizeUnitsPerInvocation = 2
 
+// QuantizeRowsPerWorkgroup returns how many rows of m one workgroup of
+// the fused row FP8 quantisation takes, one after another, each row's
+// loads issued while the row before is reduced and encoded: up to 8,
+// while at least 2048 workgroups remain (so that every multiprocessor of
+// a large GPU keeps several). On the H200 at 32768 rows of 3072
+// (2026-11-29, twelfth session, results/2026-11-29-h200-s12-quantize-final.txt)
+// 8 rows took bf16 from 0.56x (one row) to 0.62x of a copy and left f32
+// at 0.89x; 4 rows gave 0.61x and 0.88x, 16 rows 0.63x and 0.90x.
+func QuantizeRowsPerWorkgroup(m int) int {
+	r := 1
+	for r < 8 && m/(2*r) >= 2048 {
+		r *= 2
+	}
+	return r
+}
+
 // RowUnitsPerInvocation is the target units per invocation of the
 // other row kernels (an activation with a bias, interleaved rotary,
 // FP8 quantisation, whose row stays in registers).
