@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -97,6 +99,14 @@ const (
 func TuningAdapter(d *Device) string {
 	i := d.Info
 	return fmt.Sprintf("%s | %s | %s | %s", i.Name, i.Vendor, i.Driver, i.Backend)
+}
+
+// TuningID is a short name for d's adapter (12 hex digits of a hash of
+// TuningAdapter), under which a table is cached: the CLI's file name, the
+// page's localStorage key.
+func TuningID(d *Device) string {
+	h := sha256.Sum256([]byte(TuningAdapter(d)))
+	return hex.EncodeToString(h[:6])
 }
 
 // tuneWeights maps the weight dtypes Tune times to the activations they

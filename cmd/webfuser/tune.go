@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,8 +39,7 @@ func tuningPath(d *gpu.Device) string {
 	if err != nil {
 		return ""
 	}
-	h := sha256.Sum256([]byte(ops.TuningAdapter(d)))
-	return filepath.Join(dir, "webfuser", "tuning-"+hex.EncodeToString(h[:6])+".json")
+	return filepath.Join(dir, "webfuser", "tuning-"+ops.TuningID(d)+".json")
 }
 
 // applyTuning applies d's cached table, if it has one, and says so on w;

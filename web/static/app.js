@@ -13,7 +13,12 @@
 // steps, ms, linear, ...} or {error}); globalThis.webfuserProgress lists
 // the steps reported so far. globalThis.webfuserLinear says which linear
 // layers the model uses on this adapter: "w8a8" (int8 tensor cores) or
-// "exact", also shown in the adapter panel.
+// "exact", also shown in the adapter panel. The Tune button has the
+// module time the matmul tiles on this GPU (webfuserTune) and keep the
+// table in localStorage, applied on later visits;
+// globalThis.webfuserTuning holds the report of the table in use
+// ({applied, date, classes, changed, why}), with error after a run that
+// failed or was stopped.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -106,7 +111,59 @@ function showClip(meta, rgba) {
 	player = setInterval(draw, 125);
 }
 
+// showTuning shows which tile table is in use and what it changed.
+function showTuning(rep, ms) {
+	globalThis.webfuserTuning = rep;
+	const p = $("tuning");
+	if (rep.applied) {
+		const n = (rep.changed || []).length;
+		p.textContent = `tuned on this GPU (${rep.date}${ms ? ", in " + (ms / 1000).toFixed(0) + " s" : ""}): ` +
+			`${n} of ${rep.classes} classes take another tile than the default` + (rep.why ? "; " + rep.why : "");
+		p.className = "ok";
+	} else {
+		p.textContent = "the defaults, chosen on an H200" + (rep.why ? " (a stored table was left out: " + rep.why + ")" : "");
+		p.className = "";
+	}
+	const rows = rep.applied ? rep.changed || [] : [];
+	$("tuned").hidden = rows.length === 0;
+	$("tuned").tBodies[0].innerHTML = rows.map((c) =>
+		`<tr><td>${esc(c.class)}</td><td>${esc(c.default)}</td><td>${esc(c.tile)}</td><td class="num">${c.speedup.toFixed(2)}×</td></tr>`).join("");
+}
+
+function startTune() {
+	if (typeof globalThis.webfuserTune !== "function") return;
+	$("tune").disabled = true;
+	$("tune-stop").hidden = false;
+	$("tune-progress").hidden = false;
+	$("tune-progress").value = 0;
+	globalThis.webfuserTune();
+}
+
 globalThis.webfuserUI = {
+	tuneProgress(json) {
+		const p = JSON.parse(json);
+		$("tune-progress").max = p.total;
+		$("tune-progress").value = p.done;
+		$("tuning").textContent = `tuning: ${p.done} of ${p.total} timings, ${p.class}` + (p.ms ? ` (${(p.ms / 1000).toFixed(0)} s)` : "");
+		$("tuning").className = "pending";
+	},
+	tuned(json) {
+		const t = JSON.parse(json);
+		showTuning(t.report, t.ms);
+		$("tune").disabled = false;
+		$("tune-stop").hidden = true;
+		$("tune-progress").hidden = true;
+	},
+	tuneError(json) {
+		const e = JSON.parse(json);
+		showTuning(e.report || {});
+		globalThis.webfuserTuning = { ...(e.report || {}), error: e.error };
+		$("tuning").textContent = (e.error.startsWith("stopped") ? "tuning " : "tuning failed: ") + e.error;
+		$("tuning").className = e.error.startsWith("stopped") ? "" : "bad";
+		$("tune").disabled = false;
+		$("tune-stop").hidden = true;
+		$("tune-progress").hidden = true;
+	},
 	classes(json) {
 		const c = JSON.parse(json);
 		fillSelect($("gen-shape"), c.shapes);
@@ -155,6 +212,8 @@ globalThis.webfuserUI = {
 			["max invocations", d.limits.MaxInvocations], ["workgroup memory", (d.limits.MaxWorkgroupMemory / 1024) + " KiB"],
 			["linear layers", `${d.linear} (${d.linearWhy})`]];
 		globalThis.webfuserLinear = d.linear;
+		showTuning(d.tuning || {});
+		$("tune").disabled = false;
 		$("device").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v || "(not reported)")}</dd>`).join("");
 		$("features").innerHTML = Object.entries(d.features).map(([f, have]) =>
 			`<li class="${have ? "yes" : "no"}">${have ? "✓" : "✗"} ${esc(f)}</li>`).join("");
@@ -278,6 +337,8 @@ async function start() {
 	};
 	$("gen-form").addEventListener("submit", startGenerate);
 	$("rerun").addEventListener("click", () => globalThis.webfuserRerun && globalThis.webfuserRerun());
+	$("tune").addEventListener("click", startTune);
+	$("tune-stop").addEventListener("click", () => globalThis.webfuserTuneStop && globalThis.webfuserTuneStop());
 	$("file-limit").textContent = (maxFileBytes / 2 ** 20) + " MB";
 	$("file").addEventListener("change", (e) => {
 		const f = e.target.files && e.target.files[0];

@@ -6,10 +6,13 @@
 // table on it and against the CPU reference, and hands each result to
 // the page (web/static/app.js) as JSON through globalThis.webfuserUI.
 // webfuserGenerate samples a clip from the video DiT (models/videodit),
-// its weights fetched from the server once, on the same GPU.
+// its weights fetched from the server once, on the same GPU;
+// webfuserTune times the matmul tiles there (ops.Tune) and keeps the
+// table in localStorage for the next visit (webfuserTuneStop stops it).
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,9 +29,15 @@ import (
 )
 
 // dev is opened once and kept: a browser adapter gives one device only.
+// tuning is what the page shows of its tile table: the one stored for
+// this adapter is applied when the device opens, a new one by
+// webfuserTune.
 var (
-	devMu sync.Mutex
-	dev   *gpu.Device
+	devMu  sync.Mutex
+	dev    *gpu.Device
+	tuning demo.TuningReport
+	// stopTune, while a tune runs, stops it (webfuserTuneStop).
+	stopTune context.CancelFunc
 )
 
 // busy is a one-slot semaphore: one run at a time.
@@ -46,7 +55,116 @@ func device() (*gpu.Device, error) {
 		return nil, err
 	}
 	dev = d
+	if stored, err := storage("getItem", demo.TuningKey(d)); err != nil {
+		tuning.Why = err.Error()
+	} else if stored != "" {
+		tuning = demo.ApplyStored(d, stored)
+	}
 	return dev, nil
+}
+
+// acquire waits for the GPU's turn (busy) and returns the device, and
+// release, which ends the turn.
+func acquire() (*gpu.Device, func(), error) {
+	busy <- struct{}{}
+	d, err := device()
+	if err != nil {
+		<-busy
+		return nil, nil, err
+	}
+	return d, func() { <-busy }, nil
+}
+
+// tuningNow returns the report of the table in use.
+func tuningNow() demo.TuningReport {
+	devMu.Lock()
+	defer devMu.Unlock()
+	return tuning
+}
+
+// storage calls localStorage's getItem(key) or setItem(key, value) and
+// returns getItem's string ("" for none). A browser without storage, or
+// one that refuses (private modes, a full quota), is an error: the page
+// then tunes without keeping the table.
+func storage(method string, args ...any) (v string, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a JavaScript exception
+			err = fmt.Errorf("localStorage.%s: %v", method, r)
+		}
+	}()
+	ls := js.Global().Get("localStorage")
+	if !ls.Truthy() {
+		return "", fmt.Errorf("this browser has no localStorage")
+	}
+	if r := ls.Call(method, args...); r.Type() == js.TypeString {
+		v = r.String()
+	}
+	return v, nil
+}
+
+// tune times the tiles on the device (demo.Tune), keeps the table in
+// localStorage and reports it through webfuserUI.tuned, each timing
+// through webfuserUI.tuneProgress and a failure through
+// webfuserUI.tuneError.
+func tune(r demo.TuneRequest) {
+	fail := func(err error) {
+		msg := err.Error()
+		if errors.Is(err, context.Canceled) {
+			msg = "stopped: the table in use is unchanged"
+		}
+		send("tuneError", map[string]any{"error": msg, "report": tuningNow()})
+	}
+	send("tuneProgress", map[string]any{"done": 0, "total": 1, "class": "waiting for the GPU…"})
+	d, release, err := acquire()
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	devMu.Lock()
+	stopTune = cancel
+	devMu.Unlock()
+	defer func() {
+		devMu.Lock()
+		stopTune = nil
+		devMu.Unlock()
+		cancel()
+	}()
+	began := time.Now()
+	stored, rep, err := demo.Tune(ctx, d, r, func(done, total int, class string) {
+		send("tuneProgress", map[string]any{"done": done, "total": total, "class": class, "ms": time.Since(began).Milliseconds()})
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	if _, err := storage("setItem", demo.TuningKey(d), stored); err != nil {
+		rep.Why = "applied for this visit, not kept: " + err.Error()
+	}
+	devMu.Lock()
+	tuning = rep
+	devMu.Unlock()
+	send("tuned", map[string]any{"report": rep, "ms": time.Since(began).Milliseconds(), "key": demo.TuningKey(d)})
+}
+
+// tuneArgs reads webfuserTune's optional argument, an object {quick,
+// rows, weights} (demo.TuneRequest), through JSON.
+func tuneArgs(v js.Value) (r demo.TuneRequest, err error) {
+	if v.Type() == js.TypeUndefined || v.Type() == js.TypeNull {
+		return r, nil
+	}
+	defer func() {
+		if e := recover(); e != nil { // JSON.stringify threw
+			err = fmt.Errorf("webfuserTune: %v", e)
+		}
+	}()
+	dec := json.NewDecoder(strings.NewReader(js.Global().Get("JSON").Call("stringify", v).String()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("webfuserTune takes {quick, rows, weights}: %v", err)
+	}
+	return r, nil
 }
 
 func send(method string, v any) {
@@ -110,6 +228,7 @@ func run() {
 			"int8 tensor cores": ops.HasInt8TensorCores(dev)},
 		"limits": dev.Limits,
 		"linear": linear, "linearWhy": why,
+		"tuning": tuningNow(),
 	})
 	opt := options()
 	type planned struct {
@@ -213,13 +332,12 @@ func generate(url string, r demo.GenerateRequest) {
 		send("genError", map[string]string{"error": msg})
 	}
 	send("genStatus", "waiting for the GPU…")
-	busy <- struct{}{}
-	defer func() { <-busy }()
-	d, err := device()
+	d, release, err := acquire()
 	if err != nil {
 		fail(err)
 		return
 	}
+	defer release()
 	m, err := loadModel(d, url)
 	if err != nil {
 		fail(err)
@@ -310,6 +428,27 @@ func main() {
 			return nil
 		}
 		go generate(url, r)
+		return nil
+	}))
+	js.Global().Set("webfuserTune", js.FuncOf(func(this js.Value, args []js.Value) any {
+		var v js.Value
+		if len(args) > 0 {
+			v = args[0]
+		}
+		r, err := tuneArgs(v)
+		if err != nil {
+			send("tuneError", map[string]any{"error": err.Error(), "report": tuningNow()})
+			return nil
+		}
+		go tune(r)
+		return nil
+	}))
+	js.Global().Set("webfuserTuneStop", js.FuncOf(func(this js.Value, args []js.Value) any {
+		devMu.Lock()
+		defer devMu.Unlock()
+		if stopTune != nil {
+			stopTune()
+		}
 		return nil
 	}))
 	send("classes", demo.ClassesOf(videodit.DefaultConfig))
