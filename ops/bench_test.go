@@ -647,6 +647,9 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		add(name+"/rows", 2*nb+tables, func() (*gpu.Tensor, error) {
 			return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{}).RunOne(d)
 		})
+		add(name+"/rows/notable", 2*nb, func() (*gpu.Tensor, error) { // a probe: the tables' loads left out
+			return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{noTable: true}).RunOne(d)
+		})
 		for _, v := range []rotaryVariant{{want: 2}, {want: 4}, {setStore: true, store: fma}, {want: 2, setStore: true, store: fma}} {
 			v := v
 			if skipRounding(false, v.setStore, 0, v.store) {

@@ -147,6 +147,7 @@ type rotaryVariant struct {
 	want     int             // target work units per invocation; 0: launch's
 	store    launch.Rounding // how bf16 outputs round, where setStore (see launch.BF16StoreRounding)
 	setStore bool
+	noTable  bool // a probe: constant cosines and sines, the tables read only in a branch never taken
 }
 
 // rotaryRowsKernel declares the row rotary kernel (wgsl/rotary_rows.wgsl)
@@ -185,6 +186,9 @@ func rotaryRowsKernel(x, cos, sin *gpu.Tensor, interleaved bool, width int, v ro
 	default:
 		ts = width / 4 // table packs per row
 		table = "cq = ldv_cos(p.ts * t + c); sq = ldv_sin(p.ts * t + c);"
+	}
+	if v.noTable {
+		table = "cq = P(0.8); sq = P(0.6); cu8 = splat(0.8); su8 = splat(0.6); if (p.rows == 0xffffffffu) { " + table + " }"
 	}
 	k := &kernel.Kernel{Name: "rotary_rows", Vec: 4, Units: 2, Files: []string{"rotary_rows"}, Grid: d.Groups(rows)}
 	k.Uint("WG", wg).Uint("NP", max(np, 1)).Uint("UD", ud).Uint("UH", max(uh, 1)).Uint("RP", rp).
