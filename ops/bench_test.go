@@ -650,7 +650,7 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		add(name+"/rows/notable", 2*nb, func() (*gpu.Tensor, error) { // a probe: the tables' loads left out
 			return rotaryRowsKernel(xr, cos, sin, il, hd/2, rotaryVariant{noTable: true}).RunOne(d)
 		})
-		for _, v := range []rotaryVariant{{want: 2}, {want: 4}, {setStore: true, store: fma}, {want: 2, setStore: true, store: fma}} {
+		for _, v := range []rotaryVariant{{want: 2}, {want: 4}, {want: 8}, {want: 16}, {setStore: true, store: fma}, {want: 2, setStore: true, store: fma}} {
 			v := v
 			if skipRounding(false, v.setStore, 0, v.store) {
 				continue

@@ -665,7 +665,7 @@ func TestRotaryRowsVariants(t *testing.T) {
 					continue
 				}
 				for _, full := range []bool{false, true} {
-					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}, {setStore: true, store: launch.RoundFMA}, {want: 1, setStore: true, store: launch.RoundFMA}}, 2, 3) {
+					for _, v := range variantsFor([]rotaryVariant{{}, {want: 1}, {want: 8}, {setStore: true, store: launch.RoundFMA}, {want: 1, setStore: true, store: launch.RoundFMA}, {want: 16}}, 2, 3, 5) {
 						t.Run(fmt.Sprintf("%v/%v/il=%v/full=%v/%+v", dt, shape, il, full, v), func(t *testing.T) {
 							checkRotary(t, dt, shape, il, full, func(x, c, s *gpu.Tensor, w int) (*gpu.Tensor, error) {
 								return rotaryRowsKernel(x, c, s, il, w, v).RunOne(d)
