@@ -289,7 +289,19 @@ const GEMVScratch = 2048
 // invocations). 16-bit storage had its own tile (128x128x16/8x8, 8-byte
 // packs) while the kernel decoded units at fetch; decoding in the staging
 // step (wgsl/matmul_tiled.wgsl's dec_a, dec_b) removed that stall.
-func matmulDefault() Tile {
+//
+// CPU rasterizers take 128x128x16 with 8x8 registers: the autotuner
+// timed it 1.58-1.64x faster than 128x64x16/8x4 on lavapipe for f32, bf16
+// and FP8 weights in two runs (bench/results/2026-11-29-lavapipe-s11-tune.md)
+// and 1.28x / 1.44x faster on SwiftShader with f32 weights at 1024³ and
+// 1024x2048x512 (2026-11-29, twelfth session,
+// bench/results/2026-11-29-swiftshader-s12-tune.md): a CPU driver runs a
+// workgroup's invocations in turn, and the larger register block does
+// twice the products per staged element.
+func matmulDefault(d *gpu.Device) Tile {
+	if d.Info.Class == gpu.ClassCPU {
+		return Tile{Kind: Blocked, BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, Group: MatmulGroup}
+	}
 	return Tile{Kind: Blocked, BM: 128, BN: 64, BK: 16, TM: 8, TN: 4, Group: MatmulGroup}
 }
 
@@ -303,7 +315,8 @@ func matmulDefault() Tile {
 // register files may not hold 128 accumulators). On discrete GPUs from
 // five rows, one column group a workgroup instead, of eight columns for
 // 4-byte weights and four for 2-byte ones to eight rows (the last
-// paragraph). CPU rasterizers keep smaller workgroups (gemvCPU).
+// paragraph). CPU rasterizers take smaller workgroups (gemvCPU), one
+// row included.
 //
 // Measured on the H200 with each call waiting for the one before, as a
 // model's layers do (BenchmarkSkinnyLinear's serial rows, 2026-11-29,
@@ -337,10 +350,10 @@ func matmulDefault() Tile {
 func gemvDefault(d *gpu.Device, m, wsize int) Tile {
 	discrete := d.Info.Class == gpu.ClassDiscrete
 	switch {
-	case m == 1:
-		return Tile{Kind: GEMV, BN: 8, Threads: 128}
 	case d.Info.Class == gpu.ClassCPU:
 		return gemvCPU
+	case m == 1:
+		return Tile{Kind: GEMV, BN: 8, Threads: 128}
 	case discrete && m > 8 && wsize >= 4:
 		return Tile{Kind: GEMV, BN: 8, Threads: 128}
 	case discrete && m > 4 && m <= 8 && wsize >= 4:
@@ -367,6 +380,12 @@ var (
 // of 256 made the DiT tests through Dawn's SwiftShader 44% slower
 // (35.2 -> 50.6 s, 2026-11-29), on small products where most of their
 // invocations had no K left to take; with this tile they took 28.6 s.
+// It serves one row too: the autotuner timed it 6.3-9.3x faster than the
+// GPUs' one-row tile (gemv8/128) on SwiftShader at K=N=1024 and K=512
+// N=2048 with f32, bf16 and FP8 weights (2026-11-29, twelfth session,
+// bench/results/2026-11-29-swiftshader-s12-tune.md), and lavapipe's two
+// runs picked it or gemv64x8/128 there, 2.0-4.0x faster than gemv8/128
+// (bench/results/2026-11-29-lavapipe-s11-tune.md).
 var gemvCPU = Tile{Kind: GEMV, BN: 32, TN: 4, Threads: 64}
 
 // gemvFallback is the GEMV tile for devices the default does not fit
@@ -463,8 +482,13 @@ func MatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 }
 
 // defaultMinGroups is the fewest workgroups a product must give the
-// default tiled tile for it to be picked.
-const defaultMinGroups = 96
+// default tiled tile for it to be picked on a GPU (enough for every
+// multiprocessor), and cpuMinGroups on a CPU rasterizer (enough for
+// every core: 64 at 1024³ in 128x128 tiles).
+const (
+	defaultMinGroups = 96
+	cpuMinGroups     = 16
+)
 
 // DefaultMatmulTile is MatmulTile without a tuned table: the GEMV up to
 // GEMVMaxRows rows (gemvDefault, or gemvFallback where it does not fit),
@@ -478,7 +502,11 @@ func DefaultMatmulTile(d *gpu.Device, m, n, k, wsize int) Tile {
 			}
 		}
 	}
-	if t := matmulDefault(); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= defaultMinGroups {
+	minGroups := defaultMinGroups
+	if d.Info.Class == gpu.ClassCPU {
+		minGroups = cpuMinGroups
+	}
+	if t := matmulDefault(d); t.Fits(d) && m >= t.BM*3/4 && n >= t.BN*3/4 && t.Groups(m, n) >= minGroups {
 		return t
 	}
 	for _, r := range matmulOrder {

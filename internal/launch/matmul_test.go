@@ -64,14 +64,17 @@ func TestMatmulTile(t *testing.T) {
 			t.Errorf("discrete %v, m=%d, %d-byte weights: %s, want %s", c.discrete, c.m, c.wsize, got, c.want)
 		}
 	}
-	// CPU rasterizers: 64 invocations past one row.
+	// CPU rasterizers: 64 invocations, one row included; tiled products
+	// in 128x128 tiles with 8x8 registers.
 	for _, m := range []int{1, 2, 8, 16} {
 		want := "gemv32x4/64"
-		if m == 1 {
-			want = "gemv8/128"
-		}
 		if got := MatmulTile(cpu, m, 4096, 4096, 2).String(); got != want {
 			t.Errorf("CPU rasterizer, m=%d: %s, want %s", m, got, want)
+		}
+	}
+	for _, ws := range []int{4, 2, 1} {
+		if got, want := MatmulTile(cpu, 1024, 1024, 1024, ws).String(), "blocked128x128x16/8x8/sb/g8"; got != want {
+			t.Errorf("CPU rasterizer, 1024³, %d-byte weights: %s, want %s", ws, got, want)
 		}
 	}
 }

@@ -97,7 +97,7 @@ func tunedTile(d *gpu.Device, m, n, k, wsize int) (Tile, bool) {
 	if !ok || !t.Fits(d) {
 		return Tile{}, false
 	}
-	if c.Rows == 0 && (DefaultMatmulTile(d, m, n, k, wsize) != matmulDefault() || m < t.BM*3/4 || n < t.BN*3/4) {
+	if c.Rows == 0 && (DefaultMatmulTile(d, m, n, k, wsize) != matmulDefault(d) || m < t.BM*3/4 || n < t.BN*3/4) {
 		return Tile{}, false
 	}
 	return t, true
