@@ -610,18 +610,19 @@ const QuantizeUnitsPerInvocation = 2
 
 // QuantizeRowsPerWorkgroup returns how many rows of m one workgroup of
 // the fused row FP8 quantisation takes, one after another, each row's
-// loads issued while the row before is reduced and encoded: up to 8,
-// while at least 2048 workgroups remain (so that every multiprocessor of
-// a large GPU keeps several). On the H200 at 32768 rows of 3072
-// (2026-11-29, twelfth session, results/2026-11-29-h200-s12-quantize-final.txt)
-// 8 rows took bf16 from 0.56x (one row) to 0.62x of a copy and left f32
-// at 0.89x; 4 rows gave 0.61x and 0.88x, 16 rows 0.63x and 0.90x.
+// loads issued while the row before is reduced and encoded: 8 where that
+// leaves at least 512 workgroups, else 1. On the H200 (2026-11-29,
+// twelfth session, results/2026-11-29-h200-s12-quantize-rows.txt, K=3072)
+// 8 rows were the fastest or level at 4096, 16384 and 32768 rows in f32
+// and bf16 (bf16: 14.7 against 15.7 µs for one row at 4096, 57.0 against
+// 64.5 at 16384), and one row the fastest at 1024 (f32 3.97 against 4.68
+// µs for 8: 128 workgroups are too few); 2 rows were the slowest in f32
+// at every size.
 func QuantizeRowsPerWorkgroup(m int) int {
-	r := 1
-	for r < 8 && m/(2*r) >= 2048 {
-		r *= 2
+	if m >= 8*512 {
+		return 8
 	}
-	return r
+	return 1
 }
 
 // RowUnitsPerInvocation is the target units per invocation of the
