@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/webfuser/webfuser/gpu"
 	"github.com/webfuser/webfuser/internal/dtype"
@@ -42,6 +41,14 @@ func fp8Encoder(format dtype.DType) string {
 		return "e5m2_encode"
 	}
 	return "e4m3_encode"
+}
+
+// enc4Finite names the WGSL encoder of four finite values in format.
+func enc4Finite(format dtype.DType) string {
+	if format == dtype.FP8E5M2 {
+		return "e5m2x4_encode_finite"
+	}
+	return "e4m3x4_encode_finite"
 }
 
 // QuantizeFP8 quantises x [M,K] (any float storage) to FP8: scale =
@@ -206,7 +213,7 @@ func quantizeRows(x *gpu.Tensor, g Granularity, format dtype.DType, v quantVaria
 	}
 	kn.U32("rows", m).U32("cu", cu).F32("qmax", qmax)
 	kn.Snippet("LOAD_UNIT", loadUnit(x.DType)).Snippet("ENCODE", enc)
-	enc4, helpers := strings.Replace(enc, "_", "x4_", 1)+"_finite", ""
+	enc4, helpers := enc4Finite(format), ""
 	if v.noEnc {
 		enc4, helpers = "probe_enc4", "fn probe_enc4(q: vec4<f32>) -> u32 { let b = bitcast<vec4<u32>>(q); return b.x ^ b.y ^ b.z ^ b.w; }"
 	}
