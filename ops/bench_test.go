@@ -693,15 +693,6 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		b.Fatal(err)
 	}
 	qbytes := nb + float64(x.Numel()) + 4*float64(rows)
-	quant := func(g Granularity, v quantVariant) func() (*gpu.Tensor, error) {
-		return func() (*gpu.Tensor, error) {
-			q, s, err := quantizeRows(x2, g, dtype.FP8E4M3, v)
-			if err == nil {
-				s.Release()
-			}
-			return q, err
-		}
-	}
 	add("quantize_fp8", qbytes, func() (*gpu.Tensor, error) {
 		q, s, err := QuantizeFP8(x2, PerToken, dtype.FP8E4M3)
 		if err == nil {
@@ -709,21 +700,21 @@ func streamCases(b *testing.B, d *gpu.Device, dt dtype.DType, x, w, sc, sh *gpu.
 		}
 		return q, err
 	})
-	add("quantize_fp8/want=2", qbytes, quant(PerToken, quantVariant{want: 2}))
-	add("quantize_fp8/approx_div", qbytes, quant(PerToken, quantVariant{approx: true}))
+	add("quantize_fp8/want=2", qbytes, quantCodes(x2, PerToken, quantVariant{want: 2}))
+	add("quantize_fp8/approx_div", qbytes, quantCodes(x2, PerToken, quantVariant{approx: true}))
 	if dt.Size() == 2 { // one 8-byte store per unit of eight codes (launch.QuantizePairStores)
-		add("quantize_fp8/store=pairs", qbytes, quant(PerToken, quantVariant{pairs: true}))
-		add("quantize_fp8/want=2/store=pairs", qbytes, quant(PerToken, quantVariant{want: 2, pairs: true}))
-		add("quantize_fp8/approx_div/store=pairs", qbytes, quant(PerToken, quantVariant{approx: true, pairs: true}))
+		add("quantize_fp8/store=pairs", qbytes, quantCodes(x2, PerToken, quantVariant{pairs: true}))
+		add("quantize_fp8/want=2/store=pairs", qbytes, quantCodes(x2, PerToken, quantVariant{want: 2, pairs: true}))
+		add("quantize_fp8/approx_div/store=pairs", qbytes, quantCodes(x2, PerToken, quantVariant{approx: true, pairs: true}))
 	}
 	// The form before (every invocation divides, one row per workgroup),
 	// other row counts and workgroup sizes, and probes (no reduction and
 	// no scale; no encoding; neither), for what bounds the kernel.
 	for _, v := range []quantVariant{{scale: "every"}, {rows: 1}, {rows: 2}, {rows: 4}, {rows: 16}, {rows: 8, wg: 512},
 		{scale: "none"}, {noEnc: true}, {scale: "none", noEnc: true}} {
-		add("quantize_fp8/"+v.label(), qbytes, quant(PerToken, v))
+		add("quantize_fp8/"+v.label(), qbytes, quantCodes(x2, PerToken, v))
 	}
-	add("quantize_fp8/per_tensor", qbytes, quant(PerTensor, quantVariant{}))
+	add("quantize_fp8/per_tensor", qbytes, quantCodes(x2, PerTensor, quantVariant{}))
 	return cases
 }
 

@@ -32,13 +32,7 @@ func BenchmarkQuantizeRowsPerWorkgroup(b *testing.B) {
 					name = fmt.Sprintf("%v/m=%d/auto=%d", dt, m, launch.QuantizeRowsPerWorkgroup(m))
 				}
 				b.Run(name, func(b *testing.B) {
-					tm, _, err := d.Measure(5, max(1, b.N), released(func() (*gpu.Tensor, error) {
-						q, s, err := quantizeRows(x, PerToken, dtype.FP8E4M3, quantVariant{rows: r})
-						if err == nil {
-							s.Release()
-						}
-						return q, err
-					}))
+					tm, _, err := d.Measure(5, max(1, b.N), released(quantCodes(x, PerToken, quantVariant{rows: r})))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -47,5 +41,17 @@ func BenchmarkQuantizeRowsPerWorkgroup(b *testing.B) {
 			}
 			x.Release()
 		}
+	}
+}
+
+// quantCodes returns a call that quantises x to E4M3 with variant v
+// and returns the codes, the scales released: what the benchmarks time.
+func quantCodes(x *gpu.Tensor, g Granularity, v quantVariant) func() (*gpu.Tensor, error) {
+	return func() (*gpu.Tensor, error) {
+		q, s, err := quantizeRows(x, g, dtype.FP8E4M3, v)
+		if err == nil {
+			s.Release()
+		}
+		return q, err
 	}
 }
